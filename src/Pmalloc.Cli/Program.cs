@@ -1,0 +1,40 @@
+using Pmalloc.Cli;
+using Spectre.Console;
+
+// The pmalloc command. Verbs: demo, selftest, inspect, bench; "attack" is hidden: it runs one attack
+// case in this process, for selftest and the tests, which run it as a child and watch how it dies.
+string verb = args.Length > 0 ? args[0] : "help";
+string[] rest = args.Length > 0 ? args[1..] : [];
+try
+{
+    return verb switch
+    {
+        "demo" => Demo.Run(rest),
+        "attack" => Attacks.RunInThisProcess(rest),
+        "help" or "--help" or "-h" => Help(),
+        _ => Unknown(verb),
+    };
+}
+catch (CliUsageException e)
+{
+    AnsiConsole.MarkupLineInterpolated($"[red]pmalloc {verb}:[/] {e.Message}");
+    return 2;
+}
+
+static int Help()
+{
+    AnsiConsole.WriteLine("""
+        pmalloc: write-once and write-rare protected memory pools for .NET
+
+        usage:
+          pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
+          pmalloc help                            this text
+        """);
+    return 0;
+}
+
+static int Unknown(string verb)
+{
+    AnsiConsole.MarkupLineInterpolated($"[red]pmalloc: unknown verb '{verb}'.[/] Try 'pmalloc help'.");
+    return 2;
+}

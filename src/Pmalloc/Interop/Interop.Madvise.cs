@@ -1,0 +1,18 @@
+using System.Runtime.InteropServices;
+
+namespace Pmalloc;
+
+internal static partial class Interop
+{
+    /// <summary>madvise advice values (asm-generic/mman-common.h).</summary>
+    internal enum Advice
+    {
+        DontNeed = 4,
+        DontDump = 16,
+        DoDump = 17,
+        GuardInstall = 102,
+    }
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int madvise(nint addr, nuint length, Advice advice);
+}

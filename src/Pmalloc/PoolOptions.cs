@@ -1,0 +1,45 @@
+namespace Pmalloc;
+
+/// <summary>How a pool is sealed when it is protected.</summary>
+public enum SealMode
+{
+    /// <summary>Protect with <c>mprotect</c> only.</summary>
+    None,
+
+    /// <summary>Seal where the kernel has <c>mseal(2)</c>; elsewhere protect only, and say so in <see cref="PoolStatistics.Sealed"/>.</summary>
+    IfSupported,
+
+    /// <summary>Seal, or fail with <see cref="PlatformNotSupportedException"/> where the kernel has no <c>mseal(2)</c>.</summary>
+    Required,
+}
+
+/// <summary>
+/// The settings of one pool. All are init-only; the pool constructor validates them and throws
+/// <see cref="ArgumentException"/> naming the option that is wrong.
+/// </summary>
+public sealed record PoolOptions
+{
+    /// <summary>The pool's name, shown in exceptions, statistics and as <c>/memfd:pmalloc:NAME</c> in <c>/proc/PID/maps</c>.</summary>
+    public string Name { get; init; } = "pool";
+
+    /// <summary>The alignment of every allocation and the granule of the bitmap: a power of two from 8 to the OS page size. Default 16.</summary>
+    public int Alignment { get; init; } = 16;
+
+    /// <summary>The smallest chunk the pool maps, in bytes (rounded up to whole pages); later chunks grow geometrically. Default 64 KiB.</summary>
+    public int ChunkSize { get; init; } = 64 * 1024;
+
+    /// <summary>Put an inaccessible (<c>PROT_NONE</c>) page on each side of every chunk, so a linear overflow faults. Default on.</summary>
+    public bool GuardPages { get; init; } = true;
+
+    /// <summary>Seal the chunks on <see cref="ProtectablePool.Protect"/>. Default <see cref="SealMode.None"/>.</summary>
+    public SealMode Seal { get; init; } = SealMode.None;
+
+    /// <summary>Lock the pool's pages in RAM (<c>mlock2</c>), so they are never swapped out.</summary>
+    public bool LockInMemory { get; init; }
+
+    /// <summary>Leave the pool's pages out of core dumps (<c>MADV_DONTDUMP</c>).</summary>
+    public bool ExcludeFromCoreDumps { get; init; }
+
+    /// <summary>Overwrite the pool's memory with zeros when it is destroyed. Default on.</summary>
+    public bool WipeOnDestroy { get; init; } = true;
+}

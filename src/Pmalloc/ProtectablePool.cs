@@ -1,0 +1,569 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Pmalloc;
+
+/// <summary>
+/// A named set of chunks with one lifecycle: filled while <see cref="PoolState.Writable"/>, made
+/// read-only for good by <see cref="Protect"/>, and returned only by <see cref="Dispose"/>
+/// (the kernel's <c>pmalloc_pool</c>).
+/// </summary>
+/// <remarks>
+/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes; each new chunk is as
+/// large as everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>), so
+/// a million small allocations need a few dozen mappings. An allocation too large for that gets a chunk
+/// of its own size.</para>
+/// <para><b>Concurrency.</b> Allocation, free, rollback, protect and destroy take the pool's lock.
+/// Reads of protected memory need no lock: once protected, nothing about the chunks changes until
+/// destroy.</para>
+/// <para><b>Failure.</b> Every public method validates first and changes nothing when it throws.</para>
+/// </remarks>
+public abstract unsafe class ProtectablePool : IDisposable
+{
+    /// <summary>The largest single allocation, in bytes (4 GiB).</summary>
+    public const long MaxAllocationSize = 1L << 32;
+
+    /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
+    internal const long MaxGrowthChunkSize = 64L << 20;
+
+    private readonly Lock _lock = new();
+
+    /// <summary>All chunks, sorted by address, for lookups by address.</summary>
+    private readonly List<Chunk> _chunks = [];
+
+    /// <summary>The newest chunk: the bump fast path allocates from it.</summary>
+    private Chunk? _current;
+
+    private readonly int _granuleShift;
+    private readonly nuint _chunkSize;
+    private PoolState _state;
+    private long _mappedBytes;
+    private long _allocatedBytes;
+    private long _requestedBytes;
+    private long _liveAllocations;
+
+    /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
+    private List<nint>? _log;
+    private long _checkpointSerial;
+
+    /// <summary>Ranges of mark serials invalidated by a rollback to an earlier mark.</summary>
+    private List<(long From, long To)>? _invalidMarks;
+
+    private protected ProtectablePool(PoolOptions? options)
+    {
+        Options = Validate(options ?? new PoolOptions());
+        Name = Options.Name;
+        _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
+        _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
+    }
+
+    /// <summary>The pool's name, from <see cref="PoolOptions.Name"/>.</summary>
+    public string Name { get; }
+
+    /// <summary>The options the pool was made with.</summary>
+    public PoolOptions Options { get; }
+
+    /// <summary>The pool's lifecycle state.</summary>
+    public PoolState State => Volatile.Read(ref Unsafe.As<PoolState, int>(ref _state)) switch
+    {
+        0 => PoolState.Writable,
+        1 => PoolState.Protected,
+        _ => PoolState.Destroyed,
+    };
+
+    /// <summary>A consistent snapshot of the pool's size and state.</summary>
+    public PoolStatistics Statistics
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new PoolStatistics
+                {
+                    Name = Name,
+                    State = _state,
+                    Chunks = _chunks.Count,
+                    MappedBytes = _mappedBytes,
+                    AllocatedBytes = _allocatedBytes,
+                    RequestedBytes = _requestedBytes,
+                    LiveAllocations = _liveAllocations,
+                    Sealed = false,
+                };
+            }
+        }
+    }
+
+    /// <summary>
+    /// Allocates <paramref name="size"/> bytes aligned to <see cref="PoolOptions.Alignment"/> (the kernel's
+    /// <c>pmalloc</c>). The memory is zeroed: fresh pages are zero and <see cref="Free"/> wipes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is 0 or above <see cref="MaxAllocationSize"/>.</exception>
+    /// <exception cref="InvalidOperationException">The pool is protected.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    public nint Allocate(nuint size)
+    {
+        if (unchecked((ulong)size - 1) >= MaxAllocationSize)
+        {
+            ThrowHelper.ThrowBadSize(Name, size, MaxAllocationSize);
+        }
+
+        int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
+        int padding = (int)(((nuint)granules << _granuleShift) - size);
+        lock (_lock)
+        {
+            if (_state != PoolState.Writable)
+            {
+                ThrowHelper.ThrowForState(Name, _state, "allocate");
+            }
+
+            // Fast path: bump the newest chunk's cursor.
+            nint address = _current is { } chunk ? chunk.TryBump(granules, padding) : 0;
+            if (address == 0)
+            {
+                address = AllocateSlow(granules, padding);
+            }
+
+            _allocatedBytes += (long)granules << _granuleShift;
+            _requestedBytes += (long)size;
+            _liveAllocations++;
+            _log?.Add(address);
+            return address;
+        }
+    }
+
+    /// <summary>Allocates <paramref name="size"/> zeroed bytes (the kernel's <c>pzalloc</c>); the same as <see cref="Allocate(nuint)"/>, whose memory is always zeroed.</summary>
+    public nint AllocateZeroed(nuint size) => Allocate(size);
+
+    /// <summary>Allocates one zeroed <typeparamref name="T"/> and returns a reference to it.</summary>
+    public ref T Allocate<T>()
+        where T : unmanaged => ref *(T*)Allocate((nuint)sizeof(T));
+
+    /// <summary>Allocates <paramref name="count"/> zeroed elements (the kernel's <c>pcalloc</c>), checking <c>count * sizeof(T)</c> for overflow.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive, or the array is larger than <see cref="MaxAllocationSize"/>.</exception>
+    public Span<T> AllocateArray<T>(int count)
+        where T : unmanaged
+    {
+        if (count <= 0 || (ulong)count * (ulong)sizeof(T) > MaxAllocationSize)
+        {
+            ThrowHelper.ThrowBadCount(Name, count, sizeof(T));
+        }
+
+        return new Span<T>((void*)Allocate((nuint)count * (nuint)sizeof(T)), count);
+    }
+
+    /// <summary>Copies <paramref name="text"/> into the pool as NUL-terminated UTF-8 (the kernel's <c>pstrdup</c>) and returns its address.</summary>
+    public nint AllocateUtf8(ReadOnlySpan<char> text)
+    {
+        int bytes = Encoding.UTF8.GetByteCount(text);
+        nint address = Allocate((nuint)bytes + 1);
+        Encoding.UTF8.GetBytes(text, new Span<byte>((void*)address, bytes));
+
+        // The terminator is already there: fresh allocations are zeroed.
+        return address;
+    }
+
+    /// <summary>
+    /// Frees the allocation that starts at <paramref name="address"/> (the kernel's <c>pfree</c>), to roll
+    /// back a failed load. The size is known to the pool; the memory is wiped and reusable at once.
+    /// </summary>
+    /// <exception cref="ArgumentException">The address is foreign, interior, or already free.</exception>
+    /// <exception cref="InvalidOperationException">The pool is protected.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    public void Free(nint address)
+    {
+        lock (_lock)
+        {
+            if (_state != PoolState.Writable)
+            {
+                ThrowHelper.ThrowForState(Name, _state, "free", address);
+            }
+
+            Chunk chunk = FindChunk(address) ?? throw ThrowHelper.NotOwned(Name, "free", address);
+            int first = chunk.GranuleOf(address);
+            if (!chunk.IsStart(first) || chunk.AddressOf(first) != address)
+            {
+                ThrowBadPointer(chunk, "free", address);
+            }
+
+            FreeCore(chunk, first);
+        }
+    }
+
+    /// <summary>Marks the pool's allocation history, for <see cref="RollbackTo"/>.</summary>
+    public PoolCheckpoint Checkpoint()
+    {
+        lock (_lock)
+        {
+            if (_state != PoolState.Writable)
+            {
+                ThrowHelper.ThrowForState(Name, _state, "take a checkpoint");
+            }
+
+            _log ??= [];
+            return new PoolCheckpoint(this, _log.Count, ++_checkpointSerial);
+        }
+    }
+
+    /// <summary>
+    /// Frees, in one step, every allocation made after <paramref name="mark"/> that is still live, and
+    /// unmaps the chunks that held only those: a loader that fails halfway calls this instead of a
+    /// <see cref="Free"/> per pointer. Marks taken after <paramref name="mark"/> become invalid.
+    /// </summary>
+    /// <exception cref="ArgumentException">The mark is from another pool, or was invalidated by an earlier rollback.</exception>
+    public void RollbackTo(PoolCheckpoint mark)
+    {
+        lock (_lock)
+        {
+            if (_state != PoolState.Writable)
+            {
+                ThrowHelper.ThrowForState(Name, _state, "roll back");
+            }
+
+            if (!ReferenceEquals(mark.Pool, this) || _log is null)
+            {
+                ThrowHelper.ThrowBadCheckpoint(Name, "the checkpoint was not taken on this pool");
+            }
+
+            if (mark.Position > _log.Count || (_invalidMarks?.Exists(r => mark.Serial > r.From && mark.Serial <= r.To) ?? false))
+            {
+                ThrowHelper.ThrowBadCheckpoint(Name, "the checkpoint was invalidated by a rollback to an earlier one");
+            }
+
+            // Newest first, so bump cursors fall back and emptied chunks go away.
+            for (int i = _log.Count - 1; i >= mark.Position; i--)
+            {
+                nint address = _log[i];
+                if (FindChunk(address) is { } chunk && chunk.GranuleOf(address) is int first && chunk.IsStart(first))
+                {
+                    FreeCore(chunk, first);
+                }
+            }
+
+            _log.RemoveRange(mark.Position, _log.Count - mark.Position);
+            (_invalidMarks ??= []).Add((mark.Serial, _checkpointSerial));
+        }
+    }
+
+    /// <summary>
+    /// Makes every chunk read-only, for good (the kernel's <c>pmalloc_protect_pool</c>). From now on a
+    /// write through any pointer into the pool stops the process, and <c>Allocate</c> and <c>Free</c>
+    /// throw. Calling it again does nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    public void Protect()
+    {
+        lock (_lock)
+        {
+            if (_state == PoolState.Protected)
+            {
+                return;
+            }
+
+            if (_state == PoolState.Destroyed)
+            {
+                ThrowHelper.ThrowDestroyed(Name, "protect");
+            }
+
+            ProtectCore();
+            _log = null;
+            _invalidMarks = null;
+            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Protected);
+        }
+    }
+
+    /// <summary>Is <paramref name="address"/> inside a live allocation of this pool? False after <see cref="Dispose"/>.</summary>
+    public bool Contains(nint address)
+    {
+        lock (_lock)
+        {
+            return _state != PoolState.Destroyed && TryFindAllocation(address, out _);
+        }
+    }
+
+    /// <summary>
+    /// Copies <c>destination.Length</c> bytes at <paramref name="address"/> out of the pool, after checking that
+    /// the whole range lies inside one live allocation (hardened usercopy for reads).
+    /// </summary>
+    /// <exception cref="ArgumentException">The address is not in a live allocation of this pool.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of the allocation.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    public void Read(nint address, Span<byte> destination)
+    {
+        lock (_lock)
+        {
+            if (_state == PoolState.Destroyed)
+            {
+                ThrowHelper.ThrowDestroyed(Name, $"read at {ThrowHelper.Hex(address)}");
+            }
+
+            CheckRange(address, (nuint)destination.Length, "read");
+            new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
+        }
+    }
+
+    /// <summary>
+    /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
+    /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
+    /// is made writable again here, and only here, for the moment of wiping. Calling it again does nothing.
+    /// </summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_state == PoolState.Destroyed)
+            {
+                return;
+            }
+
+            foreach (Chunk chunk in _chunks)
+            {
+                if (Options.WipeOnDestroy)
+                {
+                    if (_state == PoolState.Protected)
+                    {
+                        _ = OsMemory.TryProtect(chunk.Mapping, Interop.Prot.Read | Interop.Prot.Write);
+                    }
+
+                    chunk.WipeUsed();
+                }
+
+                OsMemory.Unmap(chunk.Mapping);
+                chunk.ReleaseBitmaps();
+            }
+
+            _chunks.Clear();
+            _current = null;
+            _log = null;
+            _mappedBytes = _allocatedBytes = _requestedBytes = _liveAllocations = 0;
+            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Destroyed);
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{GetType().Name} '{Name}' ({State})";
+
+    /// <summary>Walks every chunk's bitmap and checks the allocator's invariants and the pool's totals (expensive; for tests).</summary>
+    internal void ValidateInvariants()
+    {
+        lock (_lock)
+        {
+            long mapped = 0, allocated = 0, requested = 0, live = 0;
+            for (int i = 0; i < _chunks.Count; i++)
+            {
+                Chunk chunk = _chunks[i];
+                chunk.ValidateInvariants();
+                Debug.Assert(i == 0 || _chunks[i - 1].End <= chunk.Start);
+                mapped += (long)chunk.Mapping.Length;
+                allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                live += chunk.LiveAllocations;
+                for (int g = 0; g < chunk.GranuleCount; g++)
+                {
+                    if (chunk.IsStart(g))
+                    {
+                        requested += (long)chunk.SizeOf(g, chunk.LengthOf(g));
+                    }
+                }
+            }
+
+            if (mapped != _mappedBytes || allocated != _allocatedBytes || requested != _requestedBytes || live != _liveAllocations)
+            {
+                throw new InvalidOperationException(
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, allocated {_allocatedBytes}/{allocated}, requested {_requestedBytes}/{requested}, live {_liveAllocations}/{live}).");
+            }
+        }
+    }
+
+    /// <summary>Finds the live allocation that holds <paramref name="address"/>. The caller holds the lock, or the pool is protected.</summary>
+    internal bool TryFindAllocation(nint address, out AllocationInfo info)
+    {
+        if (FindChunk(address) is { } chunk && chunk.FindStart(chunk.GranuleOf(address)) is int first and >= 0)
+        {
+            info = new AllocationInfo(Name, chunk.AddressOf(first), chunk.SizeOf(first, chunk.LengthOf(first)));
+            if (address < info.End)
+            {
+                return true;
+            }
+        }
+
+        info = default;
+        return false;
+    }
+
+    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation.</summary>
+    internal AllocationInfo CheckRange(nint address, nuint length, string operation)
+    {
+        if (!TryFindAllocation(address, out AllocationInfo info))
+        {
+            if (FindChunk(address) is null)
+            {
+                throw ThrowHelper.NotOwned(Name, operation, address);
+            }
+
+            ThrowHelper.ThrowNotAllocated(Name, operation, address);
+        }
+
+        if (length > (nuint)(info.End - address))
+        {
+            ThrowHelper.ThrowOutOfBounds(Name, operation, address, length, info);
+        }
+
+        return info;
+    }
+
+    /// <summary>The chunk whose usable range holds <paramref name="address"/>, or null. Binary search over chunks sorted by address.</summary>
+    internal Chunk? FindChunk(nint address)
+    {
+        int lo = 0, hi = _chunks.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            Chunk chunk = _chunks[mid];
+            if (address < chunk.Start)
+            {
+                hi = mid - 1;
+            }
+            else if (address >= chunk.End)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return chunk;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
+    internal IReadOnlyList<Chunk> Chunks => _chunks;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private nint AllocateSlow(int granules, int padding)
+    {
+        // Holes left by frees first (first fit, skipping chunks whose avail is too small), then a new chunk.
+        foreach (Chunk chunk in _chunks)
+        {
+            nint address = chunk.TryAllocate(granules, padding);
+            if (address != 0)
+            {
+                return address;
+            }
+        }
+
+        Chunk fresh = MapChunk((nuint)granules << _granuleShift);
+        nint result = fresh.TryBump(granules, padding);
+        Debug.Assert(result != 0);
+        return result;
+    }
+
+    /// <summary>Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool.</summary>
+    private Chunk MapChunk(nuint needed)
+    {
+        // Geometric growth: each chunk is as large as all the chunks before it together.
+        nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
+        nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
+        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages);
+        Chunk chunk = new(mapping, _granuleShift);
+        int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
+        _chunks.Insert(~index, chunk);
+        _mappedBytes += (long)length;
+
+        // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
+        if (_current is null || length <= grow)
+        {
+            _current = chunk;
+        }
+
+        return chunk;
+    }
+
+    private void FreeCore(Chunk chunk, int first)
+    {
+        int granules = chunk.LengthOf(first);
+        _requestedBytes -= (long)chunk.SizeOf(first, granules);
+        chunk.Free(first, granules);
+        _allocatedBytes -= (long)granules << _granuleShift;
+        _liveAllocations--;
+
+        // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
+        if (chunk.IsEmpty && _chunks.Count > 1)
+        {
+            _chunks.Remove(chunk);
+            _mappedBytes -= (long)chunk.Mapping.Length;
+            OsMemory.Unmap(chunk.Mapping);
+            chunk.ReleaseBitmaps();
+            if (ReferenceEquals(_current, chunk))
+            {
+                // Bump next where the most never-used room is left.
+                _current = _chunks.MaxBy(c => c.GranuleCount - c.Bump);
+            }
+        }
+    }
+
+    private void ProtectCore()
+    {
+        for (int i = 0; i < _chunks.Count; i++)
+        {
+            int errno = OsMemory.TryProtect(_chunks[i].Mapping, Interop.Prot.Read);
+            if (errno != 0)
+            {
+                // Undo what was done, so a failed Protect leaves the pool writable and whole.
+                for (int j = 0; j < i; j++)
+                {
+                    _ = OsMemory.TryProtect(_chunks[j].Mapping, Interop.Prot.Read | Interop.Prot.Write);
+                }
+
+                throw Interop.ErrorFor(errno, "mprotect", $"Pool '{Name}': cannot protect the chunk at {ThrowHelper.Hex(_chunks[i].Start)}");
+            }
+        }
+    }
+
+    [DoesNotReturn]
+    private void ThrowBadPointer(Chunk chunk, string operation, nint address)
+    {
+        if (TryFindAllocation(address, out AllocationInfo holder))
+        {
+            ThrowHelper.ThrowInterior(Name, operation, address, holder);
+        }
+
+        ThrowHelper.ThrowNotAllocated(Name, operation, address);
+    }
+
+    private static PoolOptions Validate(PoolOptions options)
+    {
+        if (string.IsNullOrEmpty(options.Name) || options.Name.Length > 200 || options.Name.Any(char.IsControl))
+        {
+            ThrowHelper.ThrowBadOption(nameof(PoolOptions.Name), options.Name, "must be 1 to 200 characters with no control characters");
+        }
+
+        if (options.Alignment < 8 || options.Alignment > OsMemory.PageSize || !int.IsPow2(options.Alignment))
+        {
+            ThrowHelper.ThrowBadOption(nameof(PoolOptions.Alignment), options.Alignment, $"must be a power of two from 8 to the page size ({OsMemory.PageSize})");
+        }
+
+        if (options.ChunkSize < OsMemory.PageSize || options.ChunkSize > (1 << 30))
+        {
+            ThrowHelper.ThrowBadOption(nameof(PoolOptions.ChunkSize), options.ChunkSize, $"must be from the page size ({OsMemory.PageSize}) to 1 GiB");
+        }
+
+        if (!Enum.IsDefined(options.Seal))
+        {
+            ThrowHelper.ThrowBadOption(nameof(PoolOptions.Seal), options.Seal, "must be None, IfSupported or Required");
+        }
+
+        return options;
+    }
+
+    private sealed class ChunkAddressComparer : IComparer<Chunk>
+    {
+        internal static readonly ChunkAddressComparer Instance = new();
+
+        public int Compare(Chunk? x, Chunk? y) => x!.Start.CompareTo(y!.Start);
+    }
+}

@@ -8,7 +8,7 @@ namespace Pmalloc.Cli;
 /// is the death of the process: the runtime turns the hardware fault into a fail-fast
 /// <see cref="AccessViolationException"/> and the process exits with status 134.
 /// </summary>
-internal static unsafe class Attacks
+internal static unsafe partial class Attacks
 {
     /// <summary>What the child prints on stdout just before the forbidden step, so a death before it is told apart.</summary>
     internal const string ReadyMarker = "ATTACK-READY";
@@ -19,16 +19,34 @@ internal static unsafe class Attacks
     /// <summary>Exit status when the library refused the step with an exception (printed as "refused: TYPE: MESSAGE").</summary>
     internal const int RefusedExitCode = 3;
 
-    /// <summary>Every case by name.</summary>
-    internal static readonly IReadOnlyDictionary<string, Action> Cases = new Dictionary<string, Action>
+    /// <summary>Every case by name, in the order selftest shows them.</summary>
+    internal static readonly IReadOnlyDictionary<string, Attack> Cases = Catalog();
+
+    private static Dictionary<string, Attack> Catalog()
     {
-        ["write-pointer"] = () =>
+        Dictionary<string, Attack> cases = [];
+        void Add(Attack attack) => cases.Add(attack.Name, attack);
+        AddCoreCases(Add);
+        AddWriteRareCases(Add);
+        AddSealingCases(Add);
+        return cases;
+    }
+
+    /// <summary>The write-rare and object-cache cases (Attacks.WriteRare.cs).</summary>
+    static partial void AddWriteRareCases(Action<Attack> add);
+
+    /// <summary>The usercopy, sealing and secrets cases (Attacks.Sealing.cs).</summary>
+    static partial void AddSealingCases(Action<Attack> add);
+
+    private static void AddCoreCases(Action<Attack> add)
+    {
+        add(new("write-pointer", "write through a pointer after Protect", Outcome.AccessViolation, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             Ready();
             *(long*)p = 0x0BAD;
-        },
-        ["write-span"] = () =>
+        }));
+        add(new("write-span", "write through a Span<T> taken before Protect", Outcome.AccessViolation, () =>
         {
             using WriteOncePool pool = new(new PoolOptions { Name = "attack-span" });
             Span<long> span = pool.AllocateArray<long>(8);
@@ -36,52 +54,52 @@ internal static unsafe class Attacks
             pool.Protect();
             Ready();
             span[3] = 0x0BAD;
-        },
-        ["write-memorycopy"] = () =>
+        }));
+        add(new("write-memorycopy", "Buffer.MemoryCopy into protected memory", Outcome.AccessViolation, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             long evil = 0x0BAD;
             Ready();
             Buffer.MemoryCopy(&evil, (void*)p, sizeof(long), sizeof(long));
-        },
-        ["read-after-dispose"] = () =>
+        }));
+        add(new("read-after-dispose", "read through a pointer after Dispose (unmapped)", Outcome.AccessViolation, () =>
         {
             WriteOncePool pool = ProtectedSecret(out nint p);
             pool.Dispose();
             Ready();
             Console.WriteLine(*(long*)p);
-        },
-        ["free-after-protect"] = () =>
+        }));
+        add(new("free-after-protect", "Free after Protect", Outcome.Refused, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             Ready();
             pool.Free(p);
-        },
-        ["allocate-after-protect"] = () =>
+        }));
+        add(new("allocate-after-protect", "Allocate after Protect", Outcome.Refused, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out _);
             Ready();
             pool.Allocate(16);
-        },
-        ["over-read"] = () =>
+        }));
+        add(new("over-read", "Read past the end of an allocation", Outcome.Refused, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             Ready();
             pool.Read(p, new byte[64]);
-        },
-    };
+        }));
+    }
 
     /// <summary>Runs the case named in <paramref name="args"/> in this process. Returns only if the case was refused or survived.</summary>
     internal static int RunInThisProcess(string[] args)
     {
-        if (args.Length != 1 || !Cases.TryGetValue(args[0], out Action? attack))
+        if (args.Length != 1 || !Cases.TryGetValue(args[0], out Attack? attack))
         {
             throw new CliUsageException($"expected one of: {string.Join(", ", Cases.Keys)}");
         }
 
         try
         {
-            attack();
+            attack.Run();
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or UnauthorizedAccessException or IOException)
         {
@@ -94,7 +112,7 @@ internal static unsafe class Attacks
     }
 
     /// <summary>A protected pool holding one 8-byte secret.</summary>
-    private static WriteOncePool ProtectedSecret(out nint address)
+    internal static WriteOncePool ProtectedSecret(out nint address)
     {
         WriteOncePool pool = new(new PoolOptions { Name = "attack" });
         address = pool.Allocate(sizeof(long));
@@ -104,9 +122,28 @@ internal static unsafe class Attacks
     }
 
     /// <summary>Announces the forbidden step, which comes next.</summary>
-    private static void Ready()
+    internal static void Ready()
     {
         Console.WriteLine(ReadyMarker);
         Console.Out.Flush();
     }
 }
+
+/// <summary>How an attack is expected to end.</summary>
+internal enum Outcome
+{
+    /// <summary>The hardware fault stopped it: the runtime's AccessViolationException, exit status 134.</summary>
+    AccessViolation,
+
+    /// <summary>The library or the kernel refused it with an exception (exit status 3).</summary>
+    Refused,
+
+    /// <summary>It was not blocked: the child printed the survived marker and exited 0 (a documented limit, such as /proc/self/mem).</summary>
+    NotBlocked,
+
+    /// <summary>A fault in native code: the runtime does not convert it, the kernel kills the process with SIGSEGV (exit status 139).</summary>
+    Segfault,
+}
+
+/// <summary>One attack: its name on the command line, what it tries, how it should end, and the code that tries it.</summary>
+internal sealed record Attack(string Name, string Description, Outcome Expected, Action Run);

@@ -11,6 +11,7 @@ try
     {
         "demo" => Demo.Run(rest),
         "attack" => Attacks.RunInThisProcess(rest),
+        "bench" => Pmalloc.Cli.Bench.BenchCommand.Run(rest),
         "help" or "--help" or "-h" => Help(),
         _ => Unknown(verb),
     };
@@ -28,6 +29,7 @@ static int Help()
 
         usage:
           pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
+          pmalloc bench [--quick] [--json [FILE]] the pool against malloc, libsodium, OpenSSL, mmap (docs/benchmarks.md)
           pmalloc help                            this text
         """);
     return 0;

@@ -1,0 +1,367 @@
+using System.Collections.Frozen;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Pmalloc.Bench;
+
+/// <summary>How much <see cref="BenchRunner"/> measures.</summary>
+/// <param name="Quick">Fewer repeats, pools up to 64 MiB, at most 20,000 files: seconds, not minutes.</param>
+/// <param name="FileRoot">The directory the real workload indexes.</param>
+public sealed record BenchSettings(bool Quick, string FileRoot = "/usr")
+{
+    public int SmallObjects => 100_000;
+
+    public int[] SmallSizes => [16, 64, 256];
+
+    public int Repeats => Quick ? 1 : 3;
+
+    public long[] ProtectSizes => Quick ? [1L << 20, 16L << 20, 64L << 20] : [1L << 20, 16L << 20, 256L << 20, 1L << 30];
+
+    public int FileLimit => Quick ? 20_000 : int.MaxValue;
+
+    public int Lookups => Quick ? 1 << 20 : 1 << 23;
+}
+
+/// <summary>
+/// The side-by-side measurements behind <c>pmalloc bench</c> (the BenchmarkDotNet project measures the same
+/// operations with the same types). Every figure of a report comes from one process and one run.
+/// </summary>
+/// <remarks>
+/// Timing is <see cref="Stopwatch"/> over a loop of many operations, after a warm-up run; with repeats,
+/// the median. Memory is read from <c>/proc/self</c> (<see cref="MemoryReading"/>) before and after, with
+/// the managed objects of the harness allocated before the first reading.
+/// </remarks>
+public static unsafe class BenchRunner
+{
+    /// <summary>Runs everything and returns the report. <paramref name="log"/> gets a line per step.</summary>
+    public static BenchReport Run(BenchSettings settings, Action<string> log)
+    {
+        Stopwatch total = Stopwatch.StartNew();
+        BenchReport report = new() { Machine = MachineInfo.Current(), Quick = settings.Quick, StartedUtc = DateTime.UtcNow };
+
+        foreach (SmallAllocator allocator in SmallAllocator.All)
+        {
+            if (allocator.Missing is { } why)
+            {
+                log($"skipping {allocator.Name}: {why}");
+                report.Skipped.Add(new SkippedColumn(allocator.Name, why));
+                continue;
+            }
+
+            foreach (int size in settings.SmallSizes)
+            {
+                log($"small allocations: {allocator.Name}, {size} B");
+                report.SmallAllocations.Add(MeasureSmall(allocator, size, Math.Min(settings.SmallObjects, allocator.MaxObjects), settings.Repeats));
+            }
+        }
+
+        log("a million 16-byte allocations in one pool");
+        report.Million = MeasureMillion();
+
+        foreach (long bytes in settings.ProtectSizes)
+        {
+            log($"Protect vs mprotect: {bytes >> 20} MiB");
+            report.Protect.Add(MeasureProtect(bytes, Math.Max(settings.Repeats, 3)));
+        }
+
+        log("lookups: int table");
+        report.Lookups.AddRange(MeasureIntLookups(100_000, settings.Lookups));
+
+        log($"file index: walking {settings.FileRoot}");
+        report.FileIndex = MeasureFileIndex(FileRecords.Load(settings.FileRoot, settings.FileLimit), settings.FileRoot, settings.Lookups, log);
+
+        Targets.Evaluate(report);
+        report.Seconds = total.Elapsed.TotalSeconds;
+        return report;
+    }
+
+    /// <summary>Allocates <paramref name="count"/> objects, writes them, protects them where possible, frees them.</summary>
+    public static SmallAllocationResult MeasureSmall(SmallAllocator allocator, int size, int count, int repeats)
+    {
+        // Warm-up: JIT, the library's lazy set-up, the first arena.
+        _ = MeasureSmallOnce(allocator, size, Math.Min(count, 1000));
+        SmallAllocationResult[] runs = new SmallAllocationResult[repeats];
+        for (int r = 0; r < repeats; r++)
+        {
+            runs[r] = MeasureSmallOnce(allocator, size, count);
+        }
+
+        // Memory figures are the same every run; times take the median.
+        SmallAllocationResult last = runs[^1];
+        return last with
+        {
+            NsPerAllocation = Median(runs.Select(x => x.NsPerAllocation)),
+            NsPerAllocationAndFill = Median(runs.Select(x => x.NsPerAllocationAndFill)),
+            NsPerObjectToProtect = last.NsPerObjectToProtect is null ? null : Median(runs.Select(x => x.NsPerObjectToProtect!.Value)),
+        };
+    }
+
+    private static SmallAllocationResult MeasureSmallOnce(SmallAllocator allocator, int size, int count)
+    {
+        nint[] objects = new nint[count];
+        Collect();
+        MemoryReading before = MemoryReading.Now();
+        allocator.Begin(size, count);
+
+        long t0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < objects.Length; i++)
+        {
+            objects[i] = allocator.Allocate((nuint)size);
+        }
+
+        long t1 = Stopwatch.GetTimestamp();
+        allocator.Verify(objects);
+        long t2 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < objects.Length; i++)
+        {
+            new Span<byte>((void*)objects[i], size).Fill(0x5A);
+        }
+
+        long t3 = Stopwatch.GetTimestamp();
+        MemoryReading written = MemoryReading.Now() - before;
+
+        double? protectNs = null;
+        if (allocator.CanProtect)
+        {
+            long p0 = Stopwatch.GetTimestamp();
+            allocator.ProtectAll(objects);
+            protectNs = Ns(p0, Stopwatch.GetTimestamp()) / count;
+        }
+
+        MemoryReading protectedReading = MemoryReading.Now() - before;
+        allocator.End(objects);
+
+        return new SmallAllocationResult(allocator.Name, size, count,
+            Ns(t0, t1) / count,
+            (Ns(t0, t1) + Ns(t2, t3)) / count,
+            (double)written.MappedBytes / count,
+            (double)written.ResidentBytes / count,
+            protectedReading.Mappings * 1000.0 / count,
+            protectNs);
+    }
+
+    /// <summary>A million 16-byte allocations in one pool: how many mappings does it take?</summary>
+    public static MillionResult MeasureMillion()
+    {
+        const int Count = 1_000_000;
+        const string Name = "bench-million";
+        Collect();
+        MemoryReading before = MemoryReading.Now();
+        using WriteOncePool pool = new(new PoolOptions { Name = Name });
+        long t0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < Count; i++)
+        {
+            *(long*)pool.Allocate(16) = i;
+        }
+
+        long t1 = Stopwatch.GetTimestamp();
+        pool.Protect();
+        MemoryReading after = MemoryReading.Now() - before;
+        (_, long resident, int poolMappings) = ProcessMemory.PoolMappings(Name);
+        return new MillionResult(Count, pool.Statistics.Chunks, poolMappings, after.Mappings, Ns(t0, t1) / Count, pool.Statistics.MappedBytes, resident);
+    }
+
+    /// <summary>
+    /// <c>Protect</c> of a pool filled with <paramref name="bytes"/> (in 64 KiB allocations, every page written) against
+    /// one <c>mprotect(PROT_READ)</c> of one memfd mapping of the pool's mapped length with the same number of pages
+    /// written: the limit for making that much memory read-only. Median of <paramref name="repeats"/>, alternating.
+    /// </summary>
+    public static ProtectResult MeasureProtect(long bytes, int repeats)
+    {
+        const int Piece = 64 * 1024;
+        List<double> pool = [], baseline = [];
+        long mapped = 0;
+        int chunks = 0;
+        for (int r = 0; r < repeats; r++)
+        {
+            using (WriteOncePool p = new(new PoolOptions { Name = "bench-protect" }))
+            {
+                for (long done = 0; done < bytes; done += Piece)
+                {
+                    NativeMemory.Fill((void*)p.Allocate(Piece), Piece, 0x5A);
+                }
+
+                mapped = p.Statistics.MappedBytes;
+                chunks = p.Statistics.Chunks;
+                long t0 = Stopwatch.GetTimestamp();
+                p.Protect();
+                pool.Add(Ns(t0, Stopwatch.GetTimestamp()) / 1000);
+            }
+
+            ChunkMapping m = OsMemory.Map("bench-mprotect", (nuint)mapped, guardPages: false);
+            try
+            {
+                NativeMemory.Fill((void*)m.Start, (nuint)bytes, 0x5A);
+                long t0 = Stopwatch.GetTimestamp();
+                if (Interop.mprotect(m.Start, m.Length, Interop.Prot.Read) != 0)
+                {
+                    Interop.ThrowLastError("mprotect", "baseline");
+                }
+
+                baseline.Add(Ns(t0, Stopwatch.GetTimestamp()) / 1000);
+            }
+            finally
+            {
+                OsMemory.Unmap(m);
+            }
+        }
+
+        double poolUs = Median(pool), mprotectUs = Median(baseline);
+        return new ProtectResult(bytes, mapped, chunks, poolUs, mprotectUs, poolUs / mprotectUs);
+    }
+
+    /// <summary>Int-key lookups: the same table in a protected pool and in a managed array, against Dictionary and FrozenDictionary.</summary>
+    public static List<LookupResult> MeasureIntLookups(int entries, int lookups)
+    {
+        (int[] keys, long[] values, int[] queries) = IntData(entries);
+        Dictionary<int, long> dictionary = [];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            dictionary.Add(keys[i], values[i]);
+        }
+
+        FrozenDictionary<int, long> frozen = dictionary.ToFrozenDictionary();
+        using WriteOncePool pool = new(new PoolOptions { Name = "bench-table" });
+        IntTable inPool = IntTable.InPool(pool, keys, values);
+        pool.Protect();
+        IntTable inArray = IntTable.InArray(keys, values);
+
+        List<LookupResult> results =
+        [
+            new("open addressing", "protected pool", entries, TimeLookups(queries, lookups, k => inPool.TryGetValue(k, out long v) ? v : 0)),
+            new("open addressing", "managed array", entries, TimeLookups(queries, lookups, k => inArray.TryGetValue(k, out long v) ? v : 0)),
+            new("FrozenDictionary", "GC heap", entries, TimeLookups(queries, lookups, k => frozen.TryGetValue(k, out long v) ? v : 0)),
+            new("Dictionary", "GC heap", entries, TimeLookups(queries, lookups, k => dictionary.TryGetValue(k, out long v) ? v : 0)),
+        ];
+        return results;
+    }
+
+    /// <summary>Distinct random keys, values, and a shuffled query set of half hits, half misses (seeded: every run asks the same).</summary>
+    public static (int[] Keys, long[] Values, int[] Queries) IntData(int entries)
+    {
+        Random random = new(42);
+        HashSet<int> set = [];
+        while (set.Count < entries * 2)
+        {
+            set.Add(random.Next());
+        }
+
+        int[] all = [.. set];
+        int[] keys = all[..entries];
+        long[] values = [.. keys.Select(k => (long)k * 3)];
+        int[] queries = new int[1 << 16];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            queries[i] = (i & 1) == 0 ? keys[random.Next(entries)] : all[entries + random.Next(entries)];
+        }
+
+        return (keys, values, queries);
+    }
+
+    /// <summary>The real workload: the file index in a pool, a Dictionary and a FrozenDictionary; build, memory, lookups.</summary>
+    public static FileIndexResult MeasureFileIndex(FileRecords records, string root, int lookups, Action<string> log)
+    {
+        string[] queries = FileQueries(records);
+        List<FileIndexVariant> variants = [];
+
+        log($"file index: {records.Count} files into a pool");
+        variants.Add(MeasureVariant("protected pool (in-pool hash index)", () => PoolFileIndex.Build(records, "bench-files"),
+            index => ProcessMemory.PoolMappings("bench-files").ResidentBytes + ProcessMemory.PoolMetadataBytes(index.Pool),
+            index => TimeLookups(queries, lookups, q => index.TryGetValue(q, out FileMeta m) ? m.Size : 0),
+            index => index.Dispose()));
+
+        log("file index: Dictionary<string, FileMeta>");
+        variants.Add(MeasureVariant("Dictionary<string, FileMeta>", () => BuildDictionary(records), null,
+            index => TimeLookups(queries, lookups, q => index.TryGetValue(q, out FileMeta m) ? m.Size : 0),
+            _ => { }));
+
+        log("file index: FrozenDictionary<string, FileMeta>");
+        variants.Add(MeasureVariant("FrozenDictionary<string, FileMeta>", () => BuildDictionary(records).ToFrozenDictionary(), null,
+            index => TimeLookups(queries, lookups, q => index.TryGetValue(q, out FileMeta m) ? m.Size : 0),
+            _ => { }));
+
+        return new FileIndexResult(root, records.Count, variants);
+    }
+
+    /// <summary>A Dictionary with its own key strings, as a loader reading the file system makes them.</summary>
+    public static Dictionary<string, FileMeta> BuildDictionary(FileRecords records)
+    {
+        Dictionary<string, FileMeta> dictionary = new(records.Count);
+        for (int i = 0; i < records.Count; i++)
+        {
+            dictionary.Add(new string(records.Path(i)), records.Metas[i]);
+        }
+
+        return dictionary;
+    }
+
+    /// <summary>Existing paths and the same paths with a suffix (misses), shuffled, as fresh strings.</summary>
+    public static string[] FileQueries(FileRecords records)
+    {
+        Random random = new(7);
+        string[] queries = new string[1 << 15];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            string path = new(records.Path(random.Next(records.Count)));
+            queries[i] = (i & 1) == 0 ? path : path + ".missing";
+        }
+
+        return queries;
+    }
+
+    /// <summary>Builds one index (timed), weighs it (<paramref name="poolMemory"/>, or the GC heap growth when null), times lookups.</summary>
+    private static FileIndexVariant MeasureVariant<T>(string name, Func<T> build, Func<T, long>? poolMemory, Func<T, double> lookup, Action<T> dispose)
+    {
+        Collect();
+        long heap0 = GC.GetTotalMemory(forceFullCollection: true);
+        long t0 = Stopwatch.GetTimestamp();
+        T index = build();
+        double buildMs = Ns(t0, Stopwatch.GetTimestamp()) / 1e6;
+        Collect();
+        long heap = GC.GetTotalMemory(forceFullCollection: true) - heap0;
+        long memory = poolMemory?.Invoke(index) ?? heap;
+        double ns = lookup(index);
+        dispose(index);
+        GC.KeepAlive(index);
+        return new FileIndexVariant(name, buildMs, memory, heap, ns);
+    }
+
+    /// <summary>ns per lookup over <paramref name="lookups"/> lookups cycling through <paramref name="queries"/>, after a warm-up pass.</summary>
+    private static double TimeLookups<TQuery>(TQuery[] queries, int lookups, Func<TQuery, long> lookup)
+    {
+        long sink = 0;
+        foreach (TQuery q in queries)
+        {
+            sink += lookup(q);
+        }
+
+        int rounds = Math.Max(1, lookups / queries.Length);
+        long t0 = Stopwatch.GetTimestamp();
+        for (int r = 0; r < rounds; r++)
+        {
+            foreach (TQuery q in queries)
+            {
+                sink += lookup(q);
+            }
+        }
+
+        double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * queries.Length);
+        GC.KeepAlive(sink);
+        return ns;
+    }
+
+    private static void Collect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    private static double Ns(long from, long to) => (to - from) * 1e9 / Stopwatch.Frequency;
+
+    private static double Median(IEnumerable<double> values)
+    {
+        double[] sorted = [.. values.Order()];
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

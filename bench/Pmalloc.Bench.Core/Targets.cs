@@ -1,0 +1,67 @@
+namespace Pmalloc.Bench;
+
+/// <summary>The targets, checked against the figures of one report (ratios from the same run).</summary>
+public static class Targets
+{
+    public static void Evaluate(BenchReport report)
+    {
+        List<TargetResult> t = report.Targets;
+        SmallAllocationResult? Small(string allocator, int size) =>
+            report.SmallAllocations.FirstOrDefault(r => r.Allocator == allocator && r.Size == size);
+
+        foreach (int size in report.SmallAllocations.Select(r => r.Size).Distinct())
+        {
+            if (Small("pmalloc pool", size) is not { } pool)
+            {
+                continue;
+            }
+
+            if (Small("NativeMemory.Alloc", size) is { } malloc)
+            {
+                double ratio = malloc.NsPerAllocation / pool.NsPerAllocation;
+                t.Add(new($"pool allocation ({size} B) no slower than NativeMemory.Alloc", $"NativeMemory.Alloc / pool time = {ratio:0.00}x", ratio, 1, ratio >= 1));
+            }
+
+            if (Small("sodium_malloc", size) is { } sodium)
+            {
+                double ratio = sodium.NsPerAllocation / pool.NsPerAllocation;
+                t.Add(new($"pool allocation ({size} B) at least 50x faster than sodium_malloc", $"sodium_malloc / pool time = {ratio:0}x", ratio, 50, ratio >= 50));
+            }
+        }
+
+        if (Small("pmalloc pool", 64) is { } p64)
+        {
+            double ratio = p64.ResidentBytesPerObject / 64;
+            t.Add(new("resident bytes for 100,000 x 64 B at most 1.2x the payload", $"{p64.ResidentBytesPerObject:0.0} B per 64 B object = {ratio:0.00}x", ratio, 1.2, ratio <= 1.2));
+        }
+
+        if (report.Million is { } million)
+        {
+            t.Add(new("at most 64 mappings for 1,000,000 small allocations", $"{million.AllMappings} VMAs ({million.Chunks} chunks)", million.AllMappings, 64, million.AllMappings <= 64));
+        }
+
+        if (report.Protect.Count > 0)
+        {
+            ProtectResult worst = report.Protect.MaxBy(p => p.Ratio)!;
+            t.Add(new("Protect within 1.5x of one mprotect of the same range", $"worst {worst.Ratio:0.00}x (at {worst.Bytes >> 20} MiB)", worst.Ratio, 1.5, worst.Ratio <= 1.5));
+        }
+
+        LookupResult? pooled = report.Lookups.FirstOrDefault(l => l.Store == "protected pool");
+        LookupResult? frozenInt = report.Lookups.FirstOrDefault(l => l.Table == "FrozenDictionary");
+        if (pooled is not null && frozenInt is not null)
+        {
+            double ratio = frozenInt.NsPerLookup / pooled.NsPerLookup;
+            t.Add(new("int lookups in a protected pool at least as fast as FrozenDictionary", $"FrozenDictionary / pool time = {ratio:0.00}x", ratio, 1, ratio >= 1));
+        }
+
+        if (report.FileIndex is { Variants: [var poolIndex, var dictionary, var frozen, ..] })
+        {
+            double speed = frozen.NsPerLookup / poolIndex.NsPerLookup;
+            t.Add(new("file lookups in a protected pool at least as fast as FrozenDictionary", $"FrozenDictionary / pool time = {speed:0.00}x", speed, 1, speed >= 1));
+            double size = (double)poolIndex.MemoryBytes / dictionary.MemoryBytes;
+            t.Add(new("file index smaller than the Dictionary version", $"pool (resident + bitmaps) / Dictionary (GC heap) = {size:0.00}x", size, 1, size < 1));
+            double heap = (double)poolIndex.GcHeapBytes / dictionary.GcHeapBytes;
+            t.Add(new("file index not on the GC heap", $"pool GC heap = {poolIndex.GcHeapBytes} B ({heap:P1} of the Dictionary's)", heap, 0.01, heap <= 0.01));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pmalloc.Bench;
+using Spectre.Console;
+
+namespace Pmalloc.Cli.Bench;
+
+/// <summary>
+/// <c>pmalloc bench [--quick] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
+/// run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
+/// stderr), or to FILE (the tables stay on stdout). The measurements live in <c>bench/Pmalloc.Bench.Core</c>,
+/// shared with the BenchmarkDotNet project.
+/// </summary>
+internal static class BenchCommand
+{
+    internal static int Run(string[] args)
+    {
+        bool quick = false, json = false;
+        string? jsonFile = null;
+        string root = "/usr";
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick":
+                    quick = true;
+                    break;
+                case "--json":
+                    json = true;
+                    if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                    {
+                        jsonFile = args[++i];
+                    }
+
+                    break;
+                case "--root" when i + 1 < args.Length:
+                    root = args[++i];
+                    break;
+                default:
+                    throw new CliUsageException($"unknown option '{args[i]}'");
+            }
+        }
+
+        if (!Directory.Exists(root))
+        {
+            throw new CliUsageException($"no directory '{root}' to index");
+        }
+
+        if (Environment.GetEnvironmentVariable(TieredCompilationVariable) != "0")
+        {
+            return RunWithoutTiering(args);
+        }
+
+        // Progress always goes to stderr; the tables go where the JSON does not.
+        IAnsiConsole err = MakeConsole(System.Console.Error);
+        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out);
+        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
+
+        Print(tables, report);
+        if (json)
+        {
+            if (jsonFile is null)
+            {
+                System.Console.Out.WriteLine(report.ToJson());
+            }
+            else
+            {
+                File.WriteAllText(jsonFile, report.ToJson());
+                tables.MarkupLineInterpolated($"JSON written to [green]{jsonFile}[/].");
+            }
+        }
+
+        return 0;
+    }
+
+    private const string TieredCompilationVariable = "DOTNET_TieredCompilation";
+
+    /// <summary>
+    /// Runs this verb again in a child with tiered compilation off, passing the console through. Stopwatch loops
+    /// must time fully optimised code from the first call, not tier-0 code waiting to be recompiled (BenchmarkDotNet
+    /// gets the same by running each benchmark in a process of its own, after warm-up).
+    /// </summary>
+    private static int RunWithoutTiering(string[] args)
+    {
+        ProcessStartInfo info = new(Environment.ProcessPath ?? "dotnet") { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(info.FileName) == "dotnet")
+        {
+            info.ArgumentList.Add(typeof(BenchCommand).Assembly.Location);
+        }
+
+        info.ArgumentList.Add("bench");
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment[TieredCompilationVariable] = "0";
+        using Process child = Process.Start(info) ?? throw new InvalidOperationException("cannot start pmalloc bench");
+        child.WaitForExit();
+        return child.ExitCode;
+    }
+
+    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables even when redirected to a file.</summary>
+    private static IAnsiConsole MakeConsole(TextWriter writer)
+    {
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        console.Profile.Width = Math.Max(console.Profile.Width, 150);
+        return console;
+    }
+
+    private static void Print(IAnsiConsole console, BenchReport report)
+    {
+        MachineInfo m = report.Machine;
+        console.MarkupLineInterpolated($"[bold]pmalloc bench[/]{(report.Quick ? " --quick" : "")}: {m.Cpu}, {m.Cores} cores, {m.MemoryBytes >> 30} GiB, Linux {m.Kernel}, {m.Runtime}; {report.Seconds:0.0} s");
+        foreach (SkippedColumn s in report.Skipped)
+        {
+            console.MarkupLineInterpolated($"[yellow]skipped {s.Allocator}:[/] {s.Reason}");
+        }
+
+        Table small = NewTable("Small allocations", "allocator", "size", "objects", "ns/alloc", "vs pool", "ns/alloc+fill", "mapped B/obj", "resident B/obj", "VMAs/1000", "ns/obj protect");
+        foreach (SmallAllocationResult r in report.SmallAllocations)
+        {
+            double pool = report.SmallAllocations.First(p => p.Allocator == "pmalloc pool" && p.Size == r.Size).NsPerAllocation;
+            small.AddRow(r.Allocator, F(r.Size), F(r.Objects), F(r.NsPerAllocation, "0.0"), F(r.NsPerAllocation / pool, "0.00") + "x",
+                F(r.NsPerAllocationAndFill, "0.0"), F(r.MappedBytesPerObject, "0.0"), F(r.ResidentBytesPerObject, "0.0"),
+                F(r.MappingsPer1000Objects, "0.0"), r.NsPerObjectToProtect is { } p ? F(p, "0.0") : "-");
+        }
+
+        console.Write(small);
+
+        if (report.Million is { } million)
+        {
+            console.MarkupLineInterpolated($"1,000,000 x 16 B in one pool: [green]{million.Chunks}[/] chunks, {million.PoolMappings} pool mappings, {million.AllMappings} new VMAs in all (guard pages included), {million.NsPerAllocation:0.0} ns/alloc, {million.ResidentBytes >> 20} MiB resident of {million.MappedBytes >> 20} MiB mapped.");
+        }
+
+        Table protect = NewTable("Protect vs one mprotect of the same range (pages written)", "pool bytes", "chunks", "Protect µs", "mprotect µs", "ratio");
+        foreach (ProtectResult r in report.Protect)
+        {
+            protect.AddRow($"{r.Bytes >> 20} MiB", F(r.Chunks), F(r.PoolProtectUs, "0.0"), F(r.MprotectUs, "0.0"), F(r.Ratio, "0.00") + "x");
+        }
+
+        console.Write(protect);
+
+        Table lookups = NewTable("Lookups, half hits half misses", "table", "store", "entries", "ns/lookup", "vs pool");
+        double pooled = report.Lookups.FirstOrDefault(l => l.Store == "protected pool")?.NsPerLookup ?? double.NaN;
+        foreach (LookupResult r in report.Lookups)
+        {
+            lookups.AddRow(r.Table, r.Store, F(r.Entries), F(r.NsPerLookup, "0.0"), F(r.NsPerLookup / pooled, "0.00") + "x");
+        }
+
+        console.Write(lookups);
+
+        if (report.FileIndex is { } files)
+        {
+            Table index = NewTable($"File index: {files.Entries} files under {files.Root}", "index", "build ms", "memory MiB", "vs pool", "GC heap MiB", "ns/lookup", "vs pool");
+            FileIndexVariant pool = files.Variants[0];
+            foreach (FileIndexVariant v in files.Variants)
+            {
+                index.AddRow(Markup.Escape(v.Name), F(v.BuildMs, "0.0"), F(v.MemoryBytes / 1048576.0, "0.00"), F((double)v.MemoryBytes / pool.MemoryBytes, "0.00") + "x",
+                    F(v.GcHeapBytes / 1048576.0, "0.00"), F(v.NsPerLookup, "0.0"), F(v.NsPerLookup / pool.NsPerLookup, "0.00") + "x");
+            }
+
+            index.Caption("memory: a pool's resident pages (smaps) plus its bitmaps; a managed table's GC heap growth");
+
+            console.Write(index);
+        }
+
+        Table targets = NewTable("Targets", "target", "measured", "met");
+        foreach (TargetResult t in report.Targets)
+        {
+            targets.AddRow(Markup.Escape(t.Target), Markup.Escape(t.Measured), t.Met ? "[green]yes[/]" : "[red]no[/]");
+        }
+
+        console.Write(targets);
+    }
+
+    private static Table NewTable(string title, params string[] columns)
+    {
+        Table table = new Table().Title(title).Border(TableBorder.Simple);
+        foreach (string c in columns)
+        {
+            table.AddColumn(new TableColumn(c).RightAligned());
+        }
+
+        table.Columns[0].LeftAligned();
+        return table;
+    }
+
+    private static string F(double value, string format = "#,0") => Markup.Escape(value.ToString(format, CultureInfo.InvariantCulture));
+}

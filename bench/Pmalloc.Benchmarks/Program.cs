@@ -1,0 +1,28 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Filters;
+using BenchmarkDotNet.Running;
+using Pmalloc.Bench;
+using Pmalloc.Benchmarks;
+
+// BenchmarkSwitcher over every benchmark class, with MemoryDiagnoser; columns whose native library is
+// missing here (libsodium, OpenSSL) are filtered out with a message instead of failing.
+if (args is ["chart", var json, var png])
+{
+    Chart.Draw(json, png);
+    return 0;
+}
+
+ManualConfig config = ManualConfig.Create(DefaultConfig.Instance).AddDiagnoser(MemoryDiagnoser.Default);
+foreach (SmallAllocator allocator in SmallAllocator.All)
+{
+    if (allocator.Missing is { } why)
+    {
+        Console.Error.WriteLine($"skipping {allocator.Name}: {why}");
+        string category = Categories.Of(allocator);
+        config.AddFilter(new SimpleFilter(b => !b.Descriptor.Categories.Contains(category)));
+    }
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(Categories).Assembly).Run(args, config);
+return 0;

@@ -34,10 +34,11 @@ public sealed class FileRecords
 
     public ReadOnlySpan<char> Path(int i) => _text.AsSpan(_starts[i], _starts[i + 1] - _starts[i]);
 
-    /// <summary>Walks <paramref name="root"/> (regular files, symlinks not followed, unreadable folders skipped), keeping at most <paramref name="limit"/>.</summary>
+    /// <summary>Walks <paramref name="root"/> (regular files, as <c>find -type f</c>; unreadable folders skipped), keeping at most <paramref name="limit"/>.</summary>
     public static FileRecords Load(string root, int limit)
     {
-        EnumerationOptions options = new() { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        // Skipping reparse points (symlinks) matters: /usr/bin/X11 -> . would otherwise be walked forever.
+        EnumerationOptions options = new() { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
         FileSystemEnumerable<(string Path, FileMeta Meta)> files = new(root,
             (ref FileSystemEntry e) => (e.ToFullPath(), new FileMeta(e.Length, e.LastWriteTimeUtc.UtcTicks)), options)
         {
@@ -59,33 +60,35 @@ public sealed class FileRecords
 }
 
 /// <summary>
-/// The file index in a write-once pool: the path text (UTF-16, compared without transcoding), the entries
-/// and an open-addressing bucket array, all in the pool, protected once built. Nothing of it is on the GC heap.
+/// The file index in a write-once pool: one allocation of records and one of buckets, protected once
+/// built. Nothing of it is on the GC heap.
 /// </summary>
 /// <remarks>
-/// A bucket holds the path's 32-bit hash and its entry number, so a probe that meets another path's bucket
-/// rejects it without touching the entry or the text (one cache miss fewer per miss).
+/// A record is the file's <see cref="FileMeta"/>, the path's length and the path in UTF-16 (compared without
+/// transcoding), 8-byte aligned. A bucket holds the path's 32-bit hash and where its record starts, so a probe
+/// that meets another path's bucket rejects it without touching memory elsewhere, and a hit reads one record
+/// from its first cache line on: two cache misses per lookup where a Dictionary of strings takes three or four.
 /// </remarks>
 public sealed unsafe class PoolFileIndex : IDisposable
 {
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Entry
+    /// <summary>20 bytes: the chars start right after the length (4-byte aligned is enough for UTF-16).</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    private struct Record
     {
-        public int TextStart;
-        public int Length;
         public FileMeta Meta;
+        public int Length;
+
+        // The path's chars follow.
     }
 
-    private readonly char* _text;
-    private readonly Entry* _entries;
+    private readonly byte* _records;
     private readonly ulong* _buckets;
     private readonly int _mask;
 
-    private PoolFileIndex(WriteOncePool pool, char* text, Entry* entries, ulong* buckets, int mask, int count)
+    private PoolFileIndex(WriteOncePool pool, byte* records, ulong* buckets, int mask, int count)
     {
         Pool = pool;
-        _text = text;
-        _entries = entries;
+        _records = records;
         _buckets = buckets;
         _mask = mask;
         Count = count;
@@ -98,22 +101,35 @@ public sealed unsafe class PoolFileIndex : IDisposable
     /// <summary>Builds the index into a new pool named <paramref name="poolName"/> and protects it.</summary>
     public static PoolFileIndex Build(FileRecords records, string poolName)
     {
+        long bytes = 8;
+        for (int i = 0; i < records.Count; i++)
+        {
+            bytes += RecordSize(records.Path(i).Length);
+        }
+
+        if (bytes / 8 > uint.MaxValue)
+        {
+            throw new NotSupportedException("the index is limited to 32 GiB of records");
+        }
+
         WriteOncePool pool = new(new PoolOptions { Name = poolName });
+
         // Load factor 0.5 to 0.8: buckets are 8 bytes, and a probe that meets another path's bucket costs one compare.
         int capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, records.Count + (records.Count / 4)));
-        char* text = (char*)Unsafe.AsPointer(ref pool.AllocateArray<char>(Math.Max(1, records.TextLength))[0]);
-        Entry* entries = (Entry*)Unsafe.AsPointer(ref pool.AllocateArray<Entry>(Math.Max(1, records.Count))[0]);
+        byte* blob = (byte*)pool.Allocate((nuint)bytes);
         ulong* buckets = (ulong*)Unsafe.AsPointer(ref pool.AllocateArray<ulong>(capacity)[0]);
         int mask = capacity - 1;
-        int at = 0;
+
+        // Record offsets are in 8-byte units from the blob's start; offset 0 is never a record, so a 0 bucket is empty.
+        long at = 8;
         for (int i = 0; i < records.Count; i++)
         {
             ReadOnlySpan<char> path = records.Path(i);
-            path.CopyTo(new Span<char>(text + at, path.Length));
-            entries[i] = new Entry { TextStart = at, Length = path.Length, Meta = records.Metas[i] };
-            at += path.Length;
+            Record* record = (Record*)(blob + at);
+            record->Meta = records.Metas[i];
+            record->Length = path.Length;
+            path.CopyTo(new Span<char>(record + 1, path.Length));
 
-            // A bucket is hash << 32 | entry + 1; 0 is empty. Duplicate paths cannot occur in a directory walk.
             uint hash = Hash(path);
             int b = (int)hash & mask;
             while (buckets[b] != 0)
@@ -121,11 +137,12 @@ public sealed unsafe class PoolFileIndex : IDisposable
                 b = (b + 1) & mask;
             }
 
-            buckets[b] = ((ulong)hash << 32) | (uint)(i + 1);
+            buckets[b] = ((ulong)hash << 32) | (uint)(at / 8);
+            at += RecordSize(path.Length);
         }
 
         pool.Protect();
-        return new PoolFileIndex(pool, text, entries, buckets, mask, records.Count);
+        return new PoolFileIndex(pool, blob, buckets, mask, records.Count);
     }
 
     public bool TryGetValue(ReadOnlySpan<char> path, out FileMeta meta)
@@ -143,10 +160,10 @@ public sealed unsafe class PoolFileIndex : IDisposable
 
             if ((uint)(bucket >> 32) == hash)
             {
-                Entry* e = _entries + ((uint)bucket - 1);
-                if (path.SequenceEqual(new ReadOnlySpan<char>(_text + e->TextStart, e->Length)))
+                Record* record = (Record*)(_records + ((nuint)(uint)bucket * 8));
+                if (path.SequenceEqual(new ReadOnlySpan<char>(record + 1, record->Length)))
                 {
-                    meta = e->Meta;
+                    meta = record->Meta;
                     return true;
                 }
             }
@@ -156,6 +173,8 @@ public sealed unsafe class PoolFileIndex : IDisposable
     }
 
     public void Dispose() => Pool.Dispose();
+
+    private static long RecordSize(int chars) => (sizeof(Record) + (2L * chars) + 7) & ~7L;
 
     /// <summary>A fast 64-bit multiply-mix hash over the UTF-16 bytes, two independent lanes per 16 bytes.</summary>
     /// <remarks>Not keyed: fine for an index built from trusted data in one process; <c>ProtectedDictionary</c> is the general answer.</remarks>

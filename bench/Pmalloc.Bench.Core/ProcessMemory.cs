@@ -59,12 +59,31 @@ public static class ProcessMemory
     }
 
     /// <summary>
-    /// An upper bound on the resident bytes of the allocator's own bookkeeping for <paramref name="pool"/>, off the pool:
-    /// two bitmaps and a padding byte (two above 256-byte granules) per granule ever handed out. The rest of each
-    /// chunk's metadata is allocated zeroed and never touched, so it is not resident.
+    /// The resident bytes of the allocator's own bookkeeping for <paramref name="pool"/>, off the pool: the two bitmaps
+    /// up to each chunk's high-water mark (every allocation writes its bits), and the pages of the per-granule padding
+    /// array that hold an allocation's first granule (only those are written; the rest was allocated zeroed and never touched).
     /// </summary>
-    public static long PoolMetadataBytes(ProtectablePool pool) =>
-        pool.Chunks.Sum(c => (((c.HighWater + 63L) / 64) * 2 * sizeof(ulong)) + ((long)c.HighWater * (c.GranuleShift > 8 ? 2 : 1)));
+    public static long PoolMetadataBytes(ProtectablePool pool)
+    {
+        long bytes = 0;
+        foreach (Chunk chunk in pool.Chunks)
+        {
+            bytes += ((chunk.HighWater + 63L) / 64) * 2 * sizeof(ulong);
+            int paddingBytes = chunk.GranuleShift > 8 ? 2 : 1;
+            long lastPage = -1;
+            for (int g = 0; g < chunk.HighWater; g++)
+            {
+                long page = (long)g * paddingBytes / Environment.SystemPageSize;
+                if (page != lastPage && chunk.IsStart(g))
+                {
+                    bytes += Math.Min(Environment.SystemPageSize, (long)chunk.GranuleCount * paddingBytes);
+                    lastPage = page;
+                }
+            }
+        }
+
+        return bytes;
+    }
 
     /// <summary>Is this smaps line a mapping header ("7f..-7f.. rw-s ...") rather than a "Key: value" line?</summary>
     private static bool IsHeader(string line)

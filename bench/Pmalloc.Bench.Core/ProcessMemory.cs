@@ -1,4 +1,6 @@
-using System.Globalization;
+using System.Buffers.Text;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace Pmalloc.Bench;
 
@@ -16,8 +18,15 @@ public readonly record struct MemoryReading(long MappedBytes, long ResidentBytes
 }
 
 /// <summary>Readers of <c>/proc/self</c>: how big this process is, and how big a pool's own mappings are.</summary>
+/// <remarks>
+/// The files are read into one reused buffer and parsed as bytes: a reading allocates (almost) nothing on the GC
+/// heap, so it does not dirty fresh GC pages and show up in the very resident-set growth it measures.
+/// Not thread-safe (one buffer).
+/// </remarks>
 public static class ProcessMemory
 {
+    private static readonly byte[] s_buffer = new byte[8 << 20];
+
     /// <summary>A "Key: N kB" line of <c>/proc/self/status</c>, in KiB.</summary>
     public static long StatusKiB(string key) => KiBFrom("/proc/self/status", key);
 
@@ -25,7 +34,23 @@ public static class ProcessMemory
     public static long RollupKiB(string key) => KiBFrom("/proc/self/smaps_rollup", key);
 
     /// <summary>The number of mappings (VMAs) of this process.</summary>
-    public static int CountMappings() => File.ReadLines("/proc/self/maps").Count();
+    public static int CountMappings() => Read("/proc/self/maps").Count((byte)'\n');
+
+    /// <summary>A "Key: N kB" line of any such file, in KiB.</summary>
+    public static long KiBFrom(string file, string key)
+    {
+        ReadOnlySpan<byte> text = Read(file);
+        Span<byte> needle = stackalloc byte[key.Length + 1];
+        needle[0] = (byte)'\n';
+        Encoding.ASCII.GetBytes(key, needle[1..]);
+        int at = text.StartsWith(needle[1..]) ? 0 : text.IndexOf(needle) + 1;
+        if (at < 0 || (at == 0 && !text.StartsWith(needle[1..])))
+        {
+            throw new InvalidOperationException($"no '{key}' line in {file}");
+        }
+
+        return ParseKiB(text[(at + key.Length)..]);
+    }
 
     /// <summary>
     /// Sums <c>Size</c> and <c>Rss</c> over the mappings named <c>/memfd:pmalloc:NAME</c> in <c>/proc/self/smaps</c>:
@@ -33,25 +58,30 @@ public static class ProcessMemory
     /// </summary>
     public static (long MappedBytes, long ResidentBytes, int Mappings) PoolMappings(string poolName)
     {
-        string name = "/memfd:" + OsMemory.MemfdPrefix + poolName;
+        byte[] name = Encoding.UTF8.GetBytes("/memfd:" + OsMemory.MemfdPrefix + poolName);
         long size = 0, rss = 0;
         int mappings = 0;
         bool inPool = false;
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        ReadOnlySpan<byte> text = Read("/proc/self/smaps");
+        while (!text.IsEmpty)
         {
+            int end = text.IndexOf((byte)'\n');
+            ReadOnlySpan<byte> line = end < 0 ? text : text[..end];
+            text = end < 0 ? default : text[(end + 1)..];
             if (IsHeader(line))
             {
-                // A header line: "start-end perms offset dev inode path"; the path may end in " (deleted)".
-                inPool = line.Contains(name + " ", StringComparison.Ordinal) || line.EndsWith(name, StringComparison.Ordinal);
+                // "start-end perms offset dev inode path", the path maybe followed by " (deleted)".
+                int at = line.IndexOf(name);
+                inPool = at >= 0 && (at + name.Length == line.Length || line[at + name.Length] == (byte)' ');
                 mappings += inPool ? 1 : 0;
             }
-            else if (inPool && line.StartsWith("Size:", StringComparison.Ordinal))
+            else if (inPool && line.StartsWith("Size:"u8))
             {
-                size += ParseKiB(line) * 1024;
+                size += ParseKiB(line[5..]) * 1024;
             }
-            else if (inPool && line.StartsWith("Rss:", StringComparison.Ordinal))
+            else if (inPool && line.StartsWith("Rss:"u8))
             {
-                rss += ParseKiB(line) * 1024;
+                rss += ParseKiB(line[4..]) * 1024;
             }
         }
 
@@ -86,31 +116,37 @@ public static class ProcessMemory
     }
 
     /// <summary>Is this smaps line a mapping header ("7f..-7f.. rw-s ...") rather than a "Key: value" line?</summary>
-    private static bool IsHeader(string line)
+    private static bool IsHeader(ReadOnlySpan<byte> line)
     {
-        int space = line.IndexOf(' ', StringComparison.Ordinal);
-        return space > 0 && line.AsSpan(0, space).Contains('-') && !line.AsSpan(0, space).Contains(':');
+        int space = line.IndexOf((byte)' ');
+        return space > 0 && line[..space].Contains((byte)'-') && !line[..space].Contains((byte)':');
     }
 
-    /// <summary>A "Key: N kB" line of any such file, in KiB.</summary>
-    public static long KiBFrom(string file, string key)
+    /// <summary>The number at the start of "   1234 kB".</summary>
+    private static long ParseKiB(ReadOnlySpan<byte> rest)
     {
-        foreach (string line in File.ReadLines(file))
+        rest = rest.TrimStart(" \t:"u8);
+        return Utf8Parser.TryParse(rest, out long value, out _) ? value : throw new FormatException("not a number: " + Encoding.ASCII.GetString(rest));
+    }
+
+    /// <summary>Reads a whole /proc file into the shared buffer (proc files report length 0, so read until EOF).</summary>
+    private static ReadOnlySpan<byte> Read(string path)
+    {
+        using SafeFileHandle file = File.OpenHandle(path);
+        int total = 0;
+        while (true)
         {
-            if (line.StartsWith(key, StringComparison.Ordinal))
+            int read = RandomAccess.Read(file, s_buffer.AsSpan(total), total);
+            if (read == 0)
             {
-                return ParseKiB(line);
+                return s_buffer.AsSpan(0, total);
+            }
+
+            total += read;
+            if (total == s_buffer.Length)
+            {
+                throw new InvalidOperationException($"{path} is larger than {s_buffer.Length} bytes");
             }
         }
-
-        throw new InvalidOperationException($"no '{key}' line in {file}");
-    }
-
-    private static long ParseKiB(string line)
-    {
-        // "Rss:                1234 kB"
-        ReadOnlySpan<char> rest = line.AsSpan(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim();
-        int space = rest.IndexOf(' ');
-        return long.Parse(space < 0 ? rest : rest[..space], NumberStyles.None, CultureInfo.InvariantCulture);
     }
 }

@@ -29,8 +29,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
     internal const long MaxGrowthChunkSize = 64L << 20;
 
-    /// <summary>The pool's lock; the write-rare calls of <see cref="WriteRarePool"/> take it too.</summary>
-    private protected readonly Lock _lock = new();
+    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>); the write-rare calls of <see cref="WriteRarePool"/> take it too.</summary>
+    private protected PoolLock _lock;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -40,11 +40,12 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
-    private PoolState _state;
+    /// <summary>Written under the lock; volatile so <see cref="State"/> and lock-free readers see a protect or destroy at once.</summary>
+    private volatile PoolState _state;
     private long _mappedBytes;
-    private long _allocatedBytes;
+
+    /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
     private long _requestedBytes;
-    private long _liveAllocations;
 
     /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
     private List<nint>? _log;
@@ -75,29 +76,31 @@ public abstract unsafe class ProtectablePool : IDisposable
     private protected bool ChunksBornReadOnly { get; }
 
     /// <summary>The pool's lifecycle state.</summary>
-    public PoolState State => Volatile.Read(ref Unsafe.As<PoolState, int>(ref _state)) switch
-    {
-        0 => PoolState.Writable,
-        1 => PoolState.Protected,
-        _ => PoolState.Destroyed,
-    };
+    public PoolState State => _state;
 
     /// <summary>A consistent snapshot of the pool's size and state.</summary>
     public PoolStatistics Statistics
     {
         get
         {
-            lock (_lock)
+            using (_lock.EnterScope())
             {
+                long allocated = 0, live = 0;
+                foreach (Chunk chunk in _chunks)
+                {
+                    allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    live += chunk.LiveAllocations;
+                }
+
                 return new PoolStatistics
                 {
                     Name = Name,
                     State = _state,
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
-                    AllocatedBytes = _allocatedBytes,
+                    AllocatedBytes = allocated,
                     RequestedBytes = _requestedBytes,
-                    LiveAllocations = _liveAllocations,
+                    LiveAllocations = live,
                     Sealed = false,
                 };
             }
@@ -120,7 +123,7 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -134,9 +137,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                 address = AllocateSlow(granules, padding);
             }
 
-            _allocatedBytes += (long)granules << _granuleShift;
             _requestedBytes += (long)size;
-            _liveAllocations++;
             _log?.Add(address);
             return address;
         }
@@ -182,7 +183,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Free(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -203,7 +204,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Marks the pool's allocation history, for <see cref="RollbackTo"/>.</summary>
     public PoolCheckpoint Checkpoint()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -223,7 +224,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ArgumentException">The mark is from another pool, or was invalidated by an earlier rollback.</exception>
     public void RollbackTo(PoolCheckpoint mark)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -263,7 +264,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Protect()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Protected)
             {
@@ -278,14 +279,14 @@ public abstract unsafe class ProtectablePool : IDisposable
             ProtectCore();
             _log = null;
             _invalidMarks = null;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Protected);
+            _state = PoolState.Protected;
         }
     }
 
     /// <summary>Is <paramref name="address"/> inside a live allocation of this pool? False after <see cref="Dispose"/>.</summary>
     public bool Contains(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _state != PoolState.Destroyed && TryFindAllocation(address, out _);
         }
@@ -300,7 +301,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Read(nint address, Span<byte> destination)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
@@ -319,7 +320,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// </summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
@@ -353,8 +354,8 @@ public abstract unsafe class ProtectablePool : IDisposable
             _chunks.Clear();
             _current = null;
             _log = null;
-            _mappedBytes = _allocatedBytes = _requestedBytes = _liveAllocations = 0;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Destroyed);
+            _mappedBytes = _requestedBytes = 0;
+            _state = PoolState.Destroyed;
         }
 
         GC.SuppressFinalize(this);
@@ -371,17 +372,15 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Walks every chunk's bitmap and checks the allocator's invariants and the pool's totals (expensive; for tests).</summary>
     internal void ValidateInvariants()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
-            long mapped = 0, allocated = 0, requested = 0, live = 0;
+            long mapped = 0, requested = 0;
             for (int i = 0; i < _chunks.Count; i++)
             {
                 Chunk chunk = _chunks[i];
                 chunk.ValidateInvariants();
                 Debug.Assert(i == 0 || _chunks[i - 1].End <= chunk.Start);
                 mapped += (long)chunk.Mapping.Length;
-                allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
-                live += chunk.LiveAllocations;
                 for (int g = 0; g < chunk.GranuleCount; g++)
                 {
                     if (chunk.IsStart(g))
@@ -391,10 +390,10 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
             }
 
-            if (mapped != _mappedBytes || allocated != _allocatedBytes || requested != _requestedBytes || live != _liveAllocations)
+            if (mapped != _mappedBytes || requested != _requestedBytes)
             {
                 throw new InvalidOperationException(
-                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, allocated {_allocatedBytes}/{allocated}, requested {_requestedBytes}/{requested}, live {_liveAllocations}/{live}).");
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
             }
         }
     }
@@ -522,8 +521,6 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         _requestedBytes -= (long)chunk.SizeOf(first, granules);
         chunk.Free(first, granules);
-        _allocatedBytes -= (long)granules << _granuleShift;
-        _liveAllocations--;
 
         // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
         if (chunk.IsEmpty && _chunks.Count > 1)

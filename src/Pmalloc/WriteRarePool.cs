@@ -78,7 +78,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public WriteRareBatch BeginWrites()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             CheckCanWrite(null, "begin writes", 0);
             WriteRareBatch batch = new(this);
@@ -95,7 +95,14 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void MakeReadOnly()
     {
-        lock (_lock)
+        if (State == PoolState.Destroyed)
+        {
+            ThrowHelper.ThrowDestroyed(Name, "make read-only");
+        }
+
+        // Protect takes the (non-reentrant) lock itself; nothing can make the pool writable again in between.
+        Protect();
+        using (_lock.EnterScope())
         {
             if (State == PoolState.Destroyed)
             {
@@ -107,7 +114,6 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 return;
             }
 
-            Protect();
             EndBatches();
             foreach (Chunk chunk in Chunks)
             {
@@ -120,7 +126,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             Chunk chunk = CheckTarget(batch, "write", target, (nuint)source.Length);
             if (source.IsEmpty)
@@ -150,7 +156,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             Chunk chunk = CheckTarget(batch, "fill", target, length);
             if (StoresArePlain)
@@ -170,7 +176,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             CheckCanWrite(batch, "publish", slot);
             if (slot % sizeof(nint) != 0)
@@ -194,36 +200,34 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Allocates <c>initial.Length</c> bytes and writes <paramref name="initial"/> there, in one step under the lock (the object cache's Create).</summary>
+    /// <summary>Allocates <c>initial.Length</c> bytes and writes <paramref name="initial"/> there (the object cache's Create).</summary>
+    /// <remarks>Two steps under the lock, not one: no one else knows the address in between, and a failed write frees it again.</remarks>
     internal nint AllocateInitialized(ReadOnlySpan<byte> initial)
     {
-        lock (_lock)
+        nint address = Allocate((nuint)initial.Length);
+        if (initial.IndexOfAnyExcept((byte)0) < 0)
         {
-            nint address = Allocate((nuint)initial.Length);
-            if (initial.IndexOfAnyExcept((byte)0) < 0)
-            {
-                // Fresh allocations are zero already.
-                return address;
-            }
-
-            try
-            {
-                WriteChecked(null, address, initial);
-            }
-            catch
-            {
-                Free(address);
-                throw;
-            }
-
+            // Fresh allocations are zero already.
             return address;
         }
+
+        try
+        {
+            WriteChecked(null, address, initial);
+        }
+        catch when (State == PoolState.Writable)
+        {
+            Free(address);
+            throw;
+        }
+
+        return address;
     }
 
     /// <summary>Ends <paramref name="batch"/>: unmaps its aliases. Idempotent.</summary>
     internal void EndBatch(WriteRareBatch batch)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (batch.IsOpen)
             {
@@ -236,7 +240,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>The alias address that <paramref name="batch"/> has mapped for <paramref name="target"/>, or 0 (for the attack catalog and tests).</summary>
     internal nint PeekAlias(WriteRareBatch batch, nint target)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return batch.IsOpen && FindChunk(target) is { } chunk ? batch.PeekAlias(chunk, target) : 0;
         }

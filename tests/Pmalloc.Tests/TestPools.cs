@@ -24,7 +24,7 @@ internal static class TestPools
         byte* p = (byte*)address;
         for (nuint i = 0; i < length; i++)
         {
-            p[i] = (byte)((seed * 31) + (int)i);
+            p[i] = unchecked((byte)((seed * 31) + (int)i));
         }
     }
 
@@ -34,7 +34,7 @@ internal static class TestPools
         byte* p = (byte*)address;
         for (nuint i = 0; i < length; i++)
         {
-            if (p[i] != (byte)((seed * 31) + (int)i))
+            if (p[i] != unchecked((byte)((seed * 31) + (int)i)))
             {
                 return false;
             }

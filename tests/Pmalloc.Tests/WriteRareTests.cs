@@ -39,7 +39,7 @@ public sealed unsafe class WriteRareTests
         Assert.InRange(boundary, big + 1, big + (2 * Page));
 
         // Write: 300 bytes straddling a page boundary.
-        byte[] data = Enumerable.Range(0, 300).Select(i => (byte)(i * 7)).ToArray();
+        byte[] data = Enumerable.Range(0, 300).Select(i => unchecked((byte)(i * 7))).ToArray();
         pool.Write(boundary - 150, data);
         Assert.Equal(data, new ReadOnlySpan<byte>((void*)(boundary - 150), 300).ToArray());
 
@@ -128,13 +128,13 @@ public sealed unsafe class WriteRareTests
                 switch (i % 4)
                 {
                     case 0:
-                        buffer.AsSpan().Fill((byte)i);
+                        buffer.AsSpan().Fill(unchecked((byte)i));
                         pool.Write(target, buffer);
-                        Assert.True(new ReadOnlySpan<byte>((void*)target, 40).IndexOfAnyExcept((byte)i) < 0);
+                        Assert.True(new ReadOnlySpan<byte>((void*)target, 40).IndexOfAnyExcept(unchecked((byte)i)) < 0);
                         break;
                     case 1:
-                        pool.Fill(target, (byte)i, 40);
-                        Assert.True(new ReadOnlySpan<byte>((void*)target, 40).IndexOfAnyExcept((byte)i) < 0);
+                        pool.Fill(target, unchecked((byte)i), 40);
+                        Assert.True(new ReadOnlySpan<byte>((void*)target, 40).IndexOfAnyExcept(unchecked((byte)i)) < 0);
                         break;
                     case 2:
                         pool.Write(in *(long*)target, (long)i);
@@ -176,7 +176,7 @@ public sealed unsafe class WriteRareTests
         for (int i = 0; i < slots.Length; i++)
         {
             batch.Write(in *(long*)slots[i], (long)i * 3);
-            batch.Fill(slots[i] + 8, (byte)i, 8);
+            batch.Fill(slots[i] + 8, unchecked((byte)i), 8);
             batch.Publish(in *(nint*)(slots[i] + 16), i);
         }
 
@@ -190,7 +190,7 @@ public sealed unsafe class WriteRareTests
         for (int i = 0; i < slots.Length; i++)
         {
             Assert.Equal((long)i * 3, *(long*)slots[i]);
-            Assert.True(new ReadOnlySpan<byte>((void*)(slots[i] + 8), 8).IndexOfAnyExcept((byte)i) < 0);
+            Assert.True(new ReadOnlySpan<byte>((void*)(slots[i] + 8), 8).IndexOfAnyExcept(unchecked((byte)i)) < 0);
             Assert.Equal(i, *(nint*)(slots[i] + 16));
         }
 

@@ -316,7 +316,9 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>
     /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
-    /// is made writable again here, and only here, for the moment of wiping. Calling it again does nothing.
+    /// is wiped through a private writable alias of its memfd; only where the memfd was already given up
+    /// (<see cref="WriteRarePool.MakeReadOnly"/>) is it made writable again, here only, for the moment of wiping.
+    /// Calling it again does nothing.
     /// </summary>
     public void Dispose()
     {

@@ -124,6 +124,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
+    /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
         using (_lock.EnterScope())
@@ -154,6 +155,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
+    /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
         using (_lock.EnterScope())
@@ -174,6 +176,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
+    /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
         using (_lock.EnterScope())

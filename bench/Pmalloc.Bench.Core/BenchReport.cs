@@ -27,6 +27,9 @@ public sealed record BenchReport
 
     public FileIndexResult? FileIndex { get; set; }
 
+    /// <summary>Write-rare updates against the mprotect flip-flop and libsodium.</summary>
+    public List<WriteRareResult> WriteRare { get; } = [];
+
     /// <summary>The issue's targets, each with the ratio measured in this run.</summary>
     public List<TargetResult> Targets { get; } = [];
 
@@ -82,6 +85,9 @@ public sealed record FileIndexResult(string Root, int Entries, List<FileIndexVar
 /// plus the allocator's bitmaps off the pool; for a managed table, the growth of the GC heap (live bytes after a full collection).</param>
 /// <param name="GcHeapBytes">Growth of the GC heap (GC.GetTotalMemory after a full collection) while the index is alive.</param>
 public sealed record FileIndexVariant(string Name, double BuildMs, long MemoryBytes, long GcHeapBytes, double NsPerLookup);
+
+/// <summary>One write-rare operation: <paramref name="Updates"/> longs written into protected memory, by <paramref name="Method"/>.</summary>
+public sealed record WriteRareResult(int Updates, string Method, double NsPerOperation);
 
 /// <summary>One target of the issue, with the figure measured in this run.</summary>
 public sealed record TargetResult(string Target, string Measured, double Value, double Limit, bool Met);

@@ -67,6 +67,9 @@ public static unsafe class BenchRunner
         log("lookups: int table");
         report.Lookups.AddRange(MeasureIntLookups(100_000, settings.Lookups));
 
+        log("write-rare updates");
+        report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
+
         log($"file index: walking {settings.FileRoot}");
         report.FileIndex = MeasureFileIndex(FileRecords.Load(settings.FileRoot, settings.FileLimit), settings.FileRoot, settings.Lookups, log);
 
@@ -211,6 +214,58 @@ public static unsafe class BenchRunner
 
         double poolUs = Median(pool), mprotectUs = Median(baseline);
         return new ProtectResult(bytes, mapped, chunks, poolUs, mprotectUs, poolUs / mprotectUs);
+    }
+
+    /// <summary>Write-rare updates, one and a batch, against the mprotect flip-flop and libsodium; ns per operation.</summary>
+    public static List<WriteRareResult> MeasureWriteRare(int operations)
+    {
+        using WriteRareSubjects s = new();
+        bool sodium = WriteRareSubjects.SodiumMissing is null;
+        int batches = Math.Max(10, operations / WriteRareSubjects.BatchSize);
+        List<WriteRareResult> results =
+        [
+            new(1, "pool.Write (pwrite)", Time(operations, s.PoolWrite)),
+            new(1, "pool.Publish (one-page alias)", Time(operations, i => s.PoolPublish((nint)i))),
+            new(1, "mprotect flip-flop", Time(operations, s.FlipFlopWrite)),
+        ];
+        if (sodium)
+        {
+            results.Add(new(1, "sodium_mprotect_readwrite/readonly", Time(operations, s.SodiumWrite)));
+        }
+
+        results.Add(new(WriteRareSubjects.BatchSize, "pool.BeginWrites batch", Time(batches, s.PoolBatch)));
+        results.Add(new(WriteRareSubjects.BatchSize, "pool.Write each", Time(batches, s.PoolWrites)));
+        results.Add(new(WriteRareSubjects.BatchSize, "mprotect flip-flop", Time(batches, s.FlipFlopBatch)));
+        if (sodium)
+        {
+            results.Add(new(WriteRareSubjects.BatchSize, "sodium_mprotect_readwrite/readonly", Time(batches, s.SodiumBatch)));
+        }
+
+        s.PoolWrite(-1);
+        s.FlipFlopWrite(-1);
+        if (sodium)
+        {
+            s.SodiumWrite(-1);
+        }
+
+        return s.Holds(-1) ? results : throw new InvalidOperationException("a write-rare update did not land");
+
+        // ns per call of op(i), after a warm-up of a tenth as many calls.
+        static double Time(int count, Action<long> op)
+        {
+            for (int i = 0; i < Math.Max(1, count / 10); i++)
+            {
+                op(i);
+            }
+
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                op(i);
+            }
+
+            return Ns(t0, Stopwatch.GetTimestamp()) / count;
+        }
     }
 
     /// <summary>Int-key lookups: the same table in a protected pool and in a managed array, against Dictionary and FrozenDictionary.</summary>

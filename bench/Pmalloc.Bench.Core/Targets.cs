@@ -46,6 +46,22 @@ public static class Targets
             t.Add(new("Protect within 1.5x of one mprotect of the same range", $"worst {worst.Ratio:0.00}x (at {worst.Bytes >> 20} MiB)", worst.Ratio, 1.5, worst.Ratio <= 1.5));
         }
 
+        double WriteRare(int updates, string method) =>
+            report.WriteRare.FirstOrDefault(w => w.Updates == updates && w.Method == method)?.NsPerOperation ?? double.NaN;
+        double single = WriteRare(1, "pool.Write (pwrite)"), flip = WriteRare(1, "mprotect flip-flop");
+        if (!double.IsNaN(single) && !double.IsNaN(flip))
+        {
+            double ratio = flip / single;
+            t.Add(new("one write-rare update no slower than the mprotect flip-flop", $"flip-flop / pool.Write time = {ratio:0.00}x", ratio, 1, ratio >= 1));
+        }
+
+        double batch = WriteRare(WriteRareSubjects.BatchSize, "pool.BeginWrites batch"), flipBatch = WriteRare(WriteRareSubjects.BatchSize, "mprotect flip-flop");
+        if (!double.IsNaN(batch) && !double.IsNaN(flipBatch))
+        {
+            double ratio = batch / flipBatch;
+            t.Add(new("a batch of 100 updates within 3x of 100 stores under one mprotect pair", $"batch / flip-flop time = {ratio:0.00}x", ratio, 3, ratio <= 3));
+        }
+
         LookupResult? pooled = report.Lookups.FirstOrDefault(l => l.Store == "protected pool");
         LookupResult? frozenInt = report.Lookups.FirstOrDefault(l => l.Table == "FrozenDictionary");
         if (pooled is not null && frozenInt is not null)

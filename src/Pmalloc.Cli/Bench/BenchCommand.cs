@@ -141,6 +141,18 @@ internal static class BenchCommand
 
         console.Write(protect);
 
+        if (report.WriteRare.Count > 0)
+        {
+            Table writes = NewTable("Write-rare updates into protected memory", "updates", "method", "ns/operation", "vs pool");
+            foreach (WriteRareResult r in report.WriteRare)
+            {
+                double pool = report.WriteRare.First(w => w.Updates == r.Updates).NsPerOperation;
+                writes.AddRow(F(r.Updates), Markup.Escape(r.Method), F(r.NsPerOperation, "#,0.0"), F(r.NsPerOperation / pool, "0.00") + "x");
+            }
+
+            console.Write(writes);
+        }
+
         Table lookups = NewTable("Lookups, half hits half misses", "table", "store", "entries", "ns/lookup", "vs pool");
         double pooled = report.Lookups.FirstOrDefault(l => l.Store == "protected pool")?.NsPerLookup ?? double.NaN;
         foreach (LookupResult r in report.Lookups)

@@ -72,6 +72,16 @@ public sealed class BenchCliTests
         Assert.Contains(lookups, l => l.GetProperty("table").GetString() == "FrozenDictionary");
         Assert.All(lookups, l => Positive(l, "entries", "nsPerLookup"));
 
+        // Write-rare: one update and a batch, by the pool and by the mprotect flip-flop baseline at least.
+        JsonElement[] writes = [.. root.GetProperty("writeRare").EnumerateArray()];
+        foreach (int updates in new[] { 1, 100 })
+        {
+            Assert.Contains(writes, w => w.GetProperty("updates").GetInt32() == updates && w.GetProperty("method").GetString() == "mprotect flip-flop");
+            Assert.Contains(writes, w => w.GetProperty("updates").GetInt32() == updates && w.GetProperty("method").GetString()!.StartsWith("pool.", StringComparison.Ordinal));
+        }
+
+        Assert.All(writes, w => Positive(w, "nsPerOperation"));
+
         JsonElement files = root.GetProperty("fileIndex");
         Assert.True(files.GetProperty("entries").GetInt32() > 0);
         JsonElement[] variants = [.. files.GetProperty("variants").EnumerateArray()];

@@ -42,8 +42,15 @@ public abstract class SmallAllocator
     {
     }
 
-    /// <summary>Frees every object and whatever <see cref="Begin"/> set up.</summary>
-    public abstract void End(ReadOnlySpan<nint> objects);
+    /// <summary>Frees every object and whatever <see cref="Begin"/> set up, and zeroes <paramref name="objects"/>, so a second call does nothing.</summary>
+    public void End(Span<nint> objects)
+    {
+        Release(objects);
+        objects.Clear();
+    }
+
+    /// <summary>Frees every non-zero object in <paramref name="objects"/>, and whatever <see cref="Begin"/> set up.</summary>
+    protected abstract void Release(ReadOnlySpan<nint> objects);
 }
 
 /// <summary>A write-once pool: a bump of a cursor under the pool's lock; one <c>mprotect</c> per chunk on Protect.</summary>
@@ -62,7 +69,7 @@ public sealed class PoolAllocator : SmallAllocator
 
     public override void ProtectAll(ReadOnlySpan<nint> objects) => Pool!.Protect();
 
-    public override void End(ReadOnlySpan<nint> objects)
+    protected override void Release(ReadOnlySpan<nint> objects)
     {
         Pool?.Dispose();
         Pool = null;
@@ -78,11 +85,11 @@ public sealed unsafe class NativeMemoryAllocator : SmallAllocator
 
     public override nint Allocate(nuint size) => (nint)NativeMemory.Alloc(size);
 
-    public override void End(ReadOnlySpan<nint> objects)
+    protected override void Release(ReadOnlySpan<nint> objects)
     {
         foreach (nint p in objects)
         {
-            NativeMemory.Free((void*)p);
+            NativeMemory.Free((void*)p);  // free(NULL) does nothing
         }
     }
 }
@@ -95,6 +102,15 @@ public sealed class SodiumAllocator : SmallAllocator
     public override string? Missing => Sodium.Probe();
 
     public override int MaxObjects => 10_000;
+
+    /// <summary>Makes sure <c>sodium_init</c> ran in this process (sodium_malloc aborts without it).</summary>
+    public override void Begin(int size, int count)
+    {
+        if (Sodium.Probe() is { } why)
+        {
+            throw new InvalidOperationException(why);
+        }
+    }
 
     public override nint Allocate(nuint size) => Sodium.sodium_malloc(size);
 
@@ -117,11 +133,14 @@ public sealed class SodiumAllocator : SmallAllocator
         }
     }
 
-    public override void End(ReadOnlySpan<nint> objects)
+    protected override void Release(ReadOnlySpan<nint> objects)
     {
         foreach (nint p in objects)
         {
-            Sodium.sodium_free(p);
+            if (p != 0)
+            {
+                Sodium.sodium_free(p);
+            }
         }
     }
 }
@@ -135,8 +154,13 @@ public sealed class OpenSslAllocator : SmallAllocator
 
     public override bool CanProtect => false;
 
-    public override void Begin(int size, int count) =>
+    private bool _initialised;
+
+    public override void Begin(int size, int count)
+    {
         OpenSslSecureHeap.Init(checked(System.Numerics.BitOperations.RoundUpToPowerOf2((nuint)size * (nuint)count) * 2), 16);
+        _initialised = true;
+    }
 
     public override nint Allocate(nuint size) => OpenSslSecureHeap.Malloc(size);
 
@@ -151,14 +175,21 @@ public sealed class OpenSslAllocator : SmallAllocator
         }
     }
 
-    public override void End(ReadOnlySpan<nint> objects)
+    protected override void Release(ReadOnlySpan<nint> objects)
     {
         foreach (nint p in objects)
         {
-            OpenSslSecureHeap.Free(p);
+            if (p != 0)
+            {
+                OpenSslSecureHeap.Free(p);
+            }
         }
 
-        OpenSslSecureHeap.Done();
+        if (_initialised)
+        {
+            OpenSslSecureHeap.Done();
+            _initialised = false;
+        }
     }
 }
 
@@ -195,11 +226,14 @@ public sealed class PagePerObjectAllocator : SmallAllocator
         }
     }
 
-    public override void End(ReadOnlySpan<nint> objects)
+    protected override void Release(ReadOnlySpan<nint> objects)
     {
         foreach (nint p in objects)
         {
-            _ = Interop.munmap(p, _length);
+            if (p != 0 && p != Interop.MapFailed)
+            {
+                _ = Interop.munmap(p, _length);
+            }
         }
     }
 }

@@ -2,16 +2,14 @@ using Pmalloc.Bench;
 
 namespace Pmalloc.Benchmarks;
 
-/// <summary>Benchmark categories, one per optional native library, so a missing one can be filtered out.</summary>
+/// <summary>Which benchmarks need an optional native library, by method name, so a missing one is filtered out.</summary>
 public static class Categories
 {
-    public const string Sodium = "libsodium";
-    public const string OpenSsl = "openssl";
-
-    public static string Of(SmallAllocator allocator) => allocator switch
+    /// <summary>The word every benchmark method that calls the library has in its name.</summary>
+    public static string MethodWordOf(SmallAllocator allocator) => allocator switch
     {
-        SodiumAllocator => Sodium,
-        OpenSslAllocator => OpenSsl,
+        SodiumAllocator => "Sodium",
+        OpenSslAllocator => "OpenSsl",
         _ => allocator.Name,
     };
 }

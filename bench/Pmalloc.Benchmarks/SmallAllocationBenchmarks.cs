@@ -37,11 +37,13 @@ public class SmallAllocationBenchmarks
     [Benchmark(Baseline = true, OperationsPerInvoke = Objects, Description = "NativeMemory.Alloc")]
     public void NativeMemoryAlloc() => Run(_malloc);
 
+    [IterationSetup(Target = nameof(SodiumMalloc))]
+    public void SetupSodium() => _sodium.Begin(Size, Objects);
+
     [IterationCleanup(Target = nameof(SodiumMalloc))]
     public void CleanupSodium() => _sodium.End(_objects);
 
     [Benchmark(OperationsPerInvoke = Objects, Description = "sodium_malloc")]
-    [BenchmarkCategory(Categories.Sodium)]
     public void SodiumMalloc() => Run(_sodium);
 
     [IterationSetup(Target = nameof(OpenSslSecureMalloc))]
@@ -51,7 +53,6 @@ public class SmallAllocationBenchmarks
     public void CleanupOpenSsl() => _openssl.End(_objects);
 
     [Benchmark(OperationsPerInvoke = Objects, Description = "OpenSSL secure heap")]
-    [BenchmarkCategory(Categories.OpenSsl)]
     public void OpenSslSecureMalloc() => Run(_openssl);
 
     [IterationSetup(Target = nameof(PagePerObject))]

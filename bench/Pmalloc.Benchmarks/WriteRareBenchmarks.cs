@@ -33,7 +33,7 @@ public class WriteRareBenchmarks
     public void FlipFlop() => _s!.FlipFlopWrite(++_value);
 
     [Benchmark(Description = "sodium_mprotect_readwrite/readonly")]
-    [BenchmarkCategory("one update", Categories.Sodium)]
+    [BenchmarkCategory("one update")]
     public void Sodium() => _s!.SodiumWrite(++_value);
 
     [Benchmark(Description = "pool.BeginWrites batch")]
@@ -45,6 +45,6 @@ public class WriteRareBenchmarks
     public void FlipFlopBatch() => _s!.FlipFlopBatch(++_value);
 
     [Benchmark(Description = "sodium_mprotect_readwrite/readonly")]
-    [BenchmarkCategory("100 updates", Categories.Sodium)]
+    [BenchmarkCategory("100 updates")]
     public void SodiumBatch() => _s!.SodiumBatch(++_value);
 }

@@ -40,6 +40,8 @@ internal sealed unsafe class Chunk
 
     private readonly int _words;
 
+    private bool _released;
+
     internal Chunk(ChunkMapping mapping, int granuleShift)
     {
         Mapping = mapping;
@@ -228,12 +230,23 @@ internal sealed unsafe class Chunk
         }
     }
 
-    /// <summary>Frees the bitmaps. The chunk must not be used afterwards.</summary>
+    /// <summary>
+    /// Frees the bitmaps now. The chunk must not be used afterwards. A protected pool's chunks skip this:
+    /// lock-free checks may still hold them, so the finalizer frees their bitmaps once nothing can (see ChunkRegistry).
+    /// </summary>
     internal void ReleaseBitmaps()
     {
-        NativeMemory.Free(_used);
-        NativeMemory.Free(_padding);
+        if (!_released)
+        {
+            _released = true;
+            NativeMemory.Free(_used);
+            NativeMemory.Free(_padding);
+            GC.SuppressFinalize(this);
+        }
     }
+
+    /// <summary>Frees the bitmaps of a chunk that became unreachable without <see cref="ReleaseBitmaps"/>.</summary>
+    ~Chunk() => ReleaseBitmaps();
 
     /// <summary>Checks every invariant in the class remarks by walking the bitmaps (expensive: tests call it).</summary>
     internal void ValidateInvariants()

@@ -21,7 +21,7 @@ namespace Pmalloc;
 /// destroy.</para>
 /// <para><b>Failure.</b> Every public method validates first and changes nothing when it throws.</para>
 /// </remarks>
-public abstract unsafe class ProtectablePool : IDisposable
+public abstract unsafe partial class ProtectablePool : IDisposable
 {
     /// <summary>The largest single allocation, in bytes (4 GiB).</summary>
     public const long MaxAllocationSize = 1L << 32;
@@ -90,7 +90,8 @@ public abstract unsafe class ProtectablePool : IDisposable
                     AllocatedBytes = _allocatedBytes,
                     RequestedBytes = _requestedBytes,
                     LiveAllocations = _liveAllocations,
-                    Sealed = false,
+                    Sealed = _mappingsSealed,
+                    Hardening = HardeningInForce(),
                 };
             }
         }
@@ -271,6 +272,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _log = null;
             _invalidMarks = null;
             Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Protected);
+            SealCore();
         }
     }
 
@@ -285,7 +287,8 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     /// <summary>
     /// Copies <c>destination.Length</c> bytes at <paramref name="address"/> out of the pool, after checking that
-    /// the whole range lies inside one live allocation (hardened usercopy for reads).
+    /// the whole range lies inside one live allocation (hardened usercopy for reads: the same check as
+    /// <see cref="ProtectedMemory.CheckRead"/>, and the range must be in this pool).
     /// </summary>
     /// <exception cref="ArgumentException">The address is not in a live allocation of this pool.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of the allocation.</exception>
@@ -307,7 +310,9 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>
     /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
-    /// is made writable again here, and only here, for the moment of wiping. Calling it again does nothing.
+    /// is made writable again here, and only here, for the moment of wiping. A sealed pool can be neither
+    /// wiped nor unmapped: it is only forgotten, and its memory stays mapped read-only until the process exits.
+    /// Calling it again does nothing.
     /// </summary>
     public void Dispose()
     {
@@ -318,8 +323,15 @@ public abstract unsafe class ProtectablePool : IDisposable
                 return;
             }
 
+            // Out of the registry first, so no new check finds a chunk that is about to go.
+            ChunkRegistry.RemovePool(this);
             foreach (Chunk chunk in _chunks)
             {
+                if (ForgetIfSealed(chunk))
+                {
+                    continue;
+                }
+
                 if (Options.WipeOnDestroy)
                 {
                     if (_state == PoolState.Protected)
@@ -331,7 +343,12 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
 
                 OsMemory.Unmap(chunk.Mapping);
-                chunk.ReleaseBitmaps();
+
+                // A protected pool's bitmaps may be in use by a lock-free check right now: its finalizer frees them (see ChunkRegistry).
+                if (_state != PoolState.Protected)
+                {
+                    chunk.ReleaseBitmaps();
+                }
             }
 
             _chunks.Clear();
@@ -394,26 +411,9 @@ public abstract unsafe class ProtectablePool : IDisposable
         return false;
     }
 
-    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation.</summary>
-    internal AllocationInfo CheckRange(nint address, nuint length, string operation)
-    {
-        if (!TryFindAllocation(address, out AllocationInfo info))
-        {
-            if (FindChunk(address) is null)
-            {
-                throw ThrowHelper.NotOwned(Name, operation, address);
-            }
-
-            ThrowHelper.ThrowNotAllocated(Name, operation, address);
-        }
-
-        if (length > (nuint)(info.End - address))
-        {
-            ThrowHelper.ThrowOutOfBounds(Name, operation, address, length, info);
-        }
-
-        return info;
-    }
+    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation of this pool (the one usercopy check, <see cref="ProtectedMemory.Check"/>).</summary>
+    internal AllocationInfo CheckRange(nint address, nuint length, string operation) =>
+        ProtectedMemory.Check(address, length, write: false, owner: this, operation);
 
     /// <summary>The chunk whose usable range holds <paramref name="address"/>, or null. Binary search over chunks sorted by address.</summary>
     internal Chunk? FindChunk(nint address)
@@ -468,10 +468,11 @@ public abstract unsafe class ProtectablePool : IDisposable
         // Geometric growth: each chunk is as large as all the chunks before it together.
         nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
-        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages);
+        ChunkMapping mapping = OsMemory.Map(Name, length, ChunkFlagsFor());
         Chunk chunk = new(mapping, _granuleShift);
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
+        ChunkRegistry.Add(this, chunk);
         _mappedBytes += (long)length;
 
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
@@ -496,6 +497,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         {
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
+            ChunkRegistry.Remove(chunk);
             OsMemory.Unmap(chunk.Mapping);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
@@ -557,6 +559,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Seal), options.Seal, "must be None, IfSupported or Required");
         }
 
+        ValidateHardening(options);
         return options;
     }
 

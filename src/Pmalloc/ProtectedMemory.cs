@@ -97,9 +97,21 @@ public static class ProtectedMemory
             }
 
             Chunk chunk = entry.Chunk ?? throw ThrowHelper.Retired(pool.Name, operation, address, length);
+            if (write && pool.State == PoolState.Protected)
+            {
+                // Any byte of protected memory (guard pages included) refuses a write, wherever the range starts.
+                AllocationInfo within = default;
+                _ = chunk.Contains(address) && pool.FindForCheck(chunk, address, out within) == ProtectablePool.Lookup.Protected;
+                ThrowHelper.ThrowWriteProtected(pool.Name, address, length, within);
+            }
 
             if (!chunk.Contains(address))
             {
+                if (entries != ChunkRegistry.Snapshot)
+                {
+                    continue;
+                }
+
                 // Starts before the usable memory (outside the pool, or in the leading guard page) or after it (the trailing guard page).
                 ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, (nuint)address < (nuint)entry.Start);
             }

@@ -69,7 +69,7 @@ internal static class ChunkRegistry
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if ((nuint)entries[mid].End <= (nuint)address)
+            if (unchecked((nuint)entries[mid].End <= (nuint)address))
             {
                 lo = mid + 1;
             }

@@ -46,7 +46,7 @@ public static class ProtectedMemory
         {
             ChunkRegistry.Entry[] entries = ChunkRegistry.Snapshot;
             int i = ChunkRegistry.FirstEndingAfter(entries, address);
-            if (i == entries.Length || (nuint)entries[i].Start > (nuint)address || entries[i].Chunk is not { } chunk || !chunk.Contains(address))
+            if (i == entries.Length || unchecked((nuint)entries[i].Start > (nuint)address) || entries[i].Chunk is not { } chunk || !chunk.Contains(address))
             {
                 info = default;
                 return false;
@@ -73,8 +73,10 @@ public static class ProtectedMemory
             return default;
         }
 
-        nuint last = unchecked((nuint)address + (length - 1));
-        if (last < (nuint)address)
+        // Compared as unsigned: an address is a position in the address space, whatever its sign as an nint.
+        nuint first = unchecked((nuint)address);
+        nuint last = unchecked(first + (length - 1));
+        if (last < first)
         {
             ThrowHelper.ThrowWraps(owner?.Name, operation, address, length);
         }
@@ -83,7 +85,7 @@ public static class ProtectedMemory
         {
             ChunkRegistry.Entry[] entries = ChunkRegistry.Snapshot;
             int i = ChunkRegistry.FirstEndingAfter(entries, address);
-            if (i == entries.Length || (nuint)entries[i].Start > last)
+            if (i == entries.Length || unchecked((nuint)entries[i].Start) > last)
             {
                 // Touches no pool.
                 return owner is null ? default : throw ThrowHelper.NotOwned(owner.Name, operation, address);
@@ -113,7 +115,7 @@ public static class ProtectedMemory
                 }
 
                 // Starts before the usable memory (outside the pool, or in the leading guard page) or after it (the trailing guard page).
-                ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, (nuint)address < (nuint)entry.Start);
+                ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, first < unchecked((nuint)entry.Start));
             }
 
             ProtectablePool.Lookup found = pool.FindForCheck(chunk, address, out AllocationInfo holder);
@@ -143,7 +145,7 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutOfBounds(pool.Name, operation, address, length, holder);
             }
 
-            if (last >= (nuint)holder.End)
+            if (last >= unchecked((nuint)holder.End))
             {
                 ThrowHelper.ThrowOutOfBounds(pool.Name, operation, address, length, holder);
             }

@@ -46,8 +46,8 @@ public sealed record PoolOptions
 
     /// <summary>
     /// Back the pool with <c>memfd_secret(2)</c> instead of a named memfd: its pages leave the kernel's direct map,
-    /// so the kernel cannot read them on the process's behalf (<c>/proc/PID/mem</c>, <c>process_vm_readv</c>,
-    /// <c>ptrace</c> peeks, O_DIRECT I/O from them all fail), and they are always locked and left out of core dumps.
+    /// so the kernel cannot read them on the process's behalf (<c>/proc/PID/mem</c>, <c>process_vm_readv</c> and
+    /// other paths that pin user pages fail), and they are always locked and left out of core dumps.
     /// Costs: counts against <c>RLIMIT_MEMLOCK</c>; the chunks show as <c>/secretmem</c>, not by pool name, in
     /// <c>/proc/PID/maps</c>; the fd takes no <c>read</c>/<c>write</c>/<c>pwrite</c> (ESPIPE) and no seals (sealing
     /// closes it instead); hibernation is refused while any exists; each chunk splits the kernel's direct map.

@@ -126,10 +126,11 @@ internal static unsafe partial class Attacks
             {
                 pool.Allocate(16);
             }
-            catch (InsufficientMemoryException e) when (pool.Statistics == before && PoolMappings() == maps)
+            catch (InsufficientMemoryException e)
             {
                 // Report it as a refusal the runner knows, once the pool is unchanged and nothing is left mapped.
-                throw new InvalidOperationException($"{e.GetType().Name}: {e.Message} (pool unchanged, nothing left mapped)", e);
+                string unchanged = pool.Statistics == before && PoolMappings() == maps ? "pool unchanged, nothing left mapped" : "BUT THE POOL CHANGED";
+                throw new InvalidOperationException($"{e.GetType().Name}: {e.Message} ({unchanged})", e);
             }
         }));
     }

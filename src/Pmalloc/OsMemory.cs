@@ -82,10 +82,12 @@ internal static unsafe partial class OsMemory
     /// Maps a new read-write chunk of <paramref name="length"/> bytes backed by a fresh memfd named
     /// <c>pmalloc:<paramref name="poolName"/></c> (or by <c>memfd_secret</c>), with a PROT_NONE guard page
     /// on each side, locked and excluded from core dumps, as <paramref name="flags"/> ask.
-    /// On failure nothing is left behind.
+    /// With <paramref name="readOnly"/> the public mapping is never writable, not even at birth
+    /// (the object cache writes through the memfd). On failure nothing is left behind.
     /// </summary>
-    internal static ChunkMapping Map(string poolName, nuint length, ChunkFlags flags)
+    internal static ChunkMapping Map(string poolName, nuint length, ChunkFlags flags, bool readOnly = false)
     {
+        Interop.Prot protection = readOnly ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
         AssertPageMultiple(length);
         bool guardPages = (flags & ChunkFlags.GuardPages) != 0;
         int fd = CreateBacking(poolName, length, flags);
@@ -113,12 +115,12 @@ internal static unsafe partial class OsMemory
                     Interop.ThrowLastError("mmap", $"Pool '{poolName}': cannot reserve {reservationLength} bytes");
                 }
 
-                start = Interop.mmap(reservation + PageSize, length, Interop.Prot.Read | Interop.Prot.Write,
+                start = Interop.mmap(reservation + PageSize, length, protection,
                     Interop.MapFlags.Shared | Interop.MapFlags.Fixed, fd, 0);
             }
             else
             {
-                start = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0);
+                start = Interop.mmap(0, length, protection, Interop.MapFlags.Shared, fd, 0);
                 reservation = start == Interop.MapFailed ? 0 : start;
                 reservationLength = length;
             }

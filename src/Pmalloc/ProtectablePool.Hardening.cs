@@ -15,16 +15,19 @@ public abstract partial class ProtectablePool
         /// <summary>The chunk is no longer the pool's (unmapped since the caller's registry snapshot, or the pool was destroyed).</summary>
         Stale,
 
-        /// <summary>The pool is writable; the holder was found under its lock.</summary>
+        /// <summary>The memory is writable (a writable pool); the holder was found under the pool's lock.</summary>
         Writable,
 
-        /// <summary>The pool is protected; the holder was found without a lock.</summary>
-        Protected,
+        /// <summary>The memory is read-only: the pool is protected (the holder was found without a lock), or its chunks are read-only from birth (the object cache's).</summary>
+        ReadOnly,
     }
+
+    /// <summary>Is the pool's memory read-only to plain stores: protected, or read-only from birth (the object cache's)?</summary>
+    internal bool MemoryIsReadOnly => State == PoolState.Protected || ChunksBornReadOnly;
 
     /// <summary>
     /// True while Protect must leave the backing memfd writable (a write-rare pool writes through it until
-    /// <c>MakeReadOnly</c>, which then calls <see cref="SealBacking"/>). Mappings are sealed at Protect either way.
+    /// <c>MakeReadOnly</c>, which then calls <see cref="SealBackingCore"/>). Mappings are sealed at Protect either way.
     /// </summary>
     private protected virtual bool WritesThroughBacking => false;
 
@@ -33,57 +36,67 @@ public abstract partial class ProtectablePool
     /// registry snapshot that may be stale. <paramref name="holder"/> is <c>default</c> if the granule is free; it
     /// may end before <paramref name="address"/> (the address is in the allocation's padding).
     /// </summary>
-    /// <remarks>Why this is safe without a global lock: see <see cref="ChunkRegistry"/>.</remarks>
-    internal Lookup FindForCheck(Chunk chunk, nint address, out AllocationInfo holder)
+    /// <remarks>
+    /// Why this is safe without a global lock: see <see cref="ChunkRegistry"/>. <paramref name="lockHeld"/>: the caller
+    /// already holds this pool's lock (the pool's own checked copies), which is not reentrant.
+    /// </remarks>
+    internal Lookup FindForCheck(Chunk chunk, nint address, bool lockHeld, out AllocationInfo holder)
     {
         if (State == PoolState.Protected)
         {
             // Lock-free: a protected pool's bitmaps never change, and are freed only by the chunk's finalizer.
             holder = HolderIn(chunk, address);
             GC.KeepAlive(chunk);
-            return Lookup.Protected;
+            return Lookup.ReadOnly;
         }
 
-        lock (_lock)
+        if (lockHeld)
         {
-            // Under the lock, trust only the pool's own list: the snapshot's chunk may have been unmapped and its bitmaps freed.
-            if (_state == PoolState.Destroyed || !ReferenceEquals(FindChunk(address), chunk))
-            {
-                holder = default;
-                return Lookup.Stale;
-            }
+            return FindLocked(chunk, address, out holder);
+        }
 
-            holder = HolderIn(chunk, address);
-            return _state == PoolState.Protected ? Lookup.Protected : Lookup.Writable;
+        using (_lock.EnterScope())
+        {
+            return FindLocked(chunk, address, out holder);
         }
     }
 
     /// <summary>
     /// Makes the backing of every chunk final (memfd <c>F_SEAL_FUTURE_WRITE | F_SEAL_SEAL</c>, or the secret fd closed),
     /// for a sealed pool whose backing Protect left writable (<see cref="WritesThroughBacking"/>): a write-rare pool's
-    /// <c>MakeReadOnly</c> calls this. Does nothing for a pool that is not sealed.
+    /// <c>MakeReadOnly</c> calls this, under the lock, before it closes the memfds. Does nothing for a pool that is not sealed.
     /// </summary>
-    /// <exception cref="IOException">The kernel refused a seal (the pool stays as it is; no write path was opened).</exception>
-    internal void SealBacking()
+    /// <exception cref="IOException">The kernel refused a seal.</exception>
+    private protected void SealBackingCore()
     {
-        lock (_lock)
+        if (!_mappingsSealed || _backingSealed)
         {
-            if (!_mappingsSealed || _backingSealed)
-            {
-                return;
-            }
-
-            foreach (Chunk chunk in _chunks)
-            {
-                int errno = OsMemory.TrySealBacking(chunk.Mapping, OsMemory.FinalSeals);
-                if (errno != 0)
-                {
-                    throw Interop.ErrorFor(errno, "fcntl(F_ADD_SEALS)", $"Pool '{Name}': cannot seal the memfd of the chunk at {ThrowHelper.Hex(chunk.Start)}");
-                }
-            }
-
-            _backingSealed = true;
+            return;
         }
+
+        foreach (Chunk chunk in _chunks)
+        {
+            int errno = OsMemory.TrySealBacking(chunk.Mapping, OsMemory.FinalSeals);
+            if (errno != 0)
+            {
+                throw Interop.ErrorFor(errno, "fcntl(F_ADD_SEALS)", $"Pool '{Name}': cannot seal the memfd of the chunk at {ThrowHelper.Hex(chunk.Start)}");
+            }
+        }
+
+        _backingSealed = true;
+    }
+
+    /// <summary>The lookup under the lock: trust only the pool's own list, as the snapshot's chunk may have been unmapped and its bitmaps freed.</summary>
+    private Lookup FindLocked(Chunk chunk, nint address, out AllocationInfo holder)
+    {
+        if (_state == PoolState.Destroyed || !ReferenceEquals(FindChunk(address), chunk))
+        {
+            holder = default;
+            return Lookup.Stale;
+        }
+
+        holder = HolderIn(chunk, address);
+        return MemoryIsReadOnly ? Lookup.ReadOnly : Lookup.Writable;
     }
 
     /// <summary>The allocation whose granules hold <paramref name="address"/>, or default if they are free.</summary>
@@ -133,14 +146,20 @@ public abstract partial class ProtectablePool
     }
 
     /// <summary>
-    /// Dispose's step for one chunk of a sealed pool: it can be neither wiped nor unmapped (mseal forbids
-    /// both, for good), so it is only forgotten, and its memfd closed. Returns false for an unsealed chunk.
+    /// Dispose's step for one chunk of a sealed pool: it can be neither unmapped nor made writable (mseal forbids
+    /// both, for good), so it is only forgotten, and its memfd closed. Only a write-rare pool's, whose memfd is not
+    /// write-sealed yet, can still be wiped, through an alias. Returns false for an unsealed chunk.
     /// </summary>
-    private static bool ForgetIfSealed(Chunk chunk)
+    private bool ForgetIfSealed(Chunk chunk)
     {
         if (!chunk.Mapping.IsSealed)
         {
             return false;
+        }
+
+        if (Options.WipeOnDestroy && !chunk.Mapping.IsBackingSealed)
+        {
+            _ = RareWriter.TryWipeUsed(chunk);
         }
 
         chunk.Mapping.CloseFd();

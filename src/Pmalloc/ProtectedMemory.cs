@@ -22,8 +22,8 @@ public static class ProtectedMemory
     /// pool, it must lie inside one live allocation, and that allocation is returned. A range that touches no
     /// pool passes and returns <c>default</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">The range starts in free granules (never allocated, or freed) or in a guard page.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of its allocation (into padding, the next allocation, or a guard page), runs into a pool from outside, or wraps around the address space.</exception>
+    /// <exception cref="ArgumentException">The range starts outside every live allocation of a pool: in free granules (never allocated, or freed), in an allocation's padding, or in a guard page.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The range starts in an allocation and crosses its end (into padding, the next allocation, or a guard page), runs into a pool from outside, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
     public static AllocationInfo CheckRead(nint address, nuint length) => Check(address, length, write: false, owner: null, "read");
 
@@ -52,7 +52,7 @@ public static class ProtectedMemory
                 return false;
             }
 
-            ProtectablePool.Lookup found = entries[i].Pool.FindForCheck(chunk, address, out info);
+            ProtectablePool.Lookup found = entries[i].Pool.FindForCheck(chunk, address, lockHeld: false, out info);
             if (found != ProtectablePool.Lookup.Stale || entries == ChunkRegistry.Snapshot)
             {
                 bool live = found != ProtectablePool.Lookup.Stale && info.Size != 0 && address < info.End;
@@ -64,7 +64,8 @@ public static class ProtectedMemory
 
     /// <summary>
     /// The one implementation of the usercopy check, for <see cref="CheckRead"/>, <see cref="CheckWrite"/> and the
-    /// pools' own copy helpers. With an <paramref name="owner"/>, the range must also be in that pool.
+    /// pools' own checked copies. With an <paramref name="owner"/>, the range must also be in that pool, and the caller
+    /// holds the owner's lock (<c>Read</c>, the write-rare calls).
     /// </summary>
     internal static AllocationInfo Check(nint address, nuint length, bool write, ProtectablePool? owner, string operation)
     {
@@ -99,11 +100,11 @@ public static class ProtectedMemory
             }
 
             Chunk chunk = entry.Chunk ?? throw ThrowHelper.Retired(pool.Name, operation, address, length);
-            if (write && pool.State == PoolState.Protected)
+            if (write && pool.MemoryIsReadOnly)
             {
                 // Any byte of protected memory (guard pages included) refuses a write, wherever the range starts.
                 AllocationInfo within = default;
-                _ = chunk.Contains(address) && pool.FindForCheck(chunk, address, out within) == ProtectablePool.Lookup.Protected;
+                _ = chunk.Contains(address) && pool.FindForCheck(chunk, address, owner is not null, out within) == ProtectablePool.Lookup.ReadOnly;
                 ThrowHelper.ThrowWriteProtected(pool.Name, address, length, within);
             }
 
@@ -118,7 +119,7 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, first < unchecked((nuint)entry.Start));
             }
 
-            ProtectablePool.Lookup found = pool.FindForCheck(chunk, address, out AllocationInfo holder);
+            ProtectablePool.Lookup found = pool.FindForCheck(chunk, address, owner is not null, out AllocationInfo holder);
             if (found == ProtectablePool.Lookup.Stale)
             {
                 // The chunk was unmapped since this snapshot: look again, or it is gone for good.
@@ -130,19 +131,20 @@ public static class ProtectedMemory
                 return owner is null ? default : throw ThrowHelper.NotOwned(owner.Name, operation, address);
             }
 
-            if (write && found == ProtectablePool.Lookup.Protected)
+            if (write && found == ProtectablePool.Lookup.ReadOnly)
             {
                 ThrowHelper.ThrowWriteProtected(pool.Name, address, length, holder);
             }
 
-            if (holder.Size == 0 || address >= holder.End)
+            if (holder.Size == 0)
             {
-                if (holder.Size == 0)
-                {
-                    ThrowHelper.ThrowNotAllocated(pool.Name, operation, address);
-                }
+                ThrowHelper.ThrowNotAllocated(pool.Name, operation, address);
+            }
 
-                ThrowHelper.ThrowOutOfBounds(pool.Name, operation, address, length, holder);
+            if (address >= holder.End)
+            {
+                // In the padding after an allocation's requested size: no allocation's bytes.
+                ThrowHelper.ThrowPastEnd(pool.Name, operation, address, holder);
             }
 
             if (last >= unchecked((nuint)holder.End))

@@ -24,6 +24,11 @@ internal static partial class ThrowHelper
     }
 
     [DoesNotReturn]
+    internal static void ThrowPastEnd(string pool, string operation, nint address, AllocationInfo holder) =>
+        throw new ArgumentException(
+            $"Pool '{pool}': cannot {operation} at {Hex(address)}: no live allocation is there (it is past the end of the allocation at {Hex(holder.Start)}, {holder.Size} bytes).", "address");
+
+    [DoesNotReturn]
     internal static void ThrowWriteProtected(string pool, nint address, nuint length, AllocationInfo holder)
     {
         string where = holder.Size == 0 ? "" : $" (the allocation at {Hex(holder.Start)}, {holder.Size} bytes)";

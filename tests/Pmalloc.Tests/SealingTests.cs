@@ -183,32 +183,49 @@ public sealed unsafe class SealingTests
     }
 
     [Fact]
-    public void A_pool_that_writes_through_its_memfd_keeps_it_writable_until_SealBacking()
+    public void A_sealed_write_rare_pool_keeps_its_memfd_writable_until_MakeReadOnly()
     {
-        // What a write-rare pool needs: the mapping sealed at Protect, the memfd's write side only at MakeReadOnly.
-        using BackingWritablePool pool = new(new PoolOptions { Name = "sealed-wr", Seal = SealMode.Required });
+        // The mapping is sealed at Protect; the memfd's write side only at MakeReadOnly, since Write goes through it.
+        using WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr", Seal = SealMode.Required });
         nint p = pool.Allocate(sizeof(long));
         pool.Protect();
         ChunkMapping m = pool.Chunks[0].Mapping;
+        Assert.True(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.MappingsSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
         AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
         Assert.Equal((int)OsMemory.SizeSeals, Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0));
 
-        long value = Secret;
-        Assert.Equal(sizeof(long), (int)Interop.pwrite(m.Fd, &value, sizeof(long), p - m.Start));
+        pool.Write(p, BitConverter.GetBytes(Secret));
         Assert.Equal(Secret, *(long*)p);
 
-        pool.SealBacking();
-        Assert.True((pool.Statistics.Hardening & PoolHardening.BackingSealed) != 0);
+        pool.MakeReadOnly();
+        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+        Assert.Equal(-1, m.Fd);
+
+        // The memfd is closed, and write-sealed first: reopening it through /proc gives nothing writable.
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/map_files/{m.Start:x}-{m.End():x}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        int fd = (int)file.DangerousGetHandle();
+        Assert.Equal((int)OsMemory.FinalSeals, Interop.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
         long evil = 0x0BAD;
-        AssertRefused((int)Interop.pwrite(m.Fd, &evil, sizeof(long), p - m.Start), "pwrite after SealBacking");
+        AssertRefused((int)Interop.pwrite(fd, &evil, sizeof(long), p - m.Start), "pwrite after MakeReadOnly");
+        AssertRefused((int)Interop.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), "writable mmap after MakeReadOnly");
         Assert.Equal(Secret, *(long*)p);
     }
 
-    private sealed class BackingWritablePool(PoolOptions options) : ProtectablePool(options)
+    [Fact]
+    public void Disposing_a_sealed_write_rare_pool_still_wipes_it_through_the_memfd()
     {
-        private protected override bool WritesThroughBacking => true;
+        // Before MakeReadOnly the memfd takes writes, so even a sealed mapping's bytes can be wiped on the way out.
+        WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr-wipe", Seal = SealMode.Required });
+        nint p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        pool.Protect();
+        nint start = pool.Chunks[0].Start;
+        pool.Dispose();
+        Assert.Equal(0, *(long*)p);
+        Assert.Equal("r--s", SmapsEntry.Around(start).Mapping.Permissions); // still mapped: sealed
     }
+
 }
 
 /// <summary>Sealing on a kernel without mseal, simulated by overriding the cached probe (so this collection runs alone).</summary>

@@ -36,8 +36,6 @@ public sealed unsafe class UsercopyTests
     [Theory]
     [InlineData(0, 41)]  // one past the end
     [InlineData(39, 2)]  // last byte and one more
-    [InlineData(40, 1)]  // the first byte after the end (padding)
-    [InlineData(47, 1)]  // the last byte of the padding
     [InlineData(16, 48)] // into the next allocation
     public void CheckRead_crossing_the_end_throws_naming_pool_and_address(int offset, int length)
     {
@@ -48,6 +46,18 @@ public sealed unsafe class UsercopyTests
         Assert.Contains($"0x{a + offset:x}", e.Message, StringComparison.Ordinal);
         Assert.Contains($"allocation at 0x{a:x}", e.Message, StringComparison.Ordinal);
         Assert.Equal(before, pool.Statistics);
+    }
+
+    [Theory]
+    [InlineData(40)] // the first byte after the end (padding)
+    [InlineData(47)] // the last byte of the padding
+    public void CheckRead_starting_past_the_end_throws_naming_the_allocation(int offset)
+    {
+        using WriteOncePool pool = TwoAllocations(out nint a, out _);
+        ArgumentException e = Assert.Throws<ArgumentException>(() => ProtectedMemory.CheckRead(a + offset, 1));
+        Assert.Contains("'usercopy'", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"0x{a + offset:x}", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"past the end of the allocation at 0x{a:x}", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -67,7 +77,7 @@ public sealed unsafe class UsercopyTests
         using WriteOncePool pool = TwoAllocations(out nint a, out nint b);
 
         // Before B: A's padding. Before A (the first byte of the chunk): the leading guard page.
-        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(b - 1, 1));
+        Assert.Throws<ArgumentException>(() => ProtectedMemory.CheckRead(b - 1, 1));
         ArgumentException guard = Assert.Throws<ArgumentException>(() => ProtectedMemory.CheckRead(a - 1, 2));
         Assert.Contains("guard page", guard.Message, StringComparison.Ordinal);
     }
@@ -175,7 +185,7 @@ public sealed unsafe class UsercopyTests
         ProtectedMemory.CheckWrite(a, 40);
         ProtectedMemory.CheckWrite(b, 32);
         Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckWrite(a, 41));
-        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckWrite(a + 40, 8));
+        Assert.Throws<ArgumentException>(() => ProtectedMemory.CheckWrite(a + 40, 8));
         pool.Free(b);
         Assert.Throws<ArgumentException>(() => ProtectedMemory.CheckWrite(b, 1));
     }

@@ -49,8 +49,8 @@ public sealed record PoolOptions
     /// so the kernel cannot read them on the process's behalf (<c>/proc/PID/mem</c>, <c>process_vm_readv</c> and
     /// other paths that pin user pages fail), and they are always locked and left out of core dumps.
     /// Costs: counts against <c>RLIMIT_MEMLOCK</c>; the chunks show as <c>/secretmem</c>, not by pool name, in
-    /// <c>/proc/PID/maps</c>; the fd takes no <c>read</c>/<c>write</c>/<c>pwrite</c> (ESPIPE) and no seals (sealing
-    /// closes it instead); hibernation is refused while any exists; each chunk splits the kernel's direct map.
+    /// <c>/proc/PID/maps</c>; the fd takes no <c>read</c>/<c>write</c>/<c>pwrite</c> (ESPIPE: write-rare pools write
+    /// through a short-lived alias instead) and no seals (sealing closes it instead); hibernation is refused while any exists; each chunk splits the kernel's direct map.
     /// Throws <see cref="PlatformNotSupportedException"/> from the constructor where the kernel lacks it
     /// (see <see cref="ProtectedMemory.Support"/>). Default off.
     /// </summary>

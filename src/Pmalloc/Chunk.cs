@@ -42,6 +42,9 @@ internal sealed unsafe class Chunk
 
     private bool _released;
 
+    /// <summary>Native bytes reported to the GC by <see cref="ReleaseBitmapsWhenUnreachable"/>, or 0.</summary>
+    private long _pressure;
+
     internal Chunk(ChunkMapping mapping, int granuleShift)
     {
         Mapping = mapping;
@@ -232,10 +235,7 @@ internal sealed unsafe class Chunk
         }
     }
 
-    /// <summary>
-    /// Frees the bitmaps now. The chunk must not be used afterwards. A protected pool's chunks skip this:
-    /// lock-free checks may still hold them, so the finalizer frees their bitmaps once nothing can (see ChunkRegistry).
-    /// </summary>
+    /// <summary>Frees the bitmaps now. The chunk must not be used afterwards.</summary>
     internal void ReleaseBitmaps()
     {
         if (!_released)
@@ -243,8 +243,24 @@ internal sealed unsafe class Chunk
             _released = true;
             NativeMemory.Free(_used);
             NativeMemory.Free(_padding);
+            if (_pressure != 0)
+            {
+                GC.RemoveMemoryPressure(_pressure);
+            }
+
             GC.SuppressFinalize(this);
         }
+    }
+
+    /// <summary>
+    /// Leaves the bitmaps to the finalizer, for a destroyed protected pool's chunk: lock-free checks may still hold
+    /// the chunk (see ChunkRegistry), and the finalizer runs only once none can. The GC is told about the native
+    /// bytes, so it collects soon enough.
+    /// </summary>
+    internal void ReleaseBitmapsWhenUnreachable()
+    {
+        _pressure = ((long)_words * 2 * sizeof(ulong)) + ((long)GranuleCount << (GranuleShift > 8 ? 1 : 0));
+        GC.AddMemoryPressure(_pressure);
     }
 
     /// <summary>Frees the bitmaps of a chunk that became unreachable without <see cref="ReleaseBitmaps"/>.</summary>

@@ -163,6 +163,9 @@ public abstract partial class ProtectablePool
         }
 
         chunk.Mapping.CloseFd();
+
+        // Sealed means protected: lock-free checks may still hold the chunk (see ChunkRegistry).
+        chunk.ReleaseBitmapsWhenUnreachable();
         return true;
     }
 
@@ -198,13 +201,13 @@ public abstract partial class ProtectablePool
     {
         if (options.Seal == SealMode.Required && !KernelFeatures.Mseal)
         {
-            ThrowHelper.ThrowSealUnsupported(options.Name,
+            ThrowHelper.ThrowUnsupported(options.Name,
                 "PoolOptions.Seal is Required but this kernel has no mseal(2) (Linux 6.10 or later); use SealMode.IfSupported to protect without sealing.");
         }
 
         if (options.SecretMemory && !KernelFeatures.MemfdSecret)
         {
-            ThrowHelper.ThrowSealUnsupported(options.Name,
+            ThrowHelper.ThrowUnsupported(options.Name,
                 "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
         }
     }

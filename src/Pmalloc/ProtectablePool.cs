@@ -363,8 +363,12 @@ public abstract unsafe partial class ProtectablePool : IDisposable
 
                 OsMemory.Unmap(chunk.Mapping);
 
-                // A protected pool's bitmaps may be in use by a lock-free check right now: its finalizer frees them (see ChunkRegistry).
-                if (_state != PoolState.Protected)
+                // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
+                if (_state == PoolState.Protected)
+                {
+                    chunk.ReleaseBitmapsWhenUnreachable();
+                }
+                else
                 {
                     chunk.ReleaseBitmaps();
                 }

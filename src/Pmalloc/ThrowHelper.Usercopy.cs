@@ -41,6 +41,6 @@ internal static partial class ThrowHelper
             $"Pool '{pool}': cannot {operation} {length} bytes at {Hex(address)}: the pool was destroyed; its memory was sealed, so it stays mapped read-only until the process exits, but it holds no allocation.");
 
     [DoesNotReturn]
-    internal static void ThrowSealUnsupported(string pool, string what) =>
+    internal static void ThrowUnsupported(string pool, string what) =>
         throw new PlatformNotSupportedException($"Pool '{pool}': {what}");
 }

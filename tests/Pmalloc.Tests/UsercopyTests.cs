@@ -215,6 +215,30 @@ public sealed unsafe class UsercopyTests
         Assert.Throws<ObjectDisposedException>(() => pool.Read(a, new byte[8]));
     }
 
+    [Theory]
+    [InlineData(SealMode.None)]
+    [InlineData(SealMode.Required)]
+    public void A_destroyed_protected_pools_chunks_and_bitmaps_are_collected(SealMode seal)
+    {
+        // Their bitmaps outlive Dispose only until no lock-free check can hold them: then the finalizer frees them.
+        WeakReference chunk = DisposedProtectedChunk(seal);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(chunk.IsAlive);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference DisposedProtectedChunk(SealMode seal)
+    {
+        WriteOncePool pool = new(new PoolOptions { Name = "usercopy-collected", Seal = seal });
+        pool.Allocate(16);
+        pool.Protect();
+        WeakReference chunk = new(pool.Chunks[0]);
+        pool.Dispose();
+        return chunk;
+    }
+
     [Fact]
     public void A_writable_pool_that_unmapped_an_emptied_chunk_forgets_it()
     {

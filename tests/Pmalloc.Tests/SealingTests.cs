@@ -34,6 +34,7 @@ public sealed unsafe class SealingTests
         // The machine these tests are written for (kernel 6.18): if this fails, the rest of the class cannot pass.
         Assert.True(ProtectedMemory.Support.Mseal);
         Assert.True(KernelFeatures.Mseal);
+        Assert.True(ProtectedMemory.Support.GuardInstall); // 6.13 and later
     }
 
     [Fact]

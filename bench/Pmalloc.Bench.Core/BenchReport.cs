@@ -27,6 +27,9 @@ public sealed record BenchReport
 
     public FileIndexResult? FileIndex { get; set; }
 
+    /// <summary>Hardened usercopy on a pool with a million live allocations.</summary>
+    public CheckReadResult? CheckRead { get; set; }
+
     /// <summary>Write-rare updates against the mprotect flip-flop and libsodium.</summary>
     public List<WriteRareResult> WriteRare { get; } = [];
 
@@ -88,6 +91,9 @@ public sealed record FileIndexVariant(string Name, double BuildMs, long MemoryBy
 
 /// <summary>One write-rare operation: <paramref name="Updates"/> longs written into protected memory, by <paramref name="Method"/>.</summary>
 public sealed record WriteRareResult(int Updates, string Method, double NsPerOperation);
+
+/// <summary><c>ProtectedMemory.CheckRead</c> of one 16-byte allocation among <paramref name="LiveAllocations"/>, next to a plain copy of the same bytes and the pool's checked copy-out.</summary>
+public sealed record CheckReadResult(int LiveAllocations, int Bytes, double NsPerCheckRead, double NsPerSpanCopy, double NsPerPoolRead);
 
 /// <summary>One target of the issue, with the figure measured in this run.</summary>
 public sealed record TargetResult(string Target, string Measured, double Value, double Limit, bool Met);

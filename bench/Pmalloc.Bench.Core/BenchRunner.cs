@@ -67,6 +67,9 @@ public static unsafe class BenchRunner
         log("lookups: int table");
         report.Lookups.AddRange(MeasureIntLookups(100_000, settings.Lookups));
 
+        log("CheckRead on a pool with a million live allocations");
+        report.CheckRead = MeasureCheckRead(settings.Lookups);
+
         log("write-rare updates");
         report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
 
@@ -194,7 +197,7 @@ public static unsafe class BenchRunner
                 pool.Add(Ns(t0, Stopwatch.GetTimestamp()) / 1000);
             }
 
-            ChunkMapping m = OsMemory.Map("bench-mprotect", (nuint)mapped, guardPages: false);
+            ChunkMapping m = OsMemory.Map("bench-mprotect", (nuint)mapped, ChunkFlags.None);
             try
             {
                 NativeMemory.Fill((void*)m.Start, (nuint)bytes, 0x5A);
@@ -214,6 +217,29 @@ public static unsafe class BenchRunner
 
         double poolUs = Median(pool), mprotectUs = Median(baseline);
         return new ProtectResult(bytes, mapped, chunks, poolUs, mprotectUs, poolUs / mprotectUs);
+    }
+
+    /// <summary>CheckRead, a plain Span copy and pool.Read over random allocations of a pool with a million live ones.</summary>
+    public static CheckReadResult MeasureCheckRead(int checks)
+    {
+        using CheckReadSubjects s = new();
+        int rounds = Math.Max(2, checks / s.Count);
+        return new CheckReadResult(CheckReadSubjects.LiveAllocations, CheckReadSubjects.Size,
+            Time(s.CheckRead), Time(s.SpanCopy), Time(s.CheckedRead));
+
+        double Time(Func<long> loop)
+        {
+            long sink = loop();
+            long t0 = Stopwatch.GetTimestamp();
+            for (int r = 0; r < rounds; r++)
+            {
+                sink += loop();
+            }
+
+            double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * s.Count);
+            GC.KeepAlive(sink);
+            return ns;
+        }
     }
 
     /// <summary>Write-rare updates, one and a batch, against the mprotect flip-flop and libsodium; ns per operation.</summary>

@@ -27,7 +27,7 @@ public sealed unsafe class WriteRareSubjects : IDisposable
         _slot = (nint*)_pool.Allocate((nuint)sizeof(nint));
         _pool.Protect();
 
-        _flip = OsMemory.Map("bench-flipflop", (nuint)OsMemory.PageSize, guardPages: false);
+        _flip = OsMemory.Map("bench-flipflop", (nuint)OsMemory.PageSize, ChunkFlags.None);
         _inFlip = (long*)_flip.Start;
         Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read), "mprotect");
 

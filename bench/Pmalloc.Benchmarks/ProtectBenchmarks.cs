@@ -48,7 +48,7 @@ public unsafe class ProtectBenchmarks
                 _ = probe.Allocate(Piece);
             }
 
-            _mapping = OsMemory.Map("bdn-mprotect", (nuint)probe.Statistics.MappedBytes, guardPages: false);
+            _mapping = OsMemory.Map("bdn-mprotect", (nuint)probe.Statistics.MappedBytes, ChunkFlags.None);
         }
 
         NativeMemory.Fill((void*)_mapping.Start, (nuint)Bytes, 0x5A);

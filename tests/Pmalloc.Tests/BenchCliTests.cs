@@ -72,6 +72,10 @@ public sealed class BenchCliTests
         Assert.Contains(lookups, l => l.GetProperty("table").GetString() == "FrozenDictionary");
         Assert.All(lookups, l => Positive(l, "entries", "nsPerLookup"));
 
+        JsonElement check = root.GetProperty("checkRead");
+        Assert.Equal(1_000_000, check.GetProperty("liveAllocations").GetInt32());
+        Positive(check, "bytes", "nsPerCheckRead", "nsPerSpanCopy", "nsPerPoolRead");
+
         // Write-rare: one update and a batch, by the pool and by the mprotect flip-flop baseline at least.
         JsonElement[] writes = [.. root.GetProperty("writeRare").EnumerateArray()];
         foreach (int updates in new[] { 1, 100 })

@@ -141,6 +141,11 @@ internal static class BenchCommand
 
         console.Write(protect);
 
+        if (report.CheckRead is { } check)
+        {
+            console.MarkupLineInterpolated($"Usercopy on a pool with {check.LiveAllocations:N0} live allocations, {check.Bytes} B each: ProtectedMemory.CheckRead [green]{check.NsPerCheckRead:0.0} ns[/], a plain Span copy {check.NsPerSpanCopy:0.0} ns, pool.Read (checked copy) {check.NsPerPoolRead:0.0} ns.");
+        }
+
         if (report.WriteRare.Count > 0)
         {
             Table writes = NewTable("Write-rare updates into protected memory", "updates", "method", "ns/operation", "vs pool");

@@ -206,7 +206,7 @@ public sealed unsafe class PoolFileIndex : IDisposable
 
         static ulong Mix(ulong x)
         {
-            x *= 0xBF58476D1CE4E5B9UL;
+            x = unchecked(x * 0xBF58476D1CE4E5B9UL);
             return x ^ (x >> 31);
         }
     }

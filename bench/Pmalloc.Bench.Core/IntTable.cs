@@ -51,7 +51,7 @@ public readonly unsafe struct IntTable
     public bool TryGetValue(int key, out long value)
     {
         ReadOnlySpan<Slot> slots = _managed is not null ? _managed : new ReadOnlySpan<Slot>(_slots, _mask + 1);
-        int i = (int)(((uint)key * 0x9E3779B9u) >> _shift);
+        int i = Slot0(key, _shift);
         while (true)
         {
             ref readonly Slot slot = ref slots[i];
@@ -71,6 +71,9 @@ public readonly unsafe struct IntTable
         }
     }
 
+    /// <summary>Fibonacci hashing: the top bits of key × 2^32/φ (wrapping on purpose).</summary>
+    private static int Slot0(int key, int shift) => (int)(unchecked((uint)key * 0x9E3779B9u) >> shift);
+
     private static int Capacity(int count) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, count * 2));
 
     private static void Fill(Span<Slot> slots, ReadOnlySpan<int> keys, ReadOnlySpan<long> values)
@@ -78,7 +81,7 @@ public readonly unsafe struct IntTable
         IntTable shape = new(null, null, slots.Length);
         for (int k = 0; k < keys.Length; k++)
         {
-            int i = (int)(((uint)keys[k] * 0x9E3779B9u) >> shape._shift);
+            int i = Slot0(keys[k], shape._shift);
             while (slots[i].Used != 0)
             {
                 i = (i + 1) & shape._mask;

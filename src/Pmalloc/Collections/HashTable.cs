@@ -1,0 +1,335 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Pmalloc;
+
+/// <summary>
+/// The hash table behind <see cref="ProtectedDictionary{TKey, TValue}"/> and <see cref="ProtectedSet{T}"/>, laid out
+/// in one pool allocation, after <c>FrozenHashTable</c>: a header, a bucket array, then the entries grouped by bucket
+/// (cached hash codes, keys, values), then the UTF-16 text of string keys and values.
+/// </summary>
+/// <remarks>
+/// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
+/// bucket's entries (few: the bucket count is chosen to minimise collisions). Keys of a type whose hash code is the
+/// key itself (<c>int</c> and smaller) compare keys directly; others compare the cached hash code first. Everything
+/// a lookup reads is in the pool, so once the pool is protected not even the table's shape can be altered.</para>
+/// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
+/// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
+/// per key type. String keys are stored as <see cref="ProtectedString"/> and hashed by
+/// <see cref="StringHash"/> (ordinal or ordinal-ignore-case), and their length range rejects most misses early.</para>
+/// </remarks>
+internal static unsafe class HashTable
+{
+    /// <summary>Rounds section offsets up to this, so every key and value type is naturally aligned.</summary>
+    private const int SectionAlignment = 16;
+
+    /// <summary>Finds the entry index of <paramref name="key"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int IndexOf<TKey>(TableHeader* table, TKey key)
+    {
+        if (typeof(TKey) == typeof(ProtectedString))
+        {
+            return IndexOfString(table, Unsafe.As<TKey, ProtectedString>(ref key).AsSpan());
+        }
+
+        int hash = EqualityComparer<TKey>.Default.GetHashCode(key!);
+        ref readonly Bucket bucket = ref table->Buckets[FastMod((uint)hash, (uint)table->BucketCount, table->FastModMultiplier)];
+        ref TKey keys = ref Unsafe.AsRef<TKey>(table->Keys);
+        int end = bucket.End;
+        for (int i = bucket.Start; i <= end; i++)
+        {
+            if ((IsIdentityHashed<TKey>() || table->HashCodes[i] == hash) && EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Finds the entry index of the string <paramref name="key"/> in a table of <see cref="ProtectedString"/> keys, or -1.</summary>
+    internal static int IndexOfString(TableHeader* table, ReadOnlySpan<char> key)
+    {
+        // Equal strings have equal lengths, under ordinal-ignore-case too (it maps char to char).
+        if ((uint)(key.Length - table->MinLength) > (uint)(table->MaxLength - table->MinLength))
+        {
+            return -1;
+        }
+
+        bool ignoreCase = table->IgnoreCase;
+        int hash = ignoreCase ? StringHash.OrdinalIgnoreCase(key) : StringHash.Ordinal(key);
+        ref readonly Bucket bucket = ref table->Buckets[FastMod((uint)hash, (uint)table->BucketCount, table->FastModMultiplier)];
+        ref ProtectedString keys = ref Unsafe.AsRef<ProtectedString>(table->Keys);
+        int end = bucket.End;
+        for (int i = bucket.Start; i <= end; i++)
+        {
+            if (table->HashCodes[i] == hash)
+            {
+                ReadOnlySpan<char> candidate = Unsafe.Add(ref keys, i).PoolSpan;
+                if (ignoreCase ? key.Equals(candidate, StringComparison.OrdinalIgnoreCase) : key.SequenceEqual(candidate))
+                {
+                    return i;
+                }
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The key of entry <paramref name="index"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ref readonly TKey KeyAt<TKey>(TableHeader* table, int index) => ref Unsafe.Add(ref Unsafe.AsRef<TKey>(table->Keys), index);
+
+    /// <summary>The value of entry <paramref name="index"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ref readonly TValue ValueAt<TValue>(TableHeader* table, int index) => ref Unsafe.Add(ref Unsafe.AsRef<TValue>(table->Values), index);
+
+    /// <summary>
+    /// Lays out a table in one allocation of <paramref name="pool"/>. The keys are distinct (the caller checked, with
+    /// the same equality), so nothing here throws after the allocation: a failed build leaves the pool unchanged.
+    /// For string keys or values, <typeparamref name="TKey"/> or <typeparamref name="TValue"/> is
+    /// <see cref="ProtectedString"/> and the text comes from <paramref name="stringKeys"/> or <paramref name="stringValues"/>.
+    /// </summary>
+    internal static TableHeader* Build<TKey, TValue>(
+        ProtectablePool pool,
+        int count,
+        TKey[]? keys,
+        string[]? stringKeys,
+        bool ignoreCase,
+        TValue[]? values,
+        string[]? stringValues,
+        bool hasValues)
+    {
+        Debug.Assert(typeof(TKey) != typeof(ProtectedString) || stringKeys is not null);
+        Debug.Assert(typeof(TValue) != typeof(ProtectedString) || !hasValues || stringValues is not null);
+
+        int[] hashes = new int[count];
+        int minLength = count == 0 ? 1 : int.MaxValue, maxLength = 0;
+        long chars = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (stringKeys is not null)
+            {
+                string key = stringKeys[i];
+                hashes[i] = ignoreCase ? StringHash.OrdinalIgnoreCase(key) : StringHash.Ordinal(key);
+                minLength = Math.Min(minLength, key.Length);
+                maxLength = Math.Max(maxLength, key.Length);
+                chars += key.Length;
+            }
+            else
+            {
+                hashes[i] = EqualityComparer<TKey>.Default.GetHashCode(keys![i]!);
+            }
+
+            if (stringValues is not null)
+            {
+                chars += stringValues[i].Length;
+            }
+        }
+
+        int bucketCount = ChooseBucketCount(hashes);
+        int[] order = GroupByBucket(hashes, bucketCount, out Bucket[] buckets);
+
+        long offset = Align(sizeof(TableHeader));
+        long bucketsAt = offset;
+        offset = Align(offset + ((long)bucketCount * sizeof(Bucket)));
+        long hashesAt = offset;
+        offset = Align(offset + ((long)count * sizeof(int)));
+        long keysAt = offset;
+        offset = Align(offset + ((long)count * Unsafe.SizeOf<TKey>()));
+        long valuesAt = offset;
+        offset = Align(offset + (hasValues ? (long)count * Unsafe.SizeOf<TValue>() : 0));
+        long charsAt = offset;
+        long total = offset + (chars * sizeof(char));
+        if (total > ProtectablePool.MaxAllocationSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"Pool '{pool.Name}': a protected collection of {count} entries needs {total} bytes, more than one allocation can hold ({ProtectablePool.MaxAllocationSize}).");
+        }
+
+        byte* start = (byte*)pool.Allocate((nuint)total);
+        TableHeader* table = (TableHeader*)start;
+        table->Count = count;
+        table->BucketCount = bucketCount;
+        table->FastModMultiplier = (ulong.MaxValue / (uint)bucketCount) + 1;
+        table->Buckets = (Bucket*)(start + bucketsAt);
+        table->HashCodes = (int*)(start + hashesAt);
+        table->Keys = start + keysAt;
+        table->Values = hasValues ? start + valuesAt : null;
+        table->MinLength = minLength;
+        table->MaxLength = maxLength;
+        table->IgnoreCase = ignoreCase;
+        buckets.CopyTo(new Span<Bucket>(table->Buckets, bucketCount));
+
+        char* text = (char*)(start + charsAt);
+        ref TKey keySlots = ref Unsafe.AsRef<TKey>(table->Keys);
+        ref TValue valueSlots = ref Unsafe.AsRef<TValue>(table->Values);
+        for (int i = 0; i < count; i++)
+        {
+            int source = order[i];
+            table->HashCodes[i] = hashes[source];
+            Unsafe.Add(ref keySlots, i) = stringKeys is null ? keys![source] : Copy<TKey>(stringKeys[source], ref text);
+            if (hasValues)
+            {
+                Unsafe.Add(ref valueSlots, i) = stringValues is null ? values![source] : Copy<TValue>(stringValues[source], ref text);
+            }
+        }
+
+        Debug.Assert(text == (char*)(start + total));
+        return table;
+    }
+
+    /// <summary>Copies <paramref name="value"/> to <paramref name="text"/>, advances it, and returns the pool string as a <typeparamref name="T"/> (which is <see cref="ProtectedString"/>).</summary>
+    private static T Copy<T>(string value, ref char* text)
+    {
+        Debug.Assert(typeof(T) == typeof(ProtectedString));
+        value.CopyTo(new Span<char>(text, value.Length));
+        ProtectedString stored = new(text, value.Length);
+        text += value.Length;
+        return Unsafe.As<ProtectedString, T>(ref stored);
+    }
+
+    /// <summary>
+    /// A prime bucket count from the number of entries to about twice that, the one with the fewest hash codes
+    /// sharing a bucket (FrozenHashTable's search, shortened). With the fast modulo, a prime spreads even sequential keys.
+    /// </summary>
+    private static int ChooseBucketCount(int[] hashes)
+    {
+        if (hashes.Length == 0)
+        {
+            return 1;
+        }
+
+        HashSet<int> distinct = [.. hashes];
+        int best = 0, bestCollisions = int.MaxValue;
+        bool[] used = new bool[(2 * distinct.Count) + 2];
+        int tries = 0;
+        for (int candidate = NextPrime(distinct.Count); candidate <= 2 * distinct.Count + 1 && tries < 8; candidate = NextPrime(candidate + 1 + (distinct.Count / 8)), tries++)
+        {
+            ulong multiplier = (ulong.MaxValue / (uint)candidate) + 1;
+            Array.Clear(used, 0, candidate);
+            int collisions = 0;
+            foreach (int hash in distinct)
+            {
+                ref bool slot = ref used[FastMod((uint)hash, (uint)candidate, multiplier)];
+                collisions += slot ? 1 : 0;
+                slot = true;
+            }
+
+            if (collisions < bestCollisions)
+            {
+                (best, bestCollisions) = (candidate, collisions);
+                if (collisions == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Sorts the entries by bucket (a counting sort) and returns, per new position, the source index.</summary>
+    private static int[] GroupByBucket(int[] hashes, int bucketCount, out Bucket[] buckets)
+    {
+        ulong multiplier = (ulong.MaxValue / (uint)bucketCount) + 1;
+        int[] bucketOf = new int[hashes.Length];
+        int[] starts = new int[bucketCount + 1];
+        for (int i = 0; i < hashes.Length; i++)
+        {
+            bucketOf[i] = (int)FastMod((uint)hashes[i], (uint)bucketCount, multiplier);
+            starts[bucketOf[i] + 1]++;
+        }
+
+        for (int b = 0; b < bucketCount; b++)
+        {
+            starts[b + 1] += starts[b];
+        }
+
+        buckets = new Bucket[bucketCount];
+        for (int b = 0; b < bucketCount; b++)
+        {
+            buckets[b] = new Bucket { Start = starts[b], End = starts[b + 1] - 1 };
+        }
+
+        int[] order = new int[hashes.Length];
+        for (int i = 0; i < hashes.Length; i++)
+        {
+            order[starts[bucketOf[i]]++] = i;
+        }
+
+        return order;
+    }
+
+    private static int NextPrime(int min)
+    {
+        for (int n = Math.Max(min, 2) | 1; ; n += 2)
+        {
+            if (n == 3 || IsPrime(n))
+            {
+                return min <= 2 ? 2 : n;
+            }
+        }
+
+        static bool IsPrime(int n)
+        {
+            for (int d = 3; (long)d * d <= n; d += 2)
+            {
+                if (n % d == 0)
+                {
+                    return false;
+                }
+            }
+
+            return n > 1;
+        }
+    }
+
+    private static long Align(long offset) => (offset + SectionAlignment - 1) & ~(long)(SectionAlignment - 1);
+
+    /// <summary><c>value % divisor</c> without a division (Lemire; the runtime's <c>HashHelpers.FastMod</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint FastMod(uint value, uint divisor, ulong multiplier) =>
+        (uint)(((((multiplier * value) >> 32) + 1) * divisor) >> 32);
+
+    /// <summary>Types whose default hash code is the value itself, so equal hash codes mean equal keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsIdentityHashed<T>() =>
+        typeof(T) == typeof(int) || typeof(T) == typeof(uint) || typeof(T) == typeof(short) || typeof(T) == typeof(ushort) ||
+        typeof(T) == typeof(byte) || typeof(T) == typeof(sbyte) || typeof(T) == typeof(char);
+}
+
+/// <summary>The table's header, first in its allocation. Read-only once the pool is protected.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct TableHeader
+{
+    internal int Count;
+    internal int BucketCount;
+    internal ulong FastModMultiplier;
+    internal Bucket* Buckets;
+
+    /// <summary>The hash code of each entry's key, in entry order.</summary>
+    internal int* HashCodes;
+
+    /// <summary>The keys, in entry order (grouped by bucket).</summary>
+    internal byte* Keys;
+
+    /// <summary>The values, in entry order; null for a set.</summary>
+    internal byte* Values;
+
+    /// <summary>The shortest and longest string key (string keys only; 1 and 0 when empty).</summary>
+    internal int MinLength;
+    internal int MaxLength;
+
+    /// <summary>String keys compare with ordinal-ignore-case.</summary>
+    internal bool IgnoreCase;
+}
+
+/// <summary>The entries of one bucket: indexes <see cref="Start"/> to <see cref="End"/> inclusive (empty when End &lt; Start).</summary>
+internal struct Bucket
+{
+    internal int Start;
+    internal int End;
+}

@@ -18,7 +18,8 @@ namespace Pmalloc;
 /// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
 /// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
 /// per key type. String keys are stored as <see cref="ProtectedString"/> and hashed by
-/// <see cref="StringHash"/> (ordinal or ordinal-ignore-case), and their length range rejects most misses early.</para>
+/// <see cref="StringHash"/> (ordinal or ordinal-ignore-case, often over a slice of the key), and their length range
+/// rejects many misses before any hashing.</para>
 /// </remarks>
 internal static unsafe class HashTable
 {
@@ -59,7 +60,7 @@ internal static unsafe class HashTable
         }
 
         bool ignoreCase = table->IgnoreCase;
-        int hash = ignoreCase ? StringHash.OrdinalIgnoreCase(key) : StringHash.Ordinal(key);
+        int hash = StringHash.Compute(table, key);
         ref readonly Bucket bucket = ref table->Buckets[FastMod((uint)hash, (uint)table->BucketCount, table->FastModMultiplier)];
         ref ProtectedString keys = ref Unsafe.AsRef<ProtectedString>(table->Keys);
         int end = bucket.End;
@@ -108,25 +109,30 @@ internal static unsafe class HashTable
         int[] hashes = new int[count];
         int minLength = count == 0 ? 1 : int.MaxValue, maxLength = 0;
         long chars = 0;
+        foreach (string key in stringKeys ?? [])
+        {
+            minLength = Math.Min(minLength, key.Length);
+            maxLength = Math.Max(maxLength, key.Length);
+            chars += key.Length;
+        }
+
+        foreach (string value in stringValues ?? [])
+        {
+            chars += value.Length;
+        }
+
+        StringHashKind kind = default;
+        int sliceStart = 0, sliceLength = 0;
+        if (stringKeys is not null)
+        {
+            kind = StringHash.Choose(stringKeys, ignoreCase, minLength, out sliceStart, out sliceLength);
+        }
+
         for (int i = 0; i < count; i++)
         {
-            if (stringKeys is not null)
-            {
-                string key = stringKeys[i];
-                hashes[i] = ignoreCase ? StringHash.OrdinalIgnoreCase(key) : StringHash.Ordinal(key);
-                minLength = Math.Min(minLength, key.Length);
-                maxLength = Math.Max(maxLength, key.Length);
-                chars += key.Length;
-            }
-            else
-            {
-                hashes[i] = EqualityComparer<TKey>.Default.GetHashCode(keys![i]!);
-            }
-
-            if (stringValues is not null)
-            {
-                chars += stringValues[i].Length;
-            }
+            hashes[i] = stringKeys is not null
+                ? StringHash.Of(kind, stringKeys[i], sliceStart, sliceLength)
+                : EqualityComparer<TKey>.Default.GetHashCode(keys![i]!);
         }
 
         int bucketCount = ChooseBucketCount(hashes);
@@ -161,6 +167,9 @@ internal static unsafe class HashTable
         table->MinLength = minLength;
         table->MaxLength = maxLength;
         table->IgnoreCase = ignoreCase;
+        table->HashKind = kind;
+        table->SliceStart = sliceStart;
+        table->SliceLength = sliceLength;
         buckets.CopyTo(new Span<Bucket>(table->Buckets, bucketCount));
 
         char* text = (char*)(start + charsAt);
@@ -325,6 +334,11 @@ internal unsafe struct TableHeader
 
     /// <summary>String keys compare with ordinal-ignore-case.</summary>
     internal bool IgnoreCase;
+
+    /// <summary>How string keys are hashed, and the slice hashed (see <see cref="StringHash"/>).</summary>
+    internal StringHashKind HashKind;
+    internal int SliceStart;
+    internal int SliceLength;
 }
 
 /// <summary>The entries of one bucket: indexes <see cref="Start"/> to <see cref="End"/> inclusive (empty when End &lt; Start).</summary>

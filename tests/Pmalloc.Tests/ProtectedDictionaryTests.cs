@@ -89,8 +89,9 @@ public class ProtectedDictionaryTests
     [Fact]
     public void EveryCharacterThatMatchesAnAsciiLetterIgnoringCase_IsKnownToTheHash()
     {
-        // The ignore-case hash of an all-ASCII table folds non-ASCII characters to one class, except those that
-        // OrdinalIgnoreCase may call equal to an ASCII letter: this checks the list against the runtime, exhaustively.
+        // The ignore-case hash of an all-ASCII table folds non-ASCII characters to one class, except ı and ſ, which
+        // OrdinalIgnoreCase may call equal to an ASCII letter (with ICU casing). This checks that assumption against the
+        // runtime in use, for every UTF-16 code unit: a character the list misses would make lookups miss.
         for (int c = 0x80; c <= 0xFFFF; c++)
         {
             string text = ((char)c).ToString();

@@ -36,7 +36,7 @@ internal static unsafe class HashTable
         }
 
         int hash = EqualityComparer<TKey>.Default.GetHashCode(key!);
-        ref readonly Bucket bucket = ref table->Buckets[FastMod((uint)hash, (uint)table->BucketCount, table->FastModMultiplier)];
+        ref readonly Bucket bucket = ref table->Buckets[FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier)];
         ref TKey keys = ref Unsafe.AsRef<TKey>(table->Keys);
         int end = bucket.End;
         for (int i = bucket.Start; i <= end; i++)
@@ -54,14 +54,14 @@ internal static unsafe class HashTable
     internal static int IndexOfString(TableHeader* table, ReadOnlySpan<char> key)
     {
         // Equal strings have equal lengths, under ordinal-ignore-case too (it maps char to char).
-        if ((uint)(key.Length - table->MinLength) > (uint)(table->MaxLength - table->MinLength))
+        if (unchecked((uint)(key.Length - table->MinLength) > (uint)(table->MaxLength - table->MinLength)))
         {
             return -1;
         }
 
         bool ignoreCase = table->IgnoreCase;
         int hash = StringHash.Compute(table, key);
-        ref readonly Bucket bucket = ref table->Buckets[FastMod((uint)hash, (uint)table->BucketCount, table->FastModMultiplier)];
+        ref readonly Bucket bucket = ref table->Buckets[FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier)];
         ref ProtectedString keys = ref Unsafe.AsRef<ProtectedString>(table->Keys);
         int end = bucket.End;
         for (int i = bucket.Start; i <= end; i++)
@@ -69,7 +69,7 @@ internal static unsafe class HashTable
             if (table->HashCodes[i] == hash)
             {
                 ReadOnlySpan<char> candidate = Unsafe.Add(ref keys, i).PoolSpan;
-                if (ignoreCase ? key.Equals(candidate, StringComparison.OrdinalIgnoreCase) : key.SequenceEqual(candidate))
+                if (ignoreCase ? EqualsIgnoreCase(key, candidate) : key.SequenceEqual(candidate))
                 {
                     return i;
                 }
@@ -78,6 +78,15 @@ internal static unsafe class HashTable
 
         return -1;
     }
+
+    /// <summary>
+    /// <see cref="StringComparison.OrdinalIgnoreCase"/> equality, with the vectorized ASCII comparison first: it is exact when
+    /// it says equal, and when both strings are ASCII; only text beyond ASCII takes the runtime's general path.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool EqualsIgnoreCase(ReadOnlySpan<char> key, ReadOnlySpan<char> candidate) =>
+        System.Text.Ascii.EqualsIgnoreCase(key, candidate) ||
+        (!(System.Text.Ascii.IsValid(key) && System.Text.Ascii.IsValid(candidate)) && key.Equals(candidate, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The key of entry <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -159,7 +168,7 @@ internal static unsafe class HashTable
         TableHeader* table = (TableHeader*)start;
         table->Count = count;
         table->BucketCount = bucketCount;
-        table->FastModMultiplier = (ulong.MaxValue / (uint)bucketCount) + 1;
+        table->FastModMultiplier = FastModMultiplier((uint)bucketCount);
         table->Buckets = (Bucket*)(start + bucketsAt);
         table->HashCodes = (int*)(start + hashesAt);
         table->Keys = start + keysAt;
@@ -217,12 +226,12 @@ internal static unsafe class HashTable
         int tries = 0;
         for (int candidate = NextPrime(distinct.Count); candidate <= 2 * distinct.Count + 1 && tries < 8; candidate = NextPrime(candidate + 1 + (distinct.Count / 8)), tries++)
         {
-            ulong multiplier = (ulong.MaxValue / (uint)candidate) + 1;
+            ulong multiplier = FastModMultiplier((uint)candidate);
             Array.Clear(used, 0, candidate);
             int collisions = 0;
             foreach (int hash in distinct)
             {
-                ref bool slot = ref used[FastMod((uint)hash, (uint)candidate, multiplier)];
+                ref bool slot = ref used[FastMod(unchecked((uint)hash), (uint)candidate, multiplier)];
                 collisions += slot ? 1 : 0;
                 slot = true;
             }
@@ -243,12 +252,12 @@ internal static unsafe class HashTable
     /// <summary>Sorts the entries by bucket (a counting sort) and returns, per new position, the source index.</summary>
     private static int[] GroupByBucket(int[] hashes, int bucketCount, out Bucket[] buckets)
     {
-        ulong multiplier = (ulong.MaxValue / (uint)bucketCount) + 1;
+        ulong multiplier = FastModMultiplier((uint)bucketCount);
         int[] bucketOf = new int[hashes.Length];
         int[] starts = new int[bucketCount + 1];
         for (int i = 0; i < hashes.Length; i++)
         {
-            bucketOf[i] = (int)FastMod((uint)hashes[i], (uint)bucketCount, multiplier);
+            bucketOf[i] = (int)FastMod(unchecked((uint)hashes[i]), (uint)bucketCount, multiplier);
             starts[bucketOf[i] + 1]++;
         }
 
@@ -301,7 +310,10 @@ internal static unsafe class HashTable
     /// <summary><c>value % divisor</c> without a division (Lemire; the runtime's <c>HashHelpers.FastMod</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint FastMod(uint value, uint divisor, ulong multiplier) =>
-        (uint)(((((multiplier * value) >> 32) + 1) * divisor) >> 32);
+        unchecked((uint)(((((multiplier * value) >> 32) + 1) * divisor) >> 32));
+
+    /// <summary>The multiplier for <see cref="FastMod"/> by <paramref name="divisor"/> (it wraps to 0 for 1, which still works).</summary>
+    private static ulong FastModMultiplier(uint divisor) => unchecked((ulong.MaxValue / divisor) + 1);
 
     /// <summary>Types whose default hash code is the value itself, so equal hash codes mean equal keys.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

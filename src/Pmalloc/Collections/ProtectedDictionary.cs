@@ -245,7 +245,8 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             get
             {
                 TableHeader* table = _dictionary.Table;
-                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)table->Count, nameof(index));
+                ArgumentOutOfRangeException.ThrowIfNegative(index);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
                 return HashTable.KeyAt<TKey>(table, index);
             }
         }
@@ -304,7 +305,8 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             get
             {
                 TableHeader* table = _dictionary.Table;
-                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)table->Count, nameof(index));
+                ArgumentOutOfRangeException.ThrowIfNegative(index);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
                 return HashTable.ValueAt<TValue>(table, index);
             }
         }

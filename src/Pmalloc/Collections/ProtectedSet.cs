@@ -46,7 +46,8 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
         get
         {
             TableHeader* table = Table;
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)table->Count, nameof(index));
+            ArgumentOutOfRangeException.ThrowIfNegative(index);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
             return HashTable.KeyAt<T>(table, index);
         }
     }

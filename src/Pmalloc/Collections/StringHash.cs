@@ -116,7 +116,7 @@ internal static class StringHash
     {
         ref byte bytes = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(text));
         int length = text.Length;
-        ulong hash = (ulong)length * LengthMultiplier;
+        ulong hash = unchecked((ulong)length * LengthMultiplier);
         int i = 0;
         for (; i <= length - 4; i += 4)
         {
@@ -136,7 +136,7 @@ internal static class StringHash
     {
         ref byte bytes = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(text));
         int length = text.Length;
-        ulong hash = (ulong)length * LengthMultiplier;
+        ulong hash = unchecked((ulong)length * LengthMultiplier);
         int i = 0;
         for (; i <= length - 4; i += 4)
         {
@@ -181,7 +181,7 @@ internal static class StringHash
         }
 
         // Per 16-bit lane: the 0x80 bit is set where 'a' <= c <= 'z' (no lane overflows: c < 0x80); it becomes the 0x20 case bit.
-        ulong lower = ((units + ((0x80 - 'a') * Lanes)) ^ (units + ((0x80 - 'z' - 1) * Lanes))) & (0x80 * Lanes);
+        ulong lower = unchecked(((units + ((0x80 - 'a') * Lanes)) ^ (units + ((0x80 - 'z' - 1) * Lanes))) & (0x80 * Lanes));
         return units ^ (lower >> 2);
     }
 
@@ -207,15 +207,15 @@ internal static class StringHash
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Step(ulong hash, ulong units) => BitOperations.RotateLeft((hash ^ units) * Multiplier, 29);
+    private static ulong Step(ulong hash, ulong units) => BitOperations.RotateLeft(unchecked((hash ^ units) * Multiplier), 29);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Finish(ulong hash)
     {
-        hash *= Multiplier;
-        return (int)(hash >> 32) ^ (int)hash;
+        hash = unchecked(hash * Multiplier);
+        return unchecked((int)(hash >> 32) ^ (int)hash);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Mix(ulong slice, int length) => Finish(slice ^ ((ulong)length * LengthMultiplier));
+    private static int Mix(ulong slice, int length) => Finish(slice ^ unchecked((ulong)length * LengthMultiplier));
 }

@@ -29,7 +29,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
     internal const long MaxGrowthChunkSize = 64L << 20;
 
-    private readonly Lock _lock = new();
+    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>); the write-rare calls of <see cref="WriteRarePool"/> take it too.</summary>
+    private protected PoolLock _lock;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -39,11 +40,12 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
-    private PoolState _state;
+    /// <summary>Written under the lock; volatile so <see cref="State"/> and lock-free readers see a protect or destroy at once.</summary>
+    private volatile PoolState _state;
     private long _mappedBytes;
-    private long _allocatedBytes;
+
+    /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
     private long _requestedBytes;
-    private long _liveAllocations;
 
     /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
     private List<nint>? _log;
@@ -52,9 +54,10 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Ranges of mark serials invalidated by a rollback to an earlier mark.</summary>
     private List<(long From, long To)>? _invalidMarks;
 
-    private protected ProtectablePool(PoolOptions? options)
+    private protected ProtectablePool(PoolOptions? options, bool chunksBornReadOnly = false)
     {
         Options = Validate(options ?? new PoolOptions());
+        ChunksBornReadOnly = chunksBornReadOnly;
         Name = Options.Name;
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
@@ -66,30 +69,38 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>The options the pool was made with.</summary>
     public PoolOptions Options { get; }
 
+    /// <summary>
+    /// True for the object cache's pool: every chunk is mapped read-only from the start, allocation still works
+    /// (it only touches the bitmaps), and every store into the chunks, wipes included, goes through <see cref="RareWriter"/>.
+    /// </summary>
+    private protected bool ChunksBornReadOnly { get; }
+
     /// <summary>The pool's lifecycle state.</summary>
-    public PoolState State => Volatile.Read(ref Unsafe.As<PoolState, int>(ref _state)) switch
-    {
-        0 => PoolState.Writable,
-        1 => PoolState.Protected,
-        _ => PoolState.Destroyed,
-    };
+    public PoolState State => _state;
 
     /// <summary>A consistent snapshot of the pool's size and state.</summary>
     public PoolStatistics Statistics
     {
         get
         {
-            lock (_lock)
+            using (_lock.EnterScope())
             {
+                long allocated = 0, live = 0;
+                foreach (Chunk chunk in _chunks)
+                {
+                    allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    live += chunk.LiveAllocations;
+                }
+
                 return new PoolStatistics
                 {
                     Name = Name,
                     State = _state,
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
-                    AllocatedBytes = _allocatedBytes,
+                    AllocatedBytes = allocated,
                     RequestedBytes = _requestedBytes,
-                    LiveAllocations = _liveAllocations,
+                    LiveAllocations = live,
                     Sealed = false,
                 };
             }
@@ -112,7 +123,7 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -126,9 +137,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                 address = AllocateSlow(granules, padding);
             }
 
-            _allocatedBytes += (long)granules << _granuleShift;
             _requestedBytes += (long)size;
-            _liveAllocations++;
             _log?.Add(address);
             return address;
         }
@@ -174,7 +183,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Free(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -195,7 +204,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Marks the pool's allocation history, for <see cref="RollbackTo"/>.</summary>
     public PoolCheckpoint Checkpoint()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -215,7 +224,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ArgumentException">The mark is from another pool, or was invalidated by an earlier rollback.</exception>
     public void RollbackTo(PoolCheckpoint mark)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -255,7 +264,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Protect()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Protected)
             {
@@ -270,14 +279,14 @@ public abstract unsafe class ProtectablePool : IDisposable
             ProtectCore();
             _log = null;
             _invalidMarks = null;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Protected);
+            _state = PoolState.Protected;
         }
     }
 
     /// <summary>Is <paramref name="address"/> inside a live allocation of this pool? False after <see cref="Dispose"/>.</summary>
     public bool Contains(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _state != PoolState.Destroyed && TryFindAllocation(address, out _);
         }
@@ -292,7 +301,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Read(nint address, Span<byte> destination)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
@@ -307,27 +316,37 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>
     /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
-    /// is made writable again here, and only here, for the moment of wiping. Calling it again does nothing.
+    /// is wiped through a private writable alias of its memfd; only where the memfd was already given up
+    /// (<see cref="WriteRarePool.MakeReadOnly"/>) is it made writable again, here only, for the moment of wiping.
+    /// Calling it again does nothing.
     /// </summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
                 return;
             }
 
+            OnDestroying();
             foreach (Chunk chunk in _chunks)
             {
                 if (Options.WipeOnDestroy)
                 {
-                    if (_state == PoolState.Protected)
+                    // Read-only chunks are wiped through a private alias; only where the memfd is gone
+                    // (WriteRarePool.MakeReadOnly) is the public mapping made writable, here only.
+                    bool readOnly = _state == PoolState.Protected || ChunksBornReadOnly;
+                    if (readOnly && !RareWriter.TryWipeUsed(chunk))
                     {
                         _ = OsMemory.TryProtect(chunk.Mapping, Interop.Prot.Read | Interop.Prot.Write);
+                        readOnly = false;
                     }
 
-                    chunk.WipeUsed();
+                    if (!readOnly)
+                    {
+                        chunk.WipeUsed();
+                    }
                 }
 
                 OsMemory.Unmap(chunk.Mapping);
@@ -337,11 +356,16 @@ public abstract unsafe class ProtectablePool : IDisposable
             _chunks.Clear();
             _current = null;
             _log = null;
-            _mappedBytes = _allocatedBytes = _requestedBytes = _liveAllocations = 0;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Destroyed);
+            _mappedBytes = _requestedBytes = 0;
+            _state = PoolState.Destroyed;
         }
 
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Called under the lock at the start of <see cref="Dispose"/>, before any chunk is wiped or unmapped.</summary>
+    private protected virtual void OnDestroying()
+    {
     }
 
     /// <inheritdoc/>
@@ -350,17 +374,15 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Walks every chunk's bitmap and checks the allocator's invariants and the pool's totals (expensive; for tests).</summary>
     internal void ValidateInvariants()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
-            long mapped = 0, allocated = 0, requested = 0, live = 0;
+            long mapped = 0, requested = 0;
             for (int i = 0; i < _chunks.Count; i++)
             {
                 Chunk chunk = _chunks[i];
                 chunk.ValidateInvariants();
                 Debug.Assert(i == 0 || _chunks[i - 1].End <= chunk.Start);
                 mapped += (long)chunk.Mapping.Length;
-                allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
-                live += chunk.LiveAllocations;
                 for (int g = 0; g < chunk.GranuleCount; g++)
                 {
                     if (chunk.IsStart(g))
@@ -370,10 +392,10 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
             }
 
-            if (mapped != _mappedBytes || allocated != _allocatedBytes || requested != _requestedBytes || live != _liveAllocations)
+            if (mapped != _mappedBytes || requested != _requestedBytes)
             {
                 throw new InvalidOperationException(
-                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, allocated {_allocatedBytes}/{allocated}, requested {_requestedBytes}/{requested}, live {_liveAllocations}/{live}).");
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
             }
         }
     }
@@ -468,7 +490,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         // Geometric growth: each chunk is as large as all the chunks before it together.
         nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
-        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages);
+        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages, readOnly: ChunksBornReadOnly);
         Chunk chunk = new(mapping, _granuleShift);
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
@@ -486,10 +508,21 @@ public abstract unsafe class ProtectablePool : IDisposable
     private void FreeCore(Chunk chunk, int first)
     {
         int granules = chunk.LengthOf(first);
+
+        // Wipe first: the write-rare path can fail (ENOMEM), and then nothing has changed yet.
+        nint address = chunk.AddressOf(first);
+        nuint bytes = (nuint)granules << _granuleShift;
+        if (ChunksBornReadOnly)
+        {
+            RareWriter.Fill(Name, chunk, address, 0, bytes);
+        }
+        else
+        {
+            OsMemory.Wipe(address, bytes);
+        }
+
         _requestedBytes -= (long)chunk.SizeOf(first, granules);
         chunk.Free(first, granules);
-        _allocatedBytes -= (long)granules << _granuleShift;
-        _liveAllocations--;
 
         // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
         if (chunk.IsEmpty && _chunks.Count > 1)

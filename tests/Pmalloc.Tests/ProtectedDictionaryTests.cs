@@ -301,6 +301,16 @@ public class ProtectedDictionaryTests
     }
 
     [Fact]
+    public void KeysAndValuesByIndex_RefuseIndexesOutsideTheDictionary()
+    {
+        using ProtectedDictionary<int, int> ints = new Dictionary<int, int> { [1] = 10, [2] = 20 }.ToProtectedDictionary();
+        Assert.Throws<ArgumentOutOfRangeException>(() => ints.Keys[-1]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ints.Keys[2]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ints.Values[2]);
+        Assert.Equal(ints[ints.Keys[1]], ints.Values[1]);
+    }
+
+    [Fact]
     public void AlternateLookup_OnlyForStringKeys()
     {
         using ProtectedDictionary<int, int> ints = new Dictionary<int, int> { [1] = 1 }.ToProtectedDictionary();

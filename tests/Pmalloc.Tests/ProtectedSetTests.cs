@@ -26,6 +26,8 @@ public class ProtectedSetTests
 
             Assert.Equal(expected.Order(), enumerated.Order());
             Assert.Equal(enumerated, Enumerable.Range(0, actual.Count).Select(i => actual[i]));
+            Assert.Throws<ArgumentOutOfRangeException>(() => actual[actual.Count]);
+            Assert.Throws<ArgumentOutOfRangeException>(() => actual[-1]);
             AgreeSetOperations(expected, actual, other);
             AgreeSetOperations(expected, actual, items.Take(items.Length / 2));
             AgreeSetOperations(expected, actual, items.Reverse());

@@ -12,8 +12,8 @@ namespace Pmalloc;
 /// </summary>
 /// <remarks>
 /// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
-/// bucket's entries (few: the bucket count is chosen to minimise collisions). Keys of a type whose hash code is the
-/// key itself (<c>int</c> and smaller) compare keys directly; others compare the cached hash code first. Everything
+/// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly;
+/// others compare the cached hash code first. Everything
 /// a lookup reads is in the pool, so once the pool is protected not even the table's shape can be altered.</para>
 /// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
 /// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
@@ -41,7 +41,7 @@ internal static unsafe class HashTable
         int end = bucket.End;
         for (int i = bucket.Start; i <= end; i++)
         {
-            if ((IsIdentityHashed<TKey>() || table->HashCodes[i] == hash) && EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
+            if ((ComparesKeysOnly<TKey>() || table->HashCodes[i] == hash) && EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
             {
                 return i;
             }
@@ -315,11 +315,13 @@ internal static unsafe class HashTable
     /// <summary>The multiplier for <see cref="FastMod"/> by <paramref name="divisor"/> (it wraps to 0 for 1, which still works).</summary>
     private static ulong FastModMultiplier(uint divisor) => unchecked((ulong.MaxValue / divisor) + 1);
 
-    /// <summary>Types whose default hash code is the value itself, so equal hash codes mean equal keys.</summary>
+    /// <summary>Primitive keys: comparing two keys costs no more than comparing their hash codes, so the scan compares keys only.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsIdentityHashed<T>() =>
-        typeof(T) == typeof(int) || typeof(T) == typeof(uint) || typeof(T) == typeof(short) || typeof(T) == typeof(ushort) ||
-        typeof(T) == typeof(byte) || typeof(T) == typeof(sbyte) || typeof(T) == typeof(char);
+    private static bool ComparesKeysOnly<T>() =>
+        typeof(T) == typeof(int) || typeof(T) == typeof(uint) || typeof(T) == typeof(long) || typeof(T) == typeof(ulong) ||
+        typeof(T) == typeof(short) || typeof(T) == typeof(ushort) || typeof(T) == typeof(byte) || typeof(T) == typeof(sbyte) ||
+        typeof(T) == typeof(char) || typeof(T) == typeof(nint) || typeof(T) == typeof(nuint) || typeof(T) == typeof(bool) ||
+        typeof(T) == typeof(double) || typeof(T) == typeof(float);
 }
 
 /// <summary>The table's header, first in its allocation. Read-only once the pool is protected.</summary>

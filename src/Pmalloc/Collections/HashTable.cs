@@ -62,14 +62,15 @@ internal static unsafe class HashTable
         bool ignoreCase = table->IgnoreCase;
         int hash = StringHash.Compute(table, key);
         ref readonly Bucket bucket = ref table->Buckets[FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier)];
-        ref ProtectedString keys = ref Unsafe.AsRef<ProtectedString>(table->Keys);
+        StringKey* keys = (StringKey*)table->Keys;
         int end = bucket.End;
         for (int i = bucket.Start; i <= end; i++)
         {
-            if (table->HashCodes[i] == hash)
+            StringKey* candidate = keys + i;
+            if (candidate->HashCode == hash && candidate->Length == key.Length)
             {
-                ReadOnlySpan<char> candidate = Unsafe.Add(ref keys, i).PoolSpan;
-                if (ignoreCase ? EqualsIgnoreCase(key, candidate) : key.SequenceEqual(candidate))
+                ReadOnlySpan<char> text = new(candidate->Chars, candidate->Length);
+                if (ignoreCase ? EqualsIgnoreCase(key, text) : key.SequenceEqual(text))
                 {
                     return i;
                 }
@@ -90,7 +91,17 @@ internal static unsafe class HashTable
 
     /// <summary>The key of entry <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ref readonly TKey KeyAt<TKey>(TableHeader* table, int index) => ref Unsafe.Add(ref Unsafe.AsRef<TKey>(table->Keys), index);
+    internal static TKey KeyAt<TKey>(TableHeader* table, int index)
+    {
+        if (typeof(TKey) == typeof(ProtectedString))
+        {
+            StringKey* entry = (StringKey*)table->Keys + index;
+            ProtectedString key = new(entry->Chars, entry->Length);
+            return Unsafe.As<ProtectedString, TKey>(ref key);
+        }
+
+        return Unsafe.Add(ref Unsafe.AsRef<TKey>(table->Keys), index);
+    }
 
     /// <summary>The value of entry <paramref name="index"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -151,9 +162,9 @@ internal static unsafe class HashTable
         long bucketsAt = offset;
         offset = Align(offset + ((long)bucketCount * sizeof(Bucket)));
         long hashesAt = offset;
-        offset = Align(offset + ((long)count * sizeof(int)));
+        offset = Align(offset + (stringKeys is null ? (long)count * sizeof(int) : 0));
         long keysAt = offset;
-        offset = Align(offset + ((long)count * Unsafe.SizeOf<TKey>()));
+        offset = Align(offset + ((long)count * (stringKeys is null ? Unsafe.SizeOf<TKey>() : sizeof(StringKey))));
         long valuesAt = offset;
         offset = Align(offset + (hasValues ? (long)count * Unsafe.SizeOf<TValue>() : 0));
         long charsAt = offset;
@@ -170,7 +181,7 @@ internal static unsafe class HashTable
         table->BucketCount = bucketCount;
         table->FastModMultiplier = FastModMultiplier((uint)bucketCount);
         table->Buckets = (Bucket*)(start + bucketsAt);
-        table->HashCodes = (int*)(start + hashesAt);
+        table->HashCodes = stringKeys is null ? (int*)(start + hashesAt) : null;
         table->Keys = start + keysAt;
         table->Values = hasValues ? start + valuesAt : null;
         table->MinLength = minLength;
@@ -187,8 +198,16 @@ internal static unsafe class HashTable
         for (int i = 0; i < count; i++)
         {
             int source = order[i];
-            table->HashCodes[i] = hashes[source];
-            Unsafe.Add(ref keySlots, i) = stringKeys is null ? keys![source] : Copy<TKey>(stringKeys[source], ref text);
+            if (stringKeys is null)
+            {
+                table->HashCodes[i] = hashes[source];
+                Unsafe.Add(ref keySlots, i) = keys![source];
+            }
+            else
+            {
+                ProtectedString key = Copy<ProtectedString>(stringKeys[source], ref text);
+                ((StringKey*)table->Keys)[i] = new StringKey { HashCode = hashes[source], Length = key.Length, Chars = (char*)key.DangerousAddress };
+            }
             if (hasValues)
             {
                 Unsafe.Add(ref valueSlots, i) = stringValues is null ? values![source] : Copy<TValue>(stringValues[source], ref text);
@@ -333,10 +352,10 @@ internal unsafe struct TableHeader
     internal ulong FastModMultiplier;
     internal Bucket* Buckets;
 
-    /// <summary>The hash code of each entry's key, in entry order.</summary>
+    /// <summary>The hash code of each entry's key, in entry order; null for string keys, which keep it in their <see cref="StringKey"/>.</summary>
     internal int* HashCodes;
 
-    /// <summary>The keys, in entry order (grouped by bucket).</summary>
+    /// <summary>The keys, in entry order (grouped by bucket): <see cref="StringKey"/> entries for string keys.</summary>
     internal byte* Keys;
 
     /// <summary>The values, in entry order; null for a set.</summary>
@@ -353,6 +372,14 @@ internal unsafe struct TableHeader
     internal StringHashKind HashKind;
     internal int SliceStart;
     internal int SliceLength;
+}
+
+/// <summary>A string key's entry: its hash code beside its text's address and length, so a probe touches one cache line before the text.</summary>
+internal unsafe struct StringKey
+{
+    internal int HashCode;
+    internal int Length;
+    internal char* Chars;
 }
 
 /// <summary>The entries of one bucket: indexes <see cref="Start"/> to <see cref="End"/> inclusive (empty when End &lt; Start).</summary>

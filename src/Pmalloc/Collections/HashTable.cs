@@ -229,8 +229,10 @@ internal static unsafe class HashTable
     }
 
     /// <summary>
-    /// A prime bucket count from the number of entries to about twice that, the one with the fewest hash codes
-    /// sharing a bucket (FrozenHashTable's search, shortened). With the fast modulo, a prime spreads even sequential keys.
+    /// A prime bucket count (so that the fast modulo spreads even sequential keys) of at least twice the number of distinct
+    /// hash codes, so that most misses land in an empty bucket: the smallest one under which at most 5% of the hash codes
+    /// share a bucket, or else the best one tried, up to 3 times the count (16 times for small tables). This is
+    /// FrozenHashTable's search, with its limits.
     /// </summary>
     private static int ChooseBucketCount(int[] hashes)
     {
@@ -240,10 +242,13 @@ internal static unsafe class HashTable
         }
 
         HashSet<int> distinct = [.. hashes];
+        int unique = distinct.Count;
+        int acceptable = unique / 20;
+        long max = Math.Min(int.MaxValue / 2, (long)unique * (unique >= 1000 ? 3 : 16));
         int best = 0, bestCollisions = int.MaxValue;
-        bool[] used = new bool[(2 * distinct.Count) + 2];
+        bool[] used = new bool[max + 1];
         int tries = 0;
-        for (int candidate = NextPrime(distinct.Count); candidate <= 2 * distinct.Count + 1 && tries < 8; candidate = NextPrime(candidate + 1 + (distinct.Count / 8)), tries++)
+        for (int candidate = NextPrime(2 * unique); candidate <= max && tries < 64; candidate = NextPrime(candidate + 1 + (unique / 16)), tries++)
         {
             ulong multiplier = FastModMultiplier((uint)candidate);
             Array.Clear(used, 0, candidate);
@@ -258,14 +263,15 @@ internal static unsafe class HashTable
             if (collisions < bestCollisions)
             {
                 (best, bestCollisions) = (candidate, collisions);
-                if (collisions == 0)
-                {
-                    break;
-                }
+            }
+
+            if (collisions <= acceptable)
+            {
+                break;
             }
         }
 
-        return best;
+        return best == 0 ? NextPrime(2 * unique) : best;
     }
 
     /// <summary>Sorts the entries by bucket (a counting sort) and returns, per new position, the source index.</summary>

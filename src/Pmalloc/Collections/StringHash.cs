@@ -10,7 +10,7 @@ internal enum StringHashKind
     /// <summary>Every code unit, ordinal.</summary>
     Ordinal,
 
-    /// <summary>Up to four code units at a fixed place (from the start or the end) and the length, ordinal.</summary>
+    /// <summary>Up to eight code units at a fixed place (from the start or the end) and the length, ordinal.</summary>
     OrdinalSlice,
 
     /// <summary>Every code unit, ASCII letters folded to upper case (all keys are ASCII).</summary>
@@ -26,8 +26,8 @@ internal enum StringHashKind
 /// <summary>
 /// The hash codes of string keys in protected collections. They need not be randomized per process (a table is
 /// built and read in one process, from keys its owner chose), only fast and well spread. As FrozenDictionary does,
-/// the build looks for a slice of at most four code units (from the start or from the end of the key) that tells
-/// most keys apart, and then hashes only that slice and the length: one 8-byte read per lookup.
+/// the build looks for a slice of at most four, else eight, code units (from the start or from the end of the key) that
+/// tells nearly all keys apart, and then hashes only that slice and the length: one or two 8-byte reads per lookup.
 /// </summary>
 /// <remarks>
 /// Ignore-case over all-ASCII keys folds ASCII letters to upper case and every other character to one class, except
@@ -49,9 +49,9 @@ internal static class StringHash
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static unsafe int Compute(TableHeader* table, ReadOnlySpan<char> key) => table->HashKind switch
     {
-        StringHashKind.OrdinalSlice => Mix(ReadSlice(key, table->SliceStart, table->SliceLength), key.Length),
+        StringHashKind.OrdinalSlice => Slice(key, table->SliceStart, table->SliceLength, ignoreCase: false),
         StringHashKind.Ordinal => Ordinal(key),
-        StringHashKind.IgnoreCaseAsciiSlice => Mix(Fold(ReadSlice(key, table->SliceStart, table->SliceLength)), key.Length),
+        StringHashKind.IgnoreCaseAsciiSlice => Slice(key, table->SliceStart, table->SliceLength, ignoreCase: true),
         StringHashKind.IgnoreCaseAscii => OrdinalIgnoreCaseAscii(key),
         _ => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase),
     };
@@ -66,46 +66,54 @@ internal static class StringHash
         }
 
         StringHashKind full = ignoreCase ? StringHashKind.IgnoreCaseAscii : StringHashKind.Ordinal;
-        int length = Math.Min(4, minLength);
-        if (keys.Length < 2 || length == 0)
+        if (keys.Length < 2 || minLength == 0)
         {
             return full;
         }
 
-        // The place whose slice (with the length) gives the most distinct hash codes; good enough if few keys share one.
-        StringHashKind slice = ignoreCase ? StringHashKind.IgnoreCaseAsciiSlice : StringHashKind.OrdinalSlice;
+        // The place whose slice (with the length) gives the most distinct hash codes: four code units (one read) if that
+        // tells nearly all keys apart, else eight (two reads); good enough if at most 1 key in 16 shares a hash code.
         HashSet<int> distinct = new(keys.Length);
-        int best = 0, bestStart = 0;
-        int places = Math.Min(minLength - length + 1, MaxSlicePlaces);
-        for (int place = 0; place < 2 * places && best < keys.Length; place++)
+        int enough = keys.Length - (keys.Length / 16);
+        foreach (int length in (int[])[Math.Min(4, minLength), Math.Min(8, minLength)])
         {
-            // Even places count from the start, odd ones from the end (a negative start).
-            int start = place % 2 == 0 ? place / 2 : -(place / 2) - length;
-            distinct.Clear();
-            foreach (string key in keys)
+            int best = 0, bestStart = 0;
+            int places = Math.Min(minLength - length + 1, MaxSlicePlaces);
+            for (int place = 0; place < 2 * places && best < keys.Length; place++)
             {
-                distinct.Add(Slice(slice, key, start, length));
+                // Even places count from the start, odd ones from the end (a negative start).
+                int start = place % 2 == 0 ? place / 2 : -(place / 2) - length;
+                distinct.Clear();
+                foreach (string key in keys)
+                {
+                    distinct.Add(Slice(key, start, length, ignoreCase));
+                }
+
+                if (distinct.Count > best)
+                {
+                    (best, bestStart) = (distinct.Count, start);
+                }
             }
 
-            if (distinct.Count > best)
+            if (best >= enough)
             {
-                (best, bestStart) = (distinct.Count, start);
+                (sliceStart, sliceLength) = (bestStart, length);
+                return ignoreCase ? StringHashKind.IgnoreCaseAsciiSlice : StringHashKind.OrdinalSlice;
+            }
+
+            if (length == minLength)
+            {
+                break;
             }
         }
 
-        if (best < keys.Length - (keys.Length / 16))
-        {
-            return full;
-        }
-
-        (sliceStart, sliceLength) = (bestStart, length);
-        return slice;
+        return full;
     }
 
     /// <summary>The hash of a key under a chosen kind (for the build).</summary>
     internal static int Of(StringHashKind kind, string key, int sliceStart, int sliceLength) => kind switch
     {
-        StringHashKind.OrdinalSlice or StringHashKind.IgnoreCaseAsciiSlice => Slice(kind, key, sliceStart, sliceLength),
+        StringHashKind.OrdinalSlice or StringHashKind.IgnoreCaseAsciiSlice => Slice(key, sliceStart, sliceLength, kind == StringHashKind.IgnoreCaseAsciiSlice),
         StringHashKind.Ordinal => Ordinal(key),
         StringHashKind.IgnoreCaseAscii => OrdinalIgnoreCaseAscii(key),
         _ => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase),
@@ -151,17 +159,27 @@ internal static class StringHash
         return Finish(hash);
     }
 
-    private static int Slice(StringHashKind kind, string key, int start, int length)
+    /// <summary>The hash of <paramref name="length"/> (1 to 8) code units at <paramref name="start"/> (from the end when negative), and of the text's length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Slice(ReadOnlySpan<char> text, int start, int length, bool ignoreCase)
     {
-        ulong slice = ReadSlice(key, start, length);
-        return Mix(kind == StringHashKind.IgnoreCaseAsciiSlice ? Fold(slice) : slice, key.Length);
+        int at = start >= 0 ? start : text.Length + start;
+        ulong first = ReadSlice(text, at, Math.Min(length, 4));
+        ulong hash = (ignoreCase ? Fold(first) : first) ^ unchecked((ulong)text.Length * LengthMultiplier);
+        if (length > 4)
+        {
+            ulong second = ReadSlice(text, at + 4, length - 4);
+            hash = Step(hash, ignoreCase ? Fold(second) : second);
+        }
+
+        return Finish(hash);
     }
 
-    /// <summary>Up to four code units as one number; <paramref name="start"/> counts from the end when negative.</summary>
+    /// <summary>Up to four code units at <paramref name="start"/> as one number.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong ReadSlice(ReadOnlySpan<char> text, int start, int length)
     {
-        ref byte at = ref Unsafe.As<char, byte>(ref Unsafe.Add(ref MemoryMarshal.GetReference(text), start >= 0 ? start : text.Length + start));
+        ref byte at = ref Unsafe.As<char, byte>(ref Unsafe.Add(ref MemoryMarshal.GetReference(text), start));
         return length switch
         {
             4 => Unsafe.ReadUnaligned<ulong>(ref at),
@@ -216,6 +234,4 @@ internal static class StringHash
         return unchecked((int)(hash >> 32) ^ (int)hash);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Mix(ulong slice, int length) => Finish(slice ^ unchecked((ulong)length * LengthMultiplier));
 }

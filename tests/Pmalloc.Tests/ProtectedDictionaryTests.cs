@@ -301,6 +301,27 @@ public class ProtectedDictionaryTests
     }
 
     [Fact]
+    public void ConcurrentLookups_FromManyThreads_AllAgree()
+    {
+        Dictionary<string, int> source = Enumerable.Range(0, 10_000).ToDictionary(i => $"k{i * 7919 % 10_007}", i => i);
+        using ProtectedDictionary<ProtectedString, int> actual = source.ToProtectedDictionary();
+        string[] keys = [.. source.Keys];
+        int wrong = 0;
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 4 }, worker =>
+        {
+            for (int i = worker; i < keys.Length * 4; i += 8)
+            {
+                string key = keys[i % keys.Length];
+                if (!actual.TryGetValue(key, out int value) || value != source[key] || actual.ContainsKey(key + "!"))
+                {
+                    Interlocked.Increment(ref wrong);
+                }
+            }
+        });
+        Assert.Equal(0, wrong);
+    }
+
+    [Fact]
     public void KeysAndValuesByIndex_RefuseIndexesOutsideTheDictionary()
     {
         using ProtectedDictionary<int, int> ints = new Dictionary<int, int> { [1] = 10, [2] = 20 }.ToProtectedDictionary();

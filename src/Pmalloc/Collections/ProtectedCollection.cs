@@ -11,7 +11,9 @@ namespace Pmalloc;
 /// (named by <see cref="PoolOptions.Name"/>, "protected-dictionary" or "protected-set" by default), protected before the
 /// method returns and destroyed by the collection's <c>Dispose</c>. With a <see cref="ProtectablePool"/>, into that pool,
 /// so that many collections (a whole policy) are protected, sealed and destroyed as one: the caller calls
-/// <see cref="ProtectablePool.Protect"/> when everything is built, and disposes the pool.</para>
+/// <see cref="ProtectablePool.Protect"/> when everything is built, and disposes the pool. Do not free the table or roll
+/// the pool back past the build (<see cref="ProtectablePool.RollbackTo"/> to a mark taken before it) while the collection
+/// is in use: that returns its memory, as freeing any other allocation does.</para>
 /// <para><b>Strings</b> become <see cref="ProtectedString"/> in the collection's type (a string cannot live in a pool).
 /// String comparers: <see langword="null"/>, <see cref="StringComparer.Ordinal"/>, <see cref="EqualityComparer{T}.Default"/>
 /// (ordinal), or <see cref="StringComparer.OrdinalIgnoreCase"/>.</para>

@@ -13,11 +13,11 @@ namespace Pmalloc;
 /// <remarks>
 /// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
 /// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly;
-/// others compare the cached hash code first. Everything
-/// a lookup reads is in the pool, so once the pool is protected not even the table's shape can be altered.</para>
+/// others compare the cached hash code first. Everything a lookup reads is in the pool, so once the pool is protected
+/// not even the table's shape can be altered.</para>
 /// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
 /// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
-/// per key type. String keys are stored as <see cref="ProtectedString"/> and hashed by
+/// per key type. String keys are stored as <see cref="StringKey"/> entries (hash code, length, text address) and hashed by
 /// <see cref="StringHash"/> (ordinal or ordinal-ignore-case, often over a slice of the key), and their length range
 /// rejects many misses before any hashing.</para>
 /// </remarks>
@@ -208,6 +208,7 @@ internal static unsafe class HashTable
                 ProtectedString key = Copy<ProtectedString>(stringKeys[source], ref text);
                 ((StringKey*)table->Keys)[i] = new StringKey { HashCode = hashes[source], Length = key.Length, Chars = (char*)key.DangerousAddress };
             }
+
             if (hasValues)
             {
                 Unsafe.Add(ref valueSlots, i) = stringValues is null ? values![source] : Copy<TValue>(stringValues[source], ref text);

@@ -18,7 +18,9 @@ namespace Pmalloc;
 /// <para><b>Equality</b> is ordinal, and <see cref="GetHashCode"/> agrees with it (and with
 /// <see cref="string.GetHashCode(ReadOnlySpan{char})"/> of the same text). A collection built with an
 /// ignore-case comparer applies that comparer to its lookups, not to this type's own equality.</para>
-/// <para>The default value is the empty string.</para>
+/// <para>The default value is the empty string. There is no implicit conversion to <see cref="ReadOnlySpan{T}"/> (call
+/// <see cref="AsSpan"/>): together with the one from <see cref="string"/> it would make calls such as
+/// <c>Assert.Equal("admin", value)</c> ambiguous between the span and the generic overloads.</para>
 /// </remarks>
 [StructLayout(LayoutKind.Sequential)]
 public readonly unsafe struct ProtectedString : IEquatable<ProtectedString>, IEquatable<string>
@@ -59,9 +61,6 @@ public readonly unsafe struct ProtectedString : IEquatable<ProtectedString>, IEq
     /// <summary>The text, without copying.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<char> AsSpan() => _managed is null ? new ReadOnlySpan<char>(_chars, _length) : _managed.AsSpan();
-
-    /// <summary>The text as a span, without copying.</summary>
-    public static implicit operator ReadOnlySpan<char>(ProtectedString value) => value.AsSpan();
 
     /// <summary>Wraps <paramref name="value"/> without copying, to look it up in a collection or compare it.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null (a protected string is never null).</exception>

@@ -132,6 +132,22 @@ public class ProtectedDictionaryTests
     }
 
     [Fact]
+    public void Selectors_ProjectLikeToFrozenDictionary()
+    {
+        (string Name, int Id, string Role)[] users = [("alice", 1, "admin"), ("bob", 2, "reader")];
+        using ProtectedDictionary<int, int> idToIndex = users.ToProtectedDictionary(u => u.Id, u => u.Id * 10);
+        using ProtectedDictionary<ProtectedString, int> nameToId = users.ToProtectedDictionary(u => u.Name, u => u.Id, StringComparer.OrdinalIgnoreCase);
+        using ProtectedDictionary<int, ProtectedString> idToName = users.ToProtectedDictionary(u => u.Id, u => u.Name);
+        using ProtectedDictionary<ProtectedString, ProtectedString> roles = users.ToProtectedDictionary(u => u.Name, u => u.Role);
+        Assert.Equal(20, idToIndex[2]);
+        Assert.Equal(1, nameToId["ALICE"]);
+        Assert.Equal("bob", idToName[2]);
+        Assert.Equal("admin", roles["alice"]);
+        (string Name, int Id, string Role)[] clash = [.. users, ("ALICE", 3, "x")];
+        Assert.Throws<ArgumentException>(() => clash.ToProtectedDictionary(u => u.Name, u => u.Id, StringComparer.OrdinalIgnoreCase));
+    }
+
+    [Fact]
     public void DefaultComparerSemantics_ForFloatingPointKeys()
     {
         using ProtectedDictionary<double, int> actual = new Dictionary<double, int> { [double.NaN] = 1, [0.0] = 2, [1.5] = 3 }.ToProtectedDictionary();

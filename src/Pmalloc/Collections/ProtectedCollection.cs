@@ -140,6 +140,35 @@ public static unsafe class ProtectedCollection
     public static ProtectedSet<ProtectedString> ToProtectedSet(this IEnumerable<string> source, ProtectablePool pool, IEqualityComparer<string>? comparer) =>
         BuildSet<ProtectedString, string>(source, Required(pool), null, comparer);
 
+    /// <summary>Projects <paramref name="source"/> to keys and values, as <c>ToFrozenDictionary</c> does, into a new pool-owning dictionary.</summary>
+    public static ProtectedDictionary<TKey, TValue> ToProtectedDictionary<TSource, TKey, TValue>(this IEnumerable<TSource> source, Func<TSource, TKey> keySelector, Func<TSource, TValue> valueSelector)
+        where TKey : unmanaged
+        where TValue : unmanaged =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary();
+
+    /// <summary>Projects <paramref name="source"/> to string keys and values into a new pool-owning dictionary.</summary>
+    public static ProtectedDictionary<ProtectedString, TValue> ToProtectedDictionary<TSource, TValue>(this IEnumerable<TSource> source, Func<TSource, string> keySelector, Func<TSource, TValue> valueSelector)
+        where TValue : unmanaged =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary();
+
+    /// <summary>Projects <paramref name="source"/> to string keys and values into a new pool-owning dictionary, comparing keys with <paramref name="comparer"/>.</summary>
+    public static ProtectedDictionary<ProtectedString, TValue> ToProtectedDictionary<TSource, TValue>(this IEnumerable<TSource> source, Func<TSource, string> keySelector, Func<TSource, TValue> valueSelector, IEqualityComparer<string>? comparer)
+        where TValue : unmanaged =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary(comparer);
+
+    /// <summary>Projects <paramref name="source"/> to keys and string values into a new pool-owning dictionary.</summary>
+    public static ProtectedDictionary<TKey, ProtectedString> ToProtectedDictionary<TSource, TKey>(this IEnumerable<TSource> source, Func<TSource, TKey> keySelector, Func<TSource, string> valueSelector)
+        where TKey : unmanaged =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary();
+
+    /// <summary>Projects <paramref name="source"/> to string keys and string values into a new pool-owning dictionary.</summary>
+    public static ProtectedDictionary<ProtectedString, ProtectedString> ToProtectedDictionary<TSource>(this IEnumerable<TSource> source, Func<TSource, string> keySelector, Func<TSource, string> valueSelector) =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary();
+
+    /// <summary>Projects <paramref name="source"/> to string keys and string values into a new pool-owning dictionary, comparing keys with <paramref name="comparer"/>.</summary>
+    public static ProtectedDictionary<ProtectedString, ProtectedString> ToProtectedDictionary<TSource>(this IEnumerable<TSource> source, Func<TSource, string> keySelector, Func<TSource, string> valueSelector, IEqualityComparer<string>? comparer) =>
+        Project(source, keySelector, valueSelector).ToProtectedDictionary(comparer);
+
     /// <summary>Looks up a string key by span, without allocating.</summary>
     public static bool TryGetValue<TValue>(this ProtectedDictionary<ProtectedString, TValue> dictionary, ReadOnlySpan<char> key, [MaybeNullWhen(false)] out TValue value)
     {
@@ -293,6 +322,14 @@ public static unsafe class ProtectedCollection
         }
 
         throw new ArgumentException($"The comparer {comparer} is not supported: protected collections compare strings with StringComparer.Ordinal or StringComparer.OrdinalIgnoreCase.", nameof(comparer));
+    }
+
+    private static IEnumerable<KeyValuePair<TKey, TValue>> Project<TSource, TKey, TValue>(IEnumerable<TSource> source, Func<TSource, TKey> keySelector, Func<TSource, TValue> valueSelector)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(keySelector);
+        ArgumentNullException.ThrowIfNull(valueSelector);
+        return source.Select(item => KeyValuePair.Create(keySelector(item), valueSelector(item)));
     }
 
     private static T Required<T>(T argument, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(argument))] string? name = null)

@@ -69,6 +69,12 @@ public class ProtectedStringTests
     }
 
     [Fact]
+    public void PoolString_KeptAfterDispose_FaultsInsteadOfReadingStaleText()
+    {
+        Child.AssertDiedOfAccessViolation(Child.Attack("collection-read-after-dispose"));
+    }
+
+    [Fact]
     public void PoolString_IsReadOnlyMemory()
     {
         Child.AssertDiedOfAccessViolation(Child.Attack("collection-string-write"));

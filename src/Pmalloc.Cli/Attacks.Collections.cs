@@ -22,14 +22,6 @@ internal static unsafe partial class Attacks
             Ready();
             MemoryMarshal.GetReference(role) = 'W';
         }));
-        add(new("collection-read-after-dispose", "read a ProtectedString kept after its dictionary was disposed (unmapped)", Outcome.AccessViolation, () =>
-        {
-            ProtectedDictionary<ProtectedString, ProtectedString> roles = new Dictionary<string, string> { ["alice"] = "reader" }.ToProtectedDictionary();
-            ProtectedString role = roles["alice"];
-            roles.Dispose();
-            Ready();
-            Console.WriteLine(role.ToString());
-        }));
         add(new("collection-table-write", "redirect a ProtectedSet lookup by writing its hash table", Outcome.AccessViolation, () =>
         {
             using ProtectedSet<ProtectedString> banned = new[] { "mallory" }.ToProtectedSet();

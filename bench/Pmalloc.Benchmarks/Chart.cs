@@ -32,11 +32,13 @@ internal static class Chart
         second.AddPlots(2);
         JsonElement[] lookups = [.. root.GetProperty("lookups").EnumerateArray()];
         JsonElement[] files = [.. root.GetProperty("fileIndex").GetProperty("variants").EnumerateArray()];
-        string[] lookupNames = ["protected pool", "FrozenDictionary", "Dictionary"];
+        // Series: the interim in-pool table, then the table types by name (int keys: "table"; file paths: the variant's name prefix).
+        string[] lookupNames = ["in-pool hash table", "ProtectedDictionary", "FrozenDictionary", "Dictionary"];
         Grouped(second.GetPlot(0), "Lookups (ns, log scale; half hits, half misses)", lookupNames, ["int keys", $"file paths ({root.GetProperty("fileIndex").GetProperty("entries").GetInt32():N0})"],
-            (a, g) => g == 0
-                ? lookups.First(l => a == 0 ? l.GetProperty("store").GetString() == "protected pool" : l.GetProperty("table").GetString() == lookupNames[a]).GetProperty("nsPerLookup").GetDouble()
-                : files[a == 0 ? 0 : a == 1 ? 2 : 1].GetProperty("nsPerLookup").GetDouble());
+            (a, g) => (g == 0
+                ? lookups.Where(l => a == 0 ? l.GetProperty("table").GetString() == "open addressing" && l.GetProperty("store").GetString() == "protected pool" : l.GetProperty("table").GetString() == lookupNames[a])
+                : files.Where(f => a == 0 ? f.GetProperty("name").GetString()!.StartsWith("protected pool", StringComparison.Ordinal) : f.GetProperty("name").GetString()!.StartsWith(lookupNames[a] + "<", StringComparison.Ordinal)))
+                .Select(e => e.GetProperty("nsPerLookup").GetDouble()).DefaultIfEmpty(double.NaN).First());
         JsonElement[] protects = [.. root.GetProperty("protect").EnumerateArray()];
         Grouped(second.GetPlot(1), "Making memory read-only (µs, log scale)", ["pool.Protect()", "one mprotect"],
             [.. protects.Select(p => $"{p.GetProperty("bytes").GetInt64() >> 20} MiB")],

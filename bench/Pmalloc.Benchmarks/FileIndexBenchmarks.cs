@@ -19,6 +19,7 @@ public class FileIndexBenchmarks
     private PoolFileIndex? _pooled;
     private Dictionary<string, FileMeta> _dictionary = [];
     private FrozenDictionary<string, FileMeta> _frozen = FrozenDictionary<string, FileMeta>.Empty;
+    private ProtectedDictionary<ProtectedString, FileMeta>? _protected;
 
     [GlobalSetup]
     public void Setup()
@@ -28,10 +29,36 @@ public class FileIndexBenchmarks
         _pooled = PoolFileIndex.Build(_records, "bdn-files");
         _dictionary = BenchRunner.BuildDictionary(_records);
         _frozen = BenchRunner.BuildDictionary(_records).ToFrozenDictionary();
+        _protected = BenchRunner.Pairs(_records).ToProtectedDictionary();
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _pooled?.Dispose();
+    public void Cleanup()
+    {
+        _pooled?.Dispose();
+        _protected?.Dispose();
+    }
+
+    [Benchmark(Description = "build: ProtectedDictionary")]
+    [BenchmarkCategory("build")]
+    public int BuildProtectedDictionary()
+    {
+        using ProtectedDictionary<ProtectedString, FileMeta> index = BenchRunner.Pairs(_records!).ToProtectedDictionary();
+        return index.Count;
+    }
+
+    [Benchmark(OperationsPerInvoke = Queries, Description = "lookup: ProtectedDictionary")]
+    [BenchmarkCategory("lookup")]
+    public long LookupProtectedDictionary()
+    {
+        long sum = 0;
+        foreach (string q in _queries)
+        {
+            sum += _protected!.TryGetValue(q, out FileMeta m) ? m.Size : 0;
+        }
+
+        return sum;
+    }
 
     [Benchmark(Description = "build: protected pool")]
     [BenchmarkCategory("build")]

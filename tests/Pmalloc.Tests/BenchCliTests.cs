@@ -70,6 +70,7 @@ public sealed class BenchCliTests
         JsonElement[] lookups = [.. root.GetProperty("lookups").EnumerateArray()];
         Assert.Contains(lookups, l => l.GetProperty("store").GetString() == "protected pool");
         Assert.Contains(lookups, l => l.GetProperty("table").GetString() == "FrozenDictionary");
+        Assert.Contains(lookups, l => l.GetProperty("table").GetString() == "ProtectedDictionary");
         Assert.All(lookups, l => Positive(l, "entries", "nsPerLookup"));
 
         JsonElement check = root.GetProperty("checkRead");
@@ -89,13 +90,15 @@ public sealed class BenchCliTests
         JsonElement files = root.GetProperty("fileIndex");
         Assert.True(files.GetProperty("entries").GetInt32() > 0);
         JsonElement[] variants = [.. files.GetProperty("variants").EnumerateArray()];
-        Assert.Equal(3, variants.Length);
+        Assert.Equal(4, variants.Length);
+        Assert.StartsWith("ProtectedDictionary", variants[3].GetProperty("name").GetString(), StringComparison.Ordinal);
         Assert.All(variants, v => Positive(v, "buildMs", "memoryBytes", "nsPerLookup"));
 
-        // The pooled index keeps nothing on the GC heap; the Dictionary keeps everything there.
+        // The pooled indexes keep nothing on the GC heap; the Dictionary keeps everything there.
         long dictionaryHeap = variants[1].GetProperty("gcHeapBytes").GetInt64();
         Assert.True(dictionaryHeap > 0);
         Assert.True(variants[0].GetProperty("gcHeapBytes").GetInt64() < dictionaryHeap / 10, "the pooled file index should not live on the GC heap");
+        Assert.True(variants[3].GetProperty("gcHeapBytes").GetInt64() < dictionaryHeap / 10, "the ProtectedDictionary should not live on the GC heap");
 
         JsonElement[] targets = [.. root.GetProperty("targets").EnumerateArray()];
         Assert.True(targets.Length >= 8);

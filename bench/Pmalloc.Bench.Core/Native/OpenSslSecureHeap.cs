@@ -21,7 +21,7 @@ public static partial class OpenSslSecureHeap
     public static string? Probe() => s_missing.Value;
 
     private static string? ProbeOnce() =>
-        NativeLibrary.TryLoad(Library, out _) ? null : $"{Library} not found (install Debian's libssl3 to measure OpenSSL's secure heap)";
+        NativeLibrary.TryLoad(Library, out _) ? null : $"{Library} could not be loaded (install Debian's libssl3 to measure OpenSSL's secure heap)";
 
     /// <summary>Sets up an arena of <paramref name="size"/> bytes (a power of two) with blocks of at least <paramref name="minSize"/>.</summary>
     public static void Init(nuint size, nuint minSize)

@@ -21,7 +21,7 @@ public static partial class Sodium
     {
         if (!NativeLibrary.TryLoad(Library, out _))
         {
-            return $"{Library} not found (install Debian's libsodium23 to measure libsodium)";
+            return $"{Library} could not be loaded (install Debian's libsodium23 to measure libsodium)";
         }
 
         // sodium_init returns 0 on success, 1 if already initialised, -1 on failure.

@@ -28,14 +28,32 @@ public class SmallAllocationBenchmarks
     [IterationCleanup(Target = nameof(Pool))]
     public void CleanupPool() => _pool.End(_objects);
 
+    /// <summary>A direct loop, as for malloc: no virtual call between the harness and the allocator.</summary>
     [Benchmark(OperationsPerInvoke = Objects, Description = "pmalloc pool")]
-    public void Pool() => Run(_pool);
+    public void Pool()
+    {
+        WriteOncePool pool = _pool.Pool!;
+        nint[] objects = _objects;
+        nuint size = (nuint)Size;
+        for (int i = 0; i < objects.Length; i++)
+        {
+            objects[i] = pool.Allocate(size);
+        }
+    }
 
     [IterationCleanup(Target = nameof(NativeMemoryAlloc))]
     public void CleanupMalloc() => _malloc.End(_objects);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Objects, Description = "NativeMemory.Alloc")]
-    public void NativeMemoryAlloc() => Run(_malloc);
+    public unsafe void NativeMemoryAlloc()
+    {
+        nint[] objects = _objects;
+        nuint size = (nuint)Size;
+        for (int i = 0; i < objects.Length; i++)
+        {
+            objects[i] = (nint)System.Runtime.InteropServices.NativeMemory.Alloc(size);
+        }
+    }
 
     [IterationSetup(Target = nameof(SodiumMalloc))]
     public void SetupSodium() => _sodium.Begin(Size, Objects);

@@ -39,7 +39,8 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
-    private PoolState _state;
+    /// <summary>Written under the lock; volatile so <see cref="State"/> and lock-free readers see a protect or destroy at once.</summary>
+    private volatile PoolState _state;
     private long _mappedBytes;
     private long _allocatedBytes;
     private long _requestedBytes;
@@ -67,12 +68,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     public PoolOptions Options { get; }
 
     /// <summary>The pool's lifecycle state.</summary>
-    public PoolState State => Volatile.Read(ref Unsafe.As<PoolState, int>(ref _state)) switch
-    {
-        0 => PoolState.Writable,
-        1 => PoolState.Protected,
-        _ => PoolState.Destroyed,
-    };
+    public PoolState State => _state;
 
     /// <summary>A consistent snapshot of the pool's size and state.</summary>
     public PoolStatistics Statistics
@@ -270,7 +266,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             ProtectCore();
             _log = null;
             _invalidMarks = null;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Protected);
+            _state = PoolState.Protected;
         }
     }
 
@@ -338,7 +334,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _current = null;
             _log = null;
             _mappedBytes = _allocatedBytes = _requestedBytes = _liveAllocations = 0;
-            Volatile.Write(ref Unsafe.As<PoolState, int>(ref _state), (int)PoolState.Destroyed);
+            _state = PoolState.Destroyed;
         }
 
         GC.SuppressFinalize(this);

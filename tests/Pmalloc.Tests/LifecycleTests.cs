@@ -1,0 +1,171 @@
+namespace Pmalloc.Tests;
+
+public sealed unsafe class LifecycleTests
+{
+    [Fact]
+    public void A_pool_goes_writable_protected_destroyed()
+    {
+        WriteOncePool pool = TestPools.NewPool();
+        Assert.Equal(PoolState.Writable, pool.State);
+        nint p = pool.Allocate(8);
+        *(long*)p = 42;
+        pool.Protect();
+        Assert.Equal(PoolState.Protected, pool.State);
+        Assert.Equal(PoolState.Protected, pool.Statistics.State);
+        Assert.Equal(42, *(long*)p);
+        pool.Protect(); // a no-op
+        Assert.Equal(PoolState.Protected, pool.State);
+        pool.Dispose();
+        Assert.Equal(PoolState.Destroyed, pool.State);
+        pool.Dispose(); // a no-op
+    }
+
+    [Fact]
+    public void Protect_makes_every_chunk_read_only_in_the_page_tables()
+    {
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        for (int i = 0; i < 2000; i++)
+        {
+            pool.Allocate(64);
+        }
+
+        Assert.True(pool.Statistics.Chunks > 3);
+        Assert.All(TestPools.MapsLinesOf(pool.Name), line => Assert.Contains(" rw-s ", line, StringComparison.Ordinal));
+        pool.Protect();
+        string[] lines = TestPools.MapsLinesOf(pool.Name);
+        Assert.Equal(pool.Statistics.Chunks, lines.Length);
+        Assert.All(lines, line => Assert.Contains(" r--s ", line, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Guard_pages_surround_every_chunk()
+    {
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        for (int i = 0; i < 1000; i++)
+        {
+            pool.Allocate(64);
+        }
+
+        string[] maps = File.ReadAllLines("/proc/self/maps");
+        string suffix = $"/memfd:pmalloc:{pool.Name} (deleted)";
+        int checkedChunks = 0;
+        for (int i = 1; i < maps.Length - 1; i++)
+        {
+            if (maps[i].EndsWith(suffix, StringComparison.Ordinal))
+            {
+                Assert.True(IsGuardBefore(maps[i - 1], maps[i]), $"no guard page before {maps[i]}: {maps[i - 1]}");
+                Assert.True(IsGuardBefore(maps[i], maps[i + 1], after: true), $"no guard page after {maps[i]}: {maps[i + 1]}");
+                checkedChunks++;
+            }
+        }
+
+        Assert.Equal(pool.Statistics.Chunks, checkedChunks);
+
+        static bool IsGuardBefore(string first, string second, bool after = false)
+        {
+            string guard = after ? second : first;
+            string[] a = first.Split(' ')[0].Split('-'), b = second.Split(' ')[0].Split('-');
+            bool adjacent = a[1] == b[0];
+            return adjacent && guard.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] == "---p";
+        }
+    }
+
+    [Fact]
+    public void Without_guard_pages_chunks_have_no_inaccessible_neighbours_of_their_own()
+    {
+        using WriteOncePool pool = TestPools.NewPool(guardPages: false);
+        pool.Allocate(64);
+        Assert.Single(TestPools.MapsLinesOf(pool.Name));
+    }
+
+    [Fact]
+    public void Every_operation_after_Dispose_throws_ObjectDisposedException_naming_the_pool()
+    {
+        WriteOncePool pool = TestPools.NewPool();
+        nint p = pool.Allocate(16);
+        PoolCheckpoint mark = pool.Checkpoint();
+        pool.Dispose();
+
+        Action[] calls =
+        [
+            () => pool.Allocate(16),
+            () => pool.AllocateZeroed(16),
+            () => pool.Allocate<int>(),
+            () => pool.AllocateArray<int>(4),
+            () => pool.AllocateUtf8("x"),
+            () => pool.Free(p),
+            () => pool.Checkpoint(),
+            () => pool.RollbackTo(mark),
+            () => pool.Protect(),
+            () => pool.Read(p, new byte[1]),
+        ];
+        foreach (Action call in calls)
+        {
+            ObjectDisposedException e = Assert.Throws<ObjectDisposedException>(call);
+            Assert.Contains($"'{pool.Name}'", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.False(pool.Contains(p));
+        PoolStatistics stats = pool.Statistics;
+        Assert.Equal(PoolState.Destroyed, stats.State);
+        Assert.Equal(0, stats.Chunks);
+        Assert.Equal(0, stats.MappedBytes);
+    }
+
+    [Fact]
+    public void Dispose_unmaps_every_chunk()
+    {
+        WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        for (int i = 0; i < 500; i++)
+        {
+            pool.Allocate(100);
+        }
+
+        pool.Protect();
+        Assert.NotEmpty(TestPools.MapsLinesOf(pool.Name));
+        pool.Dispose();
+        Assert.Empty(TestPools.MapsLinesOf(pool.Name));
+    }
+}
+
+[Collection(SerialCollection.Name)]
+public sealed unsafe class LeakTests
+{
+    [Fact]
+    public void Creating_filling_protecting_and_disposing_2000_pools_leaks_no_mapping_and_no_descriptor()
+    {
+        Churn(50); // warm up: the runtime maps what it needs on first use
+        int maps = File.ReadAllLines("/proc/self/maps").Length;
+        int fds = Directory.GetFiles("/proc/self/fd").Length;
+
+        Churn(2000);
+
+        Assert.Empty(TestPools.MapsLinesOf("churn"));
+
+        // The runtime maps and unmaps on its own (thread stacks, GC, JIT), so the total may wobble by a few lines;
+        // a leak of even one mapping per pool would show as 2,000 or more.
+        int after = File.ReadAllLines("/proc/self/maps").Length;
+        for (int retry = 0; retry < 20 && after > maps; retry++)
+        {
+            Thread.Sleep(50);
+            after = File.ReadAllLines("/proc/self/maps").Length;
+        }
+
+        Assert.InRange(after - maps, int.MinValue, 16);
+        Assert.Equal(fds, Directory.GetFiles("/proc/self/fd").Length);
+
+        static void Churn(int pools)
+        {
+            for (int i = 0; i < pools; i++)
+            {
+                using WriteOncePool pool = new(new PoolOptions { Name = "churn", ChunkSize = 4096 });
+                for (int j = 0; j < 100; j++)
+                {
+                    *(int*)pool.Allocate(48) = j;
+                }
+
+                pool.Protect();
+            }
+        }
+    }
+}

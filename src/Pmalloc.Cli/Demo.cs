@@ -261,7 +261,7 @@ internal static unsafe class Demo
     /// <c>pmalloc demo --attack</c>: load and protect the policy, then write to the attacker's own user rule to
     /// grant it the most powerful role. The write faults; the process dies with exit status 134.
     /// </summary>
-    private static int AttackInThisProcess(string path)
+    internal static int AttackInThisProcess(string path)
     {
         using WriteOncePool pool = new(new PoolOptions { Name = "policy-attack" });
         LoadedPolicy policy = PolicyLoader.LoadFile(pool, path);

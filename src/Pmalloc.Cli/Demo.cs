@@ -109,23 +109,26 @@ internal static unsafe class Demo
         Stopwatch clock = Stopwatch.StartNew();
         LoadedPolicy policy = report.Step($"Loading {Path.GetFileName(o.Policy)}", () => PolicyLoader.LoadFile(pool, o.Policy));
         double loadMs = clock.Elapsed.TotalMilliseconds;
-        report.Line($"1. Loaded [green]{policy.Rules}[/] rules, {policy.Users.Length} users and {policy.Roles.Length} roles of policy '{Markup.Escape(policy.Name)}' version {policy.Version} into pool '{pool.Name}' in {loadMs:0} ms: rules as structs, strings as UTF-8, lookup indexes, all in the pool.");
+        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Markup.Escape(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
+        report.Line("   Rules are structs, strings UTF-8, indexes hash tables: all in the pool.");
         report.Statistics(pool.Statistics);
 
         // 2. A malformed file: the load fails halfway and frees what it took.
         string malformed = Path.Combine(o.Samples, "policy-malformed.txt");
         RollbackSummary rollback = report.Step("Loading a malformed policy", () => TryMalformed(pool, malformed));
-        report.Line($"2. {Path.GetFileName(malformed)} line {rollback.Line}: [red]{Markup.Escape(rollback.Error)}[/]");
-        report.Line($"   The loader handed back every allocation it had made with Free, newest first. Statistics before and after: {(rollback.StatisticsUnchanged ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
+        report.Line($"[bold]2. Rollback[/]: {Path.GetFileName(malformed)} line {rollback.Line}: [red]{Markup.Escape(rollback.Error)}[/]");
+        report.Line("   The loader freed every allocation of the failed load (Free, newest first).");
+        report.Line($"   Pool statistics before and after: {(rollback.StatisticsUnchanged ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
         report.Compare(rollback.Before, rollback.After);
 
         // 3. Protect, then answer queries.
         pool.Protect();
         Publish(policy.Root);
-        report.Line($"3. Protected: {pool.Statistics.Chunks} chunk(s), {Bytes(pool.Statistics.MappedBytes)} are read-only for good.");
+        report.Line($"[bold]3. Protect[/]: {pool.Statistics.Chunks} chunk(s), {Bytes(pool.Statistics.MappedBytes)} read-only for good.");
         Query[] queries = MakeQueries(policy);
         QueriesSummary answered = report.Step($"Answering {o.Queries:N0} access queries", () => Answer(queries, o.Queries));
-        report.Line($"   Answered [green]{answered.Count:N0}[/] queries in {answered.Seconds:0.00} s: [green]{answered.PerSecond:N0} queries/s[/] on one thread, no lock ({answered.Allowed:N0} allowed).");
+        report.Line($"   {answered.Count:N0} access queries in {answered.Seconds:0.00} s: [green]{answered.PerSecond:N0} queries/s[/]");
+        report.Line($"   (one thread, no lock; {answered.Allowed:N0} allowed).");
 
         // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.
         WriteOncePool next = new(new PoolOptions { Name = "policy-v2" });
@@ -138,7 +141,8 @@ internal static unsafe class Demo
         bool[] after = Decide(Root, queries);
         int changed = before.Zip(after).Count(d => d.First != d.Second);
         List<ChangedDecision> examples = ChangedExamples(queries, before, after);
-        report.Line($"4. Reloaded version {reloaded.Version} into pool '{next.Name}', swapped the root pointer, destroyed pool '{pool.Name}' ({pool.State}). {changed} of {SampleQueries:N0} sample decisions changed, for example:");
+        report.Line($"[bold]4. Reload[/]: v{reloaded.Version} into pool '{next.Name}', root pointer swapped, pool '{pool.Name}' {pool.State.ToString().ToLowerInvariant()}.");
+        report.Line($"   {changed} of {SampleQueries:N0} sample decisions changed, for example:");
         foreach (ChangedDecision c in examples)
         {
             report.Line($"   {Markup.Escape(c.Query)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
@@ -150,11 +154,12 @@ internal static unsafe class Demo
         bool unchanged = Decide(Root, queries).SequenceEqual(after);
         AttackSummary attack = new(child.ExitCode, child.FaultLine, child.DiedOfAccessViolation, unchanged,
             child.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("attacker:", StringComparison.Ordinal)) ?? "");
-        report.Line($"5. A child loaded the policy, protected it and tried to grant itself a role by writing to a rule ({Markup.Escape(attack.Plan)}).");
+        report.Line("[bold]5. Attack[/]: a child loads and protects the policy, then grants itself a role");
+        report.Line($"   by writing to a rule ({Markup.Escape(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal))}).");
         report.Line(attack.Stopped
-            ? $"   It was stopped: exit status [green]{attack.ExitCode}[/], the runtime said: [yellow]{Markup.Escape(attack.FaultLine)}[/]"
-            : $"   [red]It was NOT stopped as expected: exit status {attack.ExitCode}.[/] {Markup.Escape(child.StandardError)}");
-        report.Line($"   Decisions in this process after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
+            ? $"   Stopped: exit status [green]{attack.ExitCode}[/]. The runtime said:\n   [yellow]{Markup.Escape(attack.FaultLine)}[/]"
+            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Markup.Escape(child.StandardError)}");
+        report.Line($"   Decisions here after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
 
         current = next;
         return new DemoSummary(
@@ -328,7 +333,7 @@ internal static unsafe class Demo
         {
             if (!quiet)
             {
-                AnsiConsole.MarkupLine($"   pool '{s.Name}': {s.State}, {s.Chunks} chunk(s), {Bytes(s.MappedBytes)} mapped, {Bytes(s.AllocatedBytes)} allocated in {s.LiveAllocations:N0} allocations");
+                AnsiConsole.MarkupLine($"   Pool '{s.Name}': {s.Chunks} chunk(s), {Bytes(s.MappedBytes)} mapped, {Bytes(s.AllocatedBytes)} in {s.LiveAllocations:N0} allocations.");
             }
         }
 

@@ -73,8 +73,11 @@ internal static unsafe partial class Attacks
         add(new("read-after-dispose", "read through a pointer after Dispose (unmapped)", Outcome.AccessViolation, () =>
         {
             WriteOncePool pool = ProtectedSecret(out nint p);
-            pool.Dispose();
+
+            // Announce first: once unmapped, the address range may be reused by the next mapping anyone makes
+            // (printing can map memory), and a read there would then see that mapping instead of faulting.
             Ready();
+            pool.Dispose();
             Console.WriteLine(*(long*)p);
         }));
         add(new("free-after-protect", "Free after Protect", Outcome.Refused, () =>

@@ -29,7 +29,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
     internal const long MaxGrowthChunkSize = 64L << 20;
 
-    private readonly Lock _lock = new();
+    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>).</summary>
+    private PoolLock _lock;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -42,9 +43,9 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Written under the lock; volatile so <see cref="State"/> and lock-free readers see a protect or destroy at once.</summary>
     private volatile PoolState _state;
     private long _mappedBytes;
-    private long _allocatedBytes;
+
+    /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
     private long _requestedBytes;
-    private long _liveAllocations;
 
     /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
     private List<nint>? _log;
@@ -76,17 +77,24 @@ public abstract unsafe class ProtectablePool : IDisposable
     {
         get
         {
-            lock (_lock)
+            using (_lock.EnterScope())
             {
+                long allocated = 0, live = 0;
+                foreach (Chunk chunk in _chunks)
+                {
+                    allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    live += chunk.LiveAllocations;
+                }
+
                 return new PoolStatistics
                 {
                     Name = Name,
                     State = _state,
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
-                    AllocatedBytes = _allocatedBytes,
+                    AllocatedBytes = allocated,
                     RequestedBytes = _requestedBytes,
-                    LiveAllocations = _liveAllocations,
+                    LiveAllocations = live,
                     Sealed = false,
                 };
             }
@@ -109,7 +117,7 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -123,9 +131,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                 address = AllocateSlow(granules, padding);
             }
 
-            _allocatedBytes += (long)granules << _granuleShift;
             _requestedBytes += (long)size;
-            _liveAllocations++;
             _log?.Add(address);
             return address;
         }
@@ -171,7 +177,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Free(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -192,7 +198,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Marks the pool's allocation history, for <see cref="RollbackTo"/>.</summary>
     public PoolCheckpoint Checkpoint()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -212,7 +218,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ArgumentException">The mark is from another pool, or was invalidated by an earlier rollback.</exception>
     public void RollbackTo(PoolCheckpoint mark)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state != PoolState.Writable)
             {
@@ -252,7 +258,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Protect()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Protected)
             {
@@ -274,7 +280,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Is <paramref name="address"/> inside a live allocation of this pool? False after <see cref="Dispose"/>.</summary>
     public bool Contains(nint address)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _state != PoolState.Destroyed && TryFindAllocation(address, out _);
         }
@@ -289,7 +295,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Read(nint address, Span<byte> destination)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
@@ -308,7 +314,7 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// </summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_state == PoolState.Destroyed)
             {
@@ -334,7 +340,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _chunks.Clear();
             _current = null;
             _log = null;
-            _mappedBytes = _allocatedBytes = _requestedBytes = _liveAllocations = 0;
+            _mappedBytes = _requestedBytes = 0;
             _state = PoolState.Destroyed;
         }
 
@@ -348,17 +354,15 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Walks every chunk's bitmap and checks the allocator's invariants and the pool's totals (expensive; for tests).</summary>
     internal void ValidateInvariants()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
-            long mapped = 0, allocated = 0, requested = 0, live = 0;
+            long mapped = 0, requested = 0;
             for (int i = 0; i < _chunks.Count; i++)
             {
                 Chunk chunk = _chunks[i];
                 chunk.ValidateInvariants();
                 Debug.Assert(i == 0 || _chunks[i - 1].End <= chunk.Start);
                 mapped += (long)chunk.Mapping.Length;
-                allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
-                live += chunk.LiveAllocations;
                 for (int g = 0; g < chunk.GranuleCount; g++)
                 {
                     if (chunk.IsStart(g))
@@ -368,10 +372,10 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
             }
 
-            if (mapped != _mappedBytes || allocated != _allocatedBytes || requested != _requestedBytes || live != _liveAllocations)
+            if (mapped != _mappedBytes || requested != _requestedBytes)
             {
                 throw new InvalidOperationException(
-                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, allocated {_allocatedBytes}/{allocated}, requested {_requestedBytes}/{requested}, live {_liveAllocations}/{live}).");
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
             }
         }
     }
@@ -486,8 +490,6 @@ public abstract unsafe class ProtectablePool : IDisposable
         int granules = chunk.LengthOf(first);
         _requestedBytes -= (long)chunk.SizeOf(first, granules);
         chunk.Free(first, granules);
-        _allocatedBytes -= (long)granules << _granuleShift;
-        _liveAllocations--;
 
         // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
         if (chunk.IsEmpty && _chunks.Count > 1)

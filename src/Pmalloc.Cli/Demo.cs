@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Pmalloc.Cli.Policy;
 using Spectre.Console;
 
@@ -44,7 +43,18 @@ internal static unsafe class Demo
         }
 
         Report report = new(o.Json);
-        DemoSummary summary = RunDemo(o, report, out ProtectablePool current);
+        DemoSummary summary;
+        ProtectablePool current;
+        try
+        {
+            summary = RunDemo(o, report, out current);
+        }
+        catch (PolicyFormatException e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]pmalloc demo:[/] {e.Message}");
+            return 1;
+        }
+
         try
         {
             if (o.Json)

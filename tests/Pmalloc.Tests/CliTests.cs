@@ -166,6 +166,16 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void The_demo_names_the_line_of_a_malformed_policy_of_the_user()
+    {
+        ChildResult result = Child.Pmalloc(["demo", "--policy", Path.Combine(Samples, "policy-malformed.txt")]);
+
+        int line = Array.IndexOf(File.ReadAllLines(Path.Combine(Samples, "policy-malformed.txt")), "allow eng-staff read") + 1;
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"policy-malformed.txt:{line}: expected 'allow ROLE ACTION OBJECT'", result.StandardOutput.Replace("\n", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_demo_refuses_a_missing_policy_file_with_a_usage_error()
     {
         ChildResult result = Child.Pmalloc(["demo", "--policy", "/nonexistent/policy.txt"]);

@@ -191,11 +191,10 @@ internal sealed unsafe class Chunk
         return (word << 6) + 63 - BitOperations.LeadingZeroCount(bits);
     }
 
-    /// <summary>Frees the allocation that begins at <paramref name="first"/> and is <paramref name="granules"/> long, and wipes it.</summary>
+    /// <summary>Frees the allocation that begins at <paramref name="first"/> and is <paramref name="granules"/> long. The caller has wiped it.</summary>
     internal void Free(int first, int granules)
     {
         Debug.Assert(IsStart(first) && LengthOf(first) == granules);
-        OsMemory.Wipe(AddressOf(first), (nuint)granules << GranuleShift);
         ClearRange(_used, first, granules);
         ClearBit(_starts, first);
         Avail += granules;
@@ -219,12 +218,15 @@ internal sealed unsafe class Chunk
         }
     }
 
+    /// <summary>Bytes from <see cref="Start"/> that were ever handed out (the high-water mark).</summary>
+    internal nuint UsedBytes => (nuint)HighWater << GranuleShift;
+
     /// <summary>Wipes every byte that was ever handed out. The caller makes the chunk writable first.</summary>
     internal void WipeUsed()
     {
         if (HighWater > 0)
         {
-            OsMemory.Wipe(Start, (nuint)HighWater << GranuleShift);
+            OsMemory.Wipe(Start, UsedBytes);
         }
     }
 

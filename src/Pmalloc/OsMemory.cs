@@ -62,7 +62,7 @@ internal sealed class ChunkMapping
 /// length is a non-zero multiple of <see cref="PageSize"/>; callers (the pool) guarantee it, and
 /// debug builds assert it.
 /// </remarks>
-internal static unsafe class OsMemory
+internal static unsafe partial class OsMemory
 {
     /// <summary>The kernel's page size, the unit of protection.</summary>
     internal static readonly int PageSize = Environment.SystemPageSize;
@@ -80,10 +80,12 @@ internal static unsafe class OsMemory
     /// <summary>
     /// Maps a new read-write chunk of <paramref name="length"/> bytes backed by a fresh memfd named
     /// <c>pmalloc:<paramref name="poolName"/></c>, with a PROT_NONE guard page on each side when asked.
-    /// On failure nothing is left behind.
+    /// With <paramref name="readOnly"/> the public mapping is never writable, not even at birth
+    /// (the object cache writes through the memfd). On failure nothing is left behind.
     /// </summary>
-    internal static ChunkMapping Map(string poolName, nuint length, bool guardPages)
+    internal static ChunkMapping Map(string poolName, nuint length, bool guardPages, bool readOnly = false)
     {
+        Interop.Prot protection = readOnly ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
         AssertPageMultiple(length);
         int fd = Interop.memfd_create(MemfdName(poolName),
             Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
@@ -115,12 +117,12 @@ internal static unsafe class OsMemory
                     Interop.ThrowLastError("mmap", $"Pool '{poolName}': cannot reserve {reservationLength} bytes");
                 }
 
-                start = Interop.mmap(reservation + PageSize, length, Interop.Prot.Read | Interop.Prot.Write,
+                start = Interop.mmap(reservation + PageSize, length, protection,
                     Interop.MapFlags.Shared | Interop.MapFlags.Fixed, fd, 0);
             }
             else
             {
-                start = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0);
+                start = Interop.mmap(0, length, protection, Interop.MapFlags.Shared, fd, 0);
                 reservation = start == Interop.MapFailed ? 0 : start;
                 reservationLength = length;
             }

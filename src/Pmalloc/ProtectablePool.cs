@@ -29,8 +29,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
     internal const long MaxGrowthChunkSize = 64L << 20;
 
-    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>).</summary>
-    private PoolLock _lock;
+    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>); the write-rare calls of <see cref="WriteRarePool"/> take it too.</summary>
+    private protected PoolLock _lock;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -54,9 +54,10 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Ranges of mark serials invalidated by a rollback to an earlier mark.</summary>
     private List<(long From, long To)>? _invalidMarks;
 
-    private protected ProtectablePool(PoolOptions? options)
+    private protected ProtectablePool(PoolOptions? options, bool chunksBornReadOnly = false)
     {
         Options = Validate(options ?? new PoolOptions());
+        ChunksBornReadOnly = chunksBornReadOnly;
         Name = Options.Name;
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
@@ -68,6 +69,12 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     /// <summary>The options the pool was made with.</summary>
     public PoolOptions Options { get; }
+
+    /// <summary>
+    /// True for the object cache's pool: every chunk is mapped read-only from the start, allocation still works
+    /// (it only touches the bitmaps), and every store into the chunks, wipes included, goes through <see cref="RareWriter"/>.
+    /// </summary>
+    private protected bool ChunksBornReadOnly { get; }
 
     /// <summary>The pool's lifecycle state.</summary>
     public PoolState State => _state;
@@ -310,7 +317,9 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>
     /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
-    /// is made writable again here, and only here, for the moment of wiping. Calling it again does nothing.
+    /// is wiped through a private writable alias of its memfd; only where the memfd was already given up
+    /// (<see cref="WriteRarePool.MakeReadOnly"/>) is it made writable again, here only, for the moment of wiping.
+    /// Calling it again does nothing.
     /// </summary>
     public void Dispose()
     {
@@ -321,16 +330,24 @@ public abstract unsafe class ProtectablePool : IDisposable
                 return;
             }
 
+            OnDestroying();
             foreach (Chunk chunk in _chunks)
             {
                 if (Options.WipeOnDestroy)
                 {
-                    if (_state == PoolState.Protected)
+                    // Read-only chunks are wiped through a private alias; only where the memfd is gone
+                    // (WriteRarePool.MakeReadOnly) is the public mapping made writable, here only.
+                    bool readOnly = _state == PoolState.Protected || ChunksBornReadOnly;
+                    if (readOnly && !RareWriter.TryWipeUsed(chunk))
                     {
                         _ = OsMemory.TryProtect(chunk.Mapping, Interop.Prot.Read | Interop.Prot.Write);
+                        readOnly = false;
                     }
 
-                    chunk.WipeUsed();
+                    if (!readOnly)
+                    {
+                        chunk.WipeUsed();
+                    }
                 }
 
                 OsMemory.Unmap(chunk.Mapping);
@@ -346,6 +363,11 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         PoolMetrics.Unregister(this);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Called under the lock at the start of <see cref="Dispose"/>, before any chunk is wiped or unmapped.</summary>
+    private protected virtual void OnDestroying()
+    {
     }
 
     /// <inheritdoc/>
@@ -470,7 +492,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         // Geometric growth: each chunk is as large as all the chunks before it together.
         nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
-        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages);
+        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages, readOnly: ChunksBornReadOnly);
         Chunk chunk = new(mapping, _granuleShift);
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
@@ -488,6 +510,19 @@ public abstract unsafe class ProtectablePool : IDisposable
     private void FreeCore(Chunk chunk, int first)
     {
         int granules = chunk.LengthOf(first);
+
+        // Wipe first: the write-rare path can fail (ENOMEM), and then nothing has changed yet.
+        nint address = chunk.AddressOf(first);
+        nuint bytes = (nuint)granules << _granuleShift;
+        if (ChunksBornReadOnly)
+        {
+            RareWriter.Fill(Name, chunk, address, 0, bytes);
+        }
+        else
+        {
+            OsMemory.Wipe(address, bytes);
+        }
+
         _requestedBytes -= (long)chunk.SizeOf(first, granules);
         chunk.Free(first, granules);
 

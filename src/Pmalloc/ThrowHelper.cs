@@ -60,6 +60,21 @@ internal static class ThrowHelper
     }
 
     [DoesNotReturn]
+    internal static void ThrowMadeReadOnly(string pool, string operation, nint address)
+    {
+        string at = address == 0 ? "" : $" at {Hex(address)}";
+        throw new InvalidOperationException($"Pool '{pool}': cannot {operation}{at}: the pool was made read-only for good (MakeReadOnly).");
+    }
+
+    [DoesNotReturn]
+    internal static void ThrowBatchEnded(string pool, string operation, nint address) =>
+        throw new ObjectDisposedException("WriteRareBatch", $"Pool '{pool}': cannot {operation} at {Hex(address)}: the write batch was disposed.");
+
+    [DoesNotReturn]
+    internal static void ThrowMisaligned(string pool, string operation, nint address, int alignment) =>
+        throw new ArgumentException($"Pool '{pool}': cannot {operation} at {Hex(address)}: the slot is not aligned to {alignment} bytes, so one store there could tear.", "slot");
+
+    [DoesNotReturn]
     internal static void ThrowBadCheckpoint(string pool, string why) =>
         throw new ArgumentException($"Pool '{pool}': cannot roll back: {why}.", "mark");
 

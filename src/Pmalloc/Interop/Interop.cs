@@ -41,6 +41,7 @@ internal static partial class Interop
     internal static string ErrnoName(int errno) => errno switch
     {
         Errno.EPERM => "EPERM",
+        Errno.EINTR => "EINTR",
         Errno.EBADF => "EBADF",
         Errno.EAGAIN => "EAGAIN",
         Errno.ENOMEM => "ENOMEM",
@@ -58,6 +59,7 @@ internal static partial class Interop
     internal static class Errno
     {
         internal const int EPERM = 1;
+        internal const int EINTR = 4;
         internal const int EBADF = 9;
         internal const int EAGAIN = 11;
         internal const int ENOMEM = 12;

@@ -1,0 +1,68 @@
+using System.Runtime.CompilerServices;
+
+namespace Pmalloc.Cli;
+
+/// <summary>The write-rare and object-cache cases: the write-rare path opens no window a stray write could use.</summary>
+internal static unsafe partial class Attacks
+{
+    static partial void AddWriteRareCases(Action<Attack> add)
+    {
+        add(new("write-rare-pointer", "write through a pointer to a protected write-rare pool", Outcome.AccessViolation, () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.Write(p, BitConverter.GetBytes(0x600DL)); // the sanctioned path works...
+            Ready();
+            *(long*)p = 0x0BAD;                             // ...a stray store does not
+        }));
+        add(new("objectcache-write", "write through the read-only reference of an ObjectCache object", Outcome.AccessViolation, () =>
+        {
+            using ObjectCache<long> cache = new(new PoolOptions { Name = "attack" });
+            ref readonly long secret = ref cache.Create(0x5EC12E7);
+            Ready();
+            Unsafe.AsRef(in secret) = 0x0BAD;
+        }));
+        add(new("batch-alias-after-dispose", "write through a batch's alias address kept after the batch was disposed", Outcome.AccessViolation, () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            nint alias;
+            using (WriteRareBatch batch = pool.BeginWrites())
+            {
+                batch.Write(p, BitConverter.GetBytes(0x600DL));
+                alias = pool.PeekAlias(batch, p);
+            }
+
+            Ready();
+            *(long*)alias = 0x0BAD;
+        }));
+        add(new("write-after-make-read-only", "write through a pointer after MakeReadOnly", Outcome.AccessViolation, () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.MakeReadOnly();
+            Ready();
+            *(long*)p = 0x0BAD;
+        }));
+        add(new("write-rare-after-make-read-only", "write-rare Write after MakeReadOnly", Outcome.Refused, () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.MakeReadOnly();
+            Ready();
+            pool.Write(p, BitConverter.GetBytes(0x0BADL));
+        }));
+        add(new("write-rare-foreign-target", "write-rare Write to an address outside the pool's allocations", Outcome.Refused, () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            Ready();
+            pool.Write(p + sizeof(long), BitConverter.GetBytes(0x0BADL));
+        }));
+    }
+
+    /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>
+    private static WriteRarePool ProtectedRareSecret(out nint address)
+    {
+        WriteRarePool pool = new(new PoolOptions { Name = "attack" });
+        address = pool.Allocate(sizeof(long));
+        *(long*)address = 0x5EC12E7;
+        pool.Protect();
+        return pool;
+    }
+}

@@ -152,6 +152,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Write(Name, chunk, target, source);
             }
+
+            CountUpdate();
         }
     }
 
@@ -173,6 +175,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Fill(Name, chunk, target, value, length);
             }
+
+            CountUpdate();
         }
     }
 
@@ -200,6 +204,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Publish(Name, chunk, slot, value);
             }
+
+            CountUpdate();
         }
     }
 
@@ -283,6 +289,15 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         if (batch is { IsOpen: false })
         {
             ThrowHelper.ThrowBatchEnded(Name, operation, address);
+        }
+    }
+
+    /// <summary>Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only.</summary>
+    private void CountUpdate()
+    {
+        if (!StoresArePlain)
+        {
+            PoolMetrics.WriteRareUpdates.Add(1);
         }
     }
 

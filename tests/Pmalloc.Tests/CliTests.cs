@@ -72,6 +72,8 @@ public sealed class CliTests
         Assert.Equal(2, reload.GetProperty("version").GetInt32());
         Assert.True(reload.GetProperty("oldPoolDestroyed").GetBoolean());
         Assert.True(reload.GetProperty("changedDecisions").GetInt32() > 0);
+        Assert.True(reload.GetProperty("rootPublished").GetBoolean());
+        Assert.Equal("Protected", reload.GetProperty("rootPool").GetProperty("state").GetString());
         Assert.Equal("Protected", root.GetProperty("pool").GetProperty("state").GetString());
 
         JsonElement attack = root.GetProperty("attack");
@@ -127,6 +129,8 @@ public sealed class CliTests
             JsonElement[] pools = [.. json.RootElement.GetProperty("pools").EnumerateArray()];
             JsonElement policy = Assert.Single(pools, p => p.GetProperty("name").GetString() == "policy-v2");
             Assert.DoesNotContain(pools, p => p.GetProperty("name").GetString() == "policy-v1");
+            JsonElement root = Assert.Single(pools, p => p.GetProperty("name").GetString() == "policy-root");
+            Assert.Equal(("r", 1), (root.GetProperty("protection").GetString(), root.GetProperty("chunks").GetInt32()));
             Assert.Equal("r", policy.GetProperty("protection").GetString());
             int chunks = policy.GetProperty("chunks").GetInt32();
             Assert.InRange(chunks, 1, 16);

@@ -49,4 +49,35 @@ public sealed class MetricsTests
             Assert.Equal(start[name], end[name]);
         }
     }
+
+    [Fact]
+    public unsafe void Write_rare_updates_to_protected_memory_are_counted()
+    {
+        long updates = 0;
+        using MeterListener listener = new();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == PoolMetrics.MeterName && instrument.Name == "pmalloc.write_rare.updates")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref updates, value));
+        listener.Start();
+
+        using WriteRarePool pool = new(new PoolOptions { Name = TestPools.UniqueName() });
+        nint* slot = (nint*)pool.Allocate((nuint)sizeof(nint));
+        nint data = pool.Allocate(64);
+
+        // Before Protect the calls are plain stores: nothing read-only changed.
+        pool.Publish(in *slot, 1);
+        Assert.Equal(0, Interlocked.Read(ref updates));
+
+        pool.Protect();
+        pool.Publish(in *slot, 2);
+        pool.Write(data, [1, 2, 3]);
+        pool.Fill(data, 0xFF, 64);
+        Assert.Equal(3, Interlocked.Read(ref updates));
+        Assert.Equal(2, *slot);
+    }
 }

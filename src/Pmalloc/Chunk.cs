@@ -12,8 +12,9 @@ namespace Pmalloc;
 /// <remarks>
 /// <para>Every granule (the pool's alignment, 8 bytes to one page) has two bits: <c>11</c> the first
 /// granule of an allocation, <c>10</c> a following granule, <c>00</c> free. The two bits of a granule
-/// live at the same index of two parallel bitmaps, <see cref="_used"/> (the first bit) and
-/// <see cref="_starts"/> (the second), so every scan handles 64 granules per word. This is what lets
+/// live at the same index of two bitmaps, <see cref="_used"/> (the first bit) and <see cref="_starts"/>
+/// (the second), so every scan handles 64 granules per word; the two are interleaved word by word, so a
+/// lookup finds both bits of a granule in one cache line. This is what lets
 /// <c>Free</c> work without a size, reject interior and foreign pointers, and lets a bounds check find
 /// the allocation that holds any address.</para>
 /// <para>Granules at or above <see cref="Bump"/> have never been handed out since the chunk was last
@@ -40,6 +41,11 @@ internal sealed unsafe class Chunk
 
     private readonly int _words;
 
+    private bool _released;
+
+    /// <summary>Native bytes reported to the GC by <see cref="ReleaseBitmapsWhenUnreachable"/>, or 0.</summary>
+    private long _pressure;
+
     internal Chunk(ChunkMapping mapping, int granuleShift)
     {
         Mapping = mapping;
@@ -51,8 +57,10 @@ internal sealed unsafe class Chunk
 
         // The bitmaps live off the GC heap and outside the chunk: metadata is never in protected memory,
         // and a pool's footprint on the GC heap does not grow with its size.
+        // Interleaved: word w of the used bitmap at [2w], of the starts bitmap at [2w + 1], so a lookup that needs
+        // both bits of a granule touches one cache line.
         _used = (ulong*)NativeMemory.AllocZeroed((nuint)_words * 2, sizeof(ulong));
-        _starts = _used + _words;
+        _starts = _used + 1;
         _padding = (byte*)NativeMemory.AllocZeroed((nuint)GranuleCount, granuleShift > 8 ? 2u : 1u);
     }
 
@@ -157,7 +165,7 @@ internal sealed unsafe class Chunk
         while (index < GranuleCount)
         {
             int word = index >> 6;
-            ulong ends = (~_used[word] | _starts[word]) >> (index & 63);
+            ulong ends = (~Word(_used, word) | Word(_starts, word)) >> (index & 63);
             if (ends != 0)
             {
                 return index + BitOperations.TrailingZeroCount(ends) - first;
@@ -182,10 +190,10 @@ internal sealed unsafe class Chunk
 
         // Walk back to the nearest "11": a used granule always has its start at or below it.
         int word = granule >> 6;
-        ulong bits = _starts[word] & (ulong.MaxValue >> (63 - (granule & 63)));
+        ulong bits = Word(_starts, word) & (ulong.MaxValue >> (63 - (granule & 63)));
         while (bits == 0)
         {
-            bits = _starts[--word];
+            bits = Word(_starts, --word);
         }
 
         return (word << 6) + 63 - BitOperations.LeadingZeroCount(bits);
@@ -230,12 +238,36 @@ internal sealed unsafe class Chunk
         }
     }
 
-    /// <summary>Frees the bitmaps. The chunk must not be used afterwards.</summary>
+    /// <summary>Frees the bitmaps now. The chunk must not be used afterwards.</summary>
     internal void ReleaseBitmaps()
     {
-        NativeMemory.Free(_used);
-        NativeMemory.Free(_padding);
+        if (!_released)
+        {
+            _released = true;
+            NativeMemory.Free(_used);
+            NativeMemory.Free(_padding);
+            if (_pressure != 0)
+            {
+                GC.RemoveMemoryPressure(_pressure);
+            }
+
+            GC.SuppressFinalize(this);
+        }
     }
+
+    /// <summary>
+    /// Leaves the bitmaps to the finalizer, for a destroyed protected pool's chunk: lock-free checks may still hold
+    /// the chunk (see ChunkRegistry), and the finalizer runs only once none can. The GC is told about the native
+    /// bytes, so it collects soon enough.
+    /// </summary>
+    internal void ReleaseBitmapsWhenUnreachable()
+    {
+        _pressure = ((long)_words * 2 * sizeof(ulong)) + ((long)GranuleCount << (GranuleShift > 8 ? 1 : 0));
+        GC.AddMemoryPressure(_pressure);
+    }
+
+    /// <summary>Frees the bitmaps of a chunk that became unreachable without <see cref="ReleaseBitmaps"/>.</summary>
+    ~Chunk() => ReleaseBitmaps();
 
     /// <summary>Checks every invariant in the class remarks by walking the bitmaps (expensive: tests call it).</summary>
     internal void ValidateInvariants()
@@ -306,7 +338,7 @@ internal sealed unsafe class Chunk
         while (index < limit)
         {
             int word = index >> 6;
-            ulong bits = wantSet ? map[word] : ~map[word];
+            ulong bits = wantSet ? Word(map, word) : ~Word(map, word);
             bits >>= index & 63;
             if (bits != 0)
             {
@@ -333,11 +365,15 @@ internal sealed unsafe class Chunk
         }
     }
 
-    private static bool TestBit(ulong* map, int index) => (map[index >> 6] & (1UL << (index & 63))) != 0;
+    /// <summary>Word <paramref name="word"/> of a bitmap (the two bitmaps are interleaved word by word).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref ulong Word(ulong* map, int word) => ref map[word << 1];
 
-    private static void SetBit(ulong* map, int index) => map[index >> 6] |= 1UL << (index & 63);
+    private static bool TestBit(ulong* map, int index) => (Word(map, index >> 6) & (1UL << (index & 63))) != 0;
 
-    private static void ClearBit(ulong* map, int index) => map[index >> 6] &= ~(1UL << (index & 63));
+    private static void SetBit(ulong* map, int index) => Word(map, index >> 6) |= 1UL << (index & 63);
+
+    private static void ClearBit(ulong* map, int index) => Word(map, index >> 6) &= ~(1UL << (index & 63));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SetRange(ulong* map, int first, int count)
@@ -346,7 +382,7 @@ internal sealed unsafe class Chunk
         if (bit + count <= 64)
         {
             // The common case: the run fits in one word.
-            map[first >> 6] |= (ulong.MaxValue >> (64 - count)) << bit;
+            Word(map, first >> 6) |= (ulong.MaxValue >> (64 - count)) << bit;
             return;
         }
 
@@ -366,11 +402,11 @@ internal sealed unsafe class Chunk
             ulong mask = (ulong.MaxValue >> (64 - take)) << bit;
             if (set)
             {
-                map[index >> 6] |= mask;
+                Word(map, index >> 6) |= mask;
             }
             else
             {
-                map[index >> 6] &= ~mask;
+                Word(map, index >> 6) &= ~mask;
             }
 
             index += take;

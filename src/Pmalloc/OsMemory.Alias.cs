@@ -42,8 +42,8 @@ internal static partial class OsMemory
     /// <summary>
     /// Gives up the means to write the chunk other than through its (read-only) public mapping: closes the memfd, so no
     /// <c>pwrite</c> and no new writable alias is possible; the <c>MAP_SHARED</c> mapping keeps the memory alive.
-    /// Called by <see cref="WriteRarePool.MakeReadOnly"/>. The place to add <c>F_SEAL_FUTURE_WRITE</c> on the memfd
-    /// (before the close) when sealing is on: a write-rare pool cannot write-seal at Protect, only here.
+    /// Called by <see cref="WriteRarePool.MakeReadOnly"/>, after a sealed pool's memfds got <c>F_SEAL_FUTURE_WRITE</c>
+    /// (<see cref="ProtectablePool.SealBackingCore"/>): closing alone would not stop a reopen through <c>/proc/self/map_files</c>.
     /// </summary>
     internal static void GiveUpWriteSide(ChunkMapping mapping) => mapping.CloseFd();
 }

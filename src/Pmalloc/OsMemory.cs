@@ -13,11 +13,12 @@ namespace Pmalloc;
 /// see, so unmapping from a finalizer would turn a forgotten pool into a use-after-free. A pool that is
 /// never disposed keeps its memory until the process exits.
 /// </remarks>
-internal sealed class ChunkMapping
+internal sealed partial class ChunkMapping
 {
-    internal ChunkMapping(int fd, nint reservationStart, nuint reservationLength, nint start, nuint length)
+    internal ChunkMapping(int fd, nint reservationStart, nuint reservationLength, nint start, nuint length, ChunkFlags flags)
     {
         Fd = fd;
+        Flags = flags;
         ReservationStart = reservationStart;
         ReservationLength = reservationLength;
         Start = start;
@@ -79,20 +80,17 @@ internal static unsafe partial class OsMemory
 
     /// <summary>
     /// Maps a new read-write chunk of <paramref name="length"/> bytes backed by a fresh memfd named
-    /// <c>pmalloc:<paramref name="poolName"/></c>, with a PROT_NONE guard page on each side when asked.
+    /// <c>pmalloc:<paramref name="poolName"/></c> (or by <c>memfd_secret</c>), with a PROT_NONE guard page
+    /// on each side, locked and excluded from core dumps, as <paramref name="flags"/> ask.
     /// With <paramref name="readOnly"/> the public mapping is never writable, not even at birth
     /// (the object cache writes through the memfd). On failure nothing is left behind.
     /// </summary>
-    internal static ChunkMapping Map(string poolName, nuint length, bool guardPages, bool readOnly = false)
+    internal static ChunkMapping Map(string poolName, nuint length, ChunkFlags flags, bool readOnly = false)
     {
         Interop.Prot protection = readOnly ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
         AssertPageMultiple(length);
-        int fd = Interop.memfd_create(MemfdName(poolName),
-            Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
-        if (fd < 0)
-        {
-            Interop.ThrowLastError("memfd_create", $"Pool '{poolName}': cannot create a chunk of {length} bytes");
-        }
+        bool guardPages = (flags & ChunkFlags.GuardPages) != 0;
+        int fd = CreateBacking(poolName, length, flags);
 
         nint reservation = 0;
         nuint reservationLength = 0;
@@ -129,10 +127,12 @@ internal static unsafe partial class OsMemory
 
             if (start == Interop.MapFailed)
             {
-                Interop.ThrowLastError("mmap", $"Pool '{poolName}': cannot map a chunk of {length} bytes");
+                ThrowMapFailed(poolName, length, flags);
             }
 
-            return new ChunkMapping(fd, reservation, reservationLength, start, length);
+            ChunkMapping mapping = new(fd, reservation, reservationLength, start, length, flags);
+            Harden(poolName, mapping);
+            return mapping;
         }
         catch
         {

@@ -34,11 +34,27 @@ public sealed record PoolOptions
     /// <summary>Seal the chunks on <see cref="ProtectablePool.Protect"/>. Default <see cref="SealMode.None"/>.</summary>
     public SealMode Seal { get; init; } = SealMode.None;
 
-    /// <summary>Lock the pool's pages in RAM (<c>mlock2</c>), so they are never swapped out.</summary>
+    /// <summary>
+    /// Lock the pool's pages in RAM (<c>mlock2</c> with <c>MLOCK_ONFAULT</c>: each page once touched), so they are
+    /// never swapped out. Every chunk counts in full against <c>RLIMIT_MEMLOCK</c> (<c>ulimit -l</c>); over it,
+    /// the allocation that needed a new chunk throws <see cref="InsufficientMemoryException"/> and the pool is unchanged.
+    /// </summary>
     public bool LockInMemory { get; init; }
 
     /// <summary>Leave the pool's pages out of core dumps (<c>MADV_DONTDUMP</c>).</summary>
     public bool ExcludeFromCoreDumps { get; init; }
+
+    /// <summary>
+    /// Back the pool with <c>memfd_secret(2)</c> instead of a named memfd: its pages leave the kernel's direct map,
+    /// so the kernel cannot read them on the process's behalf (<c>/proc/PID/mem</c>, <c>process_vm_readv</c> and
+    /// other paths that pin user pages fail), and they are always locked and left out of core dumps.
+    /// Costs: counts against <c>RLIMIT_MEMLOCK</c>; the chunks show as <c>/secretmem</c>, not by pool name, in
+    /// <c>/proc/PID/maps</c>; the fd takes no <c>read</c>/<c>write</c>/<c>pwrite</c> (ESPIPE: write-rare pools write
+    /// through a short-lived alias instead) and no seals (sealing closes it instead); hibernation is refused while any exists; each chunk splits the kernel's direct map.
+    /// Throws <see cref="PlatformNotSupportedException"/> from the constructor where the kernel lacks it
+    /// (see <see cref="ProtectedMemory.Support"/>). Default off.
+    /// </summary>
+    public bool SecretMemory { get; init; }
 
     /// <summary>Overwrite the pool's memory with zeros when it is destroyed. Default on.</summary>
     public bool WipeOnDestroy { get; init; } = true;

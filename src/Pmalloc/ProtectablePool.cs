@@ -21,7 +21,7 @@ namespace Pmalloc;
 /// destroy.</para>
 /// <para><b>Failure.</b> Every public method validates first and changes nothing when it throws.</para>
 /// </remarks>
-public abstract unsafe class ProtectablePool : IDisposable
+public abstract unsafe partial class ProtectablePool : IDisposable
 {
     /// <summary>The largest single allocation, in bytes (4 GiB).</summary>
     public const long MaxAllocationSize = 1L << 32;
@@ -102,7 +102,8 @@ public abstract unsafe class ProtectablePool : IDisposable
                     AllocatedBytes = allocated,
                     RequestedBytes = _requestedBytes,
                     LiveAllocations = live,
-                    Sealed = false,
+                    Sealed = _mappingsSealed,
+                    Hardening = HardeningInForce(),
                 };
             }
         }
@@ -281,6 +282,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _log = null;
             _invalidMarks = null;
             _state = PoolState.Protected;
+            SealCore();
         }
     }
 
@@ -295,7 +297,8 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     /// <summary>
     /// Copies <c>destination.Length</c> bytes at <paramref name="address"/> out of the pool, after checking that
-    /// the whole range lies inside one live allocation (hardened usercopy for reads).
+    /// the whole range lies inside one live allocation (hardened usercopy for reads: the same check as
+    /// <see cref="ProtectedMemory.CheckRead"/>, and the range must be in this pool).
     /// </summary>
     /// <exception cref="ArgumentException">The address is not in a live allocation of this pool.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of the allocation.</exception>
@@ -319,6 +322,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
     /// is wiped through a private writable alias of its memfd; only where the memfd was already given up
     /// (<see cref="WriteRarePool.MakeReadOnly"/>) is it made writable again, here only, for the moment of wiping.
+    /// A sealed pool can be neither unmapped nor made writable: it is only forgotten, and its memory stays mapped
+    /// read-only until the process exits.
     /// Calling it again does nothing.
     /// </summary>
     public void Dispose()
@@ -330,9 +335,16 @@ public abstract unsafe class ProtectablePool : IDisposable
                 return;
             }
 
+            // Out of the registry first, so no new check finds a chunk that is about to go.
+            ChunkRegistry.RemovePool(this);
             OnDestroying();
             foreach (Chunk chunk in _chunks)
             {
+                if (ForgetIfSealed(chunk))
+                {
+                    continue;
+                }
+
                 if (Options.WipeOnDestroy)
                 {
                     // Read-only chunks are wiped through a private alias; only where the memfd is gone
@@ -351,7 +363,16 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
 
                 OsMemory.Unmap(chunk.Mapping);
-                chunk.ReleaseBitmaps();
+
+                // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
+                if (_state == PoolState.Protected)
+                {
+                    chunk.ReleaseBitmapsWhenUnreachable();
+                }
+                else
+                {
+                    chunk.ReleaseBitmaps();
+                }
             }
 
             _chunks.Clear();
@@ -418,26 +439,9 @@ public abstract unsafe class ProtectablePool : IDisposable
         return false;
     }
 
-    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation.</summary>
-    internal AllocationInfo CheckRange(nint address, nuint length, string operation)
-    {
-        if (!TryFindAllocation(address, out AllocationInfo info))
-        {
-            if (FindChunk(address) is null)
-            {
-                throw ThrowHelper.NotOwned(Name, operation, address);
-            }
-
-            ThrowHelper.ThrowNotAllocated(Name, operation, address);
-        }
-
-        if (length > (nuint)(info.End - address))
-        {
-            ThrowHelper.ThrowOutOfBounds(Name, operation, address, length, info);
-        }
-
-        return info;
-    }
+    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation of this pool (the one usercopy check, <see cref="ProtectedMemory.Check"/>).</summary>
+    internal AllocationInfo CheckRange(nint address, nuint length, string operation) =>
+        ProtectedMemory.Check(address, length, write: false, owner: this, operation);
 
     /// <summary>The chunk whose usable range holds <paramref name="address"/>, or null. Binary search over chunks sorted by address.</summary>
     internal Chunk? FindChunk(nint address)
@@ -492,10 +496,11 @@ public abstract unsafe class ProtectablePool : IDisposable
         // Geometric growth: each chunk is as large as all the chunks before it together.
         nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
-        ChunkMapping mapping = OsMemory.Map(Name, length, Options.GuardPages, readOnly: ChunksBornReadOnly);
+        ChunkMapping mapping = OsMemory.Map(Name, length, ChunkFlagsFor(), readOnly: ChunksBornReadOnly);
         Chunk chunk = new(mapping, _granuleShift);
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
+        ChunkRegistry.Add(this, chunk);
         _mappedBytes += (long)length;
 
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
@@ -531,6 +536,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         {
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
+            ChunkRegistry.Remove(chunk);
             OsMemory.Unmap(chunk.Mapping);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
@@ -592,6 +598,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Seal), options.Seal, "must be None, IfSupported or Required");
         }
 
+        ValidateHardening(options);
         return options;
     }
 

@@ -104,6 +104,17 @@ internal static unsafe class RareWriter
     private static void PwriteAll(string pool, Chunk chunk, nint target, byte* source, nuint length)
     {
         Debug.Assert(chunk.Contains(target) && length <= (nuint)(chunk.End - target));
+        if (chunk.Mapping.IsSecret)
+        {
+            // A memfd_secret takes no pwrite (ESPIPE): copy through a private alias of the touched pages instead.
+            nuint first = (nuint)(target - chunk.Start) & ~((nuint)OsMemory.PageSize - 1);
+            nuint span = OsMemory.RoundUpToPages((nuint)(target - chunk.Start) + length) - first;
+            nint alias = OsMemory.MapAlias(pool, chunk.Mapping, first, span);
+            Buffer.MemoryCopy(source, (void*)(alias + (target - chunk.Start) - (nint)first), length, length);
+            OsMemory.UnmapAlias(alias, span);
+            return;
+        }
+
         int fd = chunk.Mapping.Fd;
         Debug.Assert(fd >= 0, "the write side was given up");
         long offset = target - chunk.Start;

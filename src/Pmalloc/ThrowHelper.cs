@@ -6,7 +6,7 @@ namespace Pmalloc;
 /// Every exception the pools throw, in one place, so each message names the pool and the address,
 /// and so hot methods stay small (the throws are not inlined into them).
 /// </summary>
-internal static class ThrowHelper
+internal static partial class ThrowHelper
 {
     internal static string Hex(nint address) => $"0x{address:x}";
 

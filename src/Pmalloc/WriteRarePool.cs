@@ -115,6 +115,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             }
 
             EndBatches();
+
+            // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close.
+            SealBackingCore();
             foreach (Chunk chunk in Chunks)
             {
                 OsMemory.GiveUpWriteSide(chunk.Mapping);
@@ -256,6 +259,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     }
 
     private protected override void OnDestroying() => EndBatches();
+
+    /// <summary>Until <see cref="MakeReadOnly"/>, writes go through the memfd: sealing at Protect leaves its write side open.</summary>
+    private protected override bool WritesThroughBacking => !_readOnly;
 
     /// <summary>Before Protect, and unless the chunks are read-only from birth, a write is a plain store.</summary>
     private bool StoresArePlain => State == PoolState.Writable && !ChunksBornReadOnly;

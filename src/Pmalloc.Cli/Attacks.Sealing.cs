@@ -1,0 +1,294 @@
+using System.Runtime.InteropServices;
+
+namespace Pmalloc.Cli;
+
+/// <summary>
+/// The usercopy, sealing and secrets cases. A sealed pool's cases try to undo the protection with the
+/// system calls an attacker who can call them would use; each either is refused by the kernel (and the case
+/// checks the data is intact before it reports "refused"), or, if the kernel let it through, goes on to
+/// change the data and reports that it survived, so a weaker kernel shows up as NotBlocked, not as a pass.
+/// </summary>
+internal static unsafe partial class Attacks
+{
+    /// <summary>The value every case's pool holds, checked after each refused attempt.</summary>
+    private const long Secret = 0x5EC12E7;
+
+    static partial void AddSealingCases(Action<Attack> add)
+    {
+        add(new("sealed-mprotect", "mprotect(PROT_WRITE) on a sealed chunk, then write", Outcome.Refused, () =>
+            Bypass("mprotect", (pool, p, m) => Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write) == 0,
+                p => *(long*)p = 0x0BAD)));
+        add(new("sealed-munmap", "munmap a sealed chunk, map fresh writable memory in its place", Outcome.Refused, () =>
+            Bypass("munmap", (pool, p, m) => Interop.munmap(m.Start, m.Length) == 0,
+                p => ReplaceWithWritable(p))));
+        add(new("sealed-mremap", "mremap a sealed chunk elsewhere, map writable memory in its place", Outcome.Refused, () =>
+            Bypass("mremap", (pool, p, m) => Interop.mremap(m.Start, m.Length, m.Length, Interop.MremapFlags.MayMove, 0) != Interop.MapFailed,
+                p => ReplaceWithWritable(p))));
+        add(new("sealed-mmap-fixed", "mmap(MAP_FIXED) writable memory over a sealed chunk", Outcome.Refused, () =>
+            Bypass("mmap(MAP_FIXED)", (pool, p, m) => Interop.mmap(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write,
+                    Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0) != Interop.MapFailed,
+                p => *(long*)p = 0x0BAD)));
+        add(new("sealed-proc-fd-mmap", "writable mmap of the memfd reopened through /proc/self/fd/N", Outcome.Refused, () =>
+            Bypass("mmap(/proc/self/fd)", (pool, p, m) => MapWritableAlias($"/proc/self/fd/{m.Fd}", p, m, out _), null)));
+        add(new("sealed-map-files-mmap", "writable mmap of the chunk reopened through /proc/self/map_files", Outcome.Refused, () =>
+            Bypass("mmap(/proc/self/map_files)", (pool, p, m) => MapWritableAlias($"/proc/self/map_files/{m.Start:x}-{m.Start + (nint)m.Length:x}", p, m, out _), null)));
+        add(new("sealed-pwrite", "pwrite to a sealed chunk's memfd", Outcome.Refused, () =>
+            Bypass("pwrite", (pool, p, m) =>
+            {
+                long evil = 0x0BAD;
+                return Interop.pwrite(m.Fd, &evil, sizeof(long), p - m.Start) == sizeof(long);
+            }, null)));
+        add(new("sealed-madvise-dontneed", "madvise(MADV_DONTNEED) to drop a sealed chunk's pages", Outcome.Refused, () =>
+        {
+            using WriteOncePool pool = SealedSecret(out nint p, out ChunkMapping m);
+            Ready();
+            int result = Interop.madvise(m.Start, m.Length, Interop.Advice.DontNeed);
+            int errno = Interop.LastErrno;
+            RequireIntact(p, "madvise(MADV_DONTNEED)");
+
+            // Shared memfd pages live in the memfd, not in the mapping: dropping the mapping's pages loses nothing.
+            throw result == 0
+                ? new InvalidOperationException("madvise(MADV_DONTNEED) returned 0 but dropped nothing: the memfd keeps the data, which is intact.")
+                : Interop.ErrorFor(errno, "madvise(MADV_DONTNEED)", "refused on a sealed chunk; the data is intact");
+        }));
+        add(new("unsealed-proc-fd-pwrite", "pwrite through /proc/self/fd/N to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            ChunkMapping m = pool.Chunks[0].Mapping;
+            int fd = Native.open($"/proc/self/fd/{m.Fd}", Native.ORdWr);
+            Ready();
+            long evil = 0x0BAD;
+            if (fd < 0 || Interop.pwrite(fd, &evil, sizeof(long), p - m.Start) != sizeof(long))
+            {
+                throw Interop.ErrorFor(Interop.LastErrno, "pwrite(/proc/self/fd)", "refused");
+            }
+
+            Console.WriteLine($"the protected value is now 0x{*(long*)p:x}");
+        }));
+        add(new("sealed-proc-self-mem", "write a sealed chunk through /proc/self/mem", Outcome.Refused, () =>
+        {
+            using WriteOncePool pool = SealedSecret(out nint p, out _);
+            ProcSelfMemWrite(p);
+        }));
+        add(new("unsealed-proc-self-mem", "write a protected, unsealed chunk through /proc/self/mem", Outcome.Refused, () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            ProcSelfMemWrite(p);
+        }));
+        add(new("check-write-protected", "ProtectedMemory.CheckWrite on protected memory", Outcome.Refused, () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            Ready();
+            ProtectedMemory.CheckWrite(p, sizeof(long));
+        }));
+        add(new("libc-memset", "libc memset into protected memory (a fault in native code)", Outcome.Segfault, () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            Ready();
+            Native.memset(p, 0x42, sizeof(long));
+        }));
+        add(new("secret-write-pointer", "write through a pointer into a protected memfd_secret pool", Outcome.AccessViolation, () =>
+        {
+            using WriteOncePool pool = new(new PoolOptions { Name = "attack-secret", SecretMemory = true });
+            nint p = pool.Allocate(sizeof(long));
+            *(long*)p = Secret;
+            pool.Protect();
+            Ready();
+            *(long*)p = 0x0BAD;
+        }));
+        add(new("secret-proc-self-mem-read", "read a memfd_secret pool through /proc/self/mem", Outcome.Refused, () =>
+        {
+            using WriteOncePool pool = new(new PoolOptions { Name = "attack-secret", SecretMemory = true });
+            nint p = pool.Allocate(sizeof(long));
+            *(long*)p = Secret;
+            pool.Protect();
+            using Microsoft.Win32.SafeHandles.SafeFileHandle mem = File.OpenHandle("/proc/self/mem", FileMode.Open, FileAccess.Read);
+            byte[] stolen = new byte[sizeof(long)];
+            Ready();
+            RandomAccess.Read(mem, stolen, p);
+            Console.WriteLine($"read 0x{BitConverter.ToInt64(stolen):x} from secret memory");
+        }));
+        add(new("lock-over-memlock-limit", "LockInMemory past RLIMIT_MEMLOCK (without CAP_IPC_LOCK)", Outcome.Refused, () =>
+        {
+            // Give up CAP_IPC_LOCK (which ignores the limit) and lower the limit, for this process only.
+            Native.DropIpcLock();
+            Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
+            if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
+            {
+                throw new InvalidOperationException("setup: setrlimit(RLIMIT_MEMLOCK) failed");
+            }
+
+            using WriteOncePool pool = new(new PoolOptions { Name = "attack-mlock", LockInMemory = true, ChunkSize = 1 << 20 });
+            PoolStatistics before = pool.Statistics;
+            int maps = PoolMappings();
+            Ready();
+            try
+            {
+                pool.Allocate(16);
+            }
+            catch (InsufficientMemoryException e)
+            {
+                // Report it as a refusal the runner knows, once the pool is unchanged and nothing is left mapped.
+                string unchanged = pool.Statistics == before && PoolMappings() == maps ? "pool unchanged, nothing left mapped" : "BUT THE POOL CHANGED";
+                throw new InvalidOperationException($"{e.GetType().Name}: {e.Message} ({unchanged})", e);
+            }
+        }));
+    }
+
+    /// <summary>
+    /// Builds a sealed pool, tries <paramref name="attempt"/>; if the kernel refuses, checks the data and
+    /// reports the refusal; if it succeeds, writes with <paramref name="write"/> (when given) and survives.
+    /// </summary>
+    private static void Bypass(string call, Func<WriteOncePool, nint, ChunkMapping, bool> attempt, Action<nint>? write)
+    {
+        using WriteOncePool pool = SealedSecret(out nint p, out ChunkMapping mapping);
+        Ready();
+        if (!attempt(pool, p, mapping))
+        {
+            int errno = Interop.LastErrno;
+            RequireIntact(p, call);
+            throw Interop.ErrorFor(errno, call, $"refused on a sealed chunk at 0x{mapping.Start:x}; the data is intact");
+        }
+
+        write?.Invoke(p);
+        Console.WriteLine($"{call} went through; the protected value is now 0x{*(long*)p:x}");
+    }
+
+    /// <summary>A protected, sealed pool holding one 8-byte secret, and the mapping of its chunk.</summary>
+    private static WriteOncePool SealedSecret(out nint address, out ChunkMapping mapping)
+    {
+        WriteOncePool pool = new(new PoolOptions { Name = "attack-sealed", Seal = SealMode.Required });
+        address = pool.Allocate(sizeof(long));
+        *(long*)address = Secret;
+        pool.Protect();
+        mapping = pool.Chunks[0].Mapping;
+        return pool;
+    }
+
+    private static void RequireIntact(nint address, string call)
+    {
+        if (*(long*)address != Secret)
+        {
+            Console.WriteLine($"{call} was refused, but the protected value changed to 0x{*(long*)address:x}");
+            Console.WriteLine(SurvivedMarker);
+            Environment.Exit(0);
+        }
+    }
+
+    /// <summary>Maps fresh writable memory at the (now free) page of <paramref name="address"/> and writes there.</summary>
+    private static void ReplaceWithWritable(nint address)
+    {
+        nint page = address & ~(nint)(Environment.SystemPageSize - 1);
+        _ = Interop.mmap(page, (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0);
+        *(long*)address = 0x0BAD;
+    }
+
+    /// <summary>Opens <paramref name="path"/> read-write and maps it writable, shared; on success writes through the alias.</summary>
+    private static bool MapWritableAlias(string path, nint address, ChunkMapping mapping, out nint alias)
+    {
+        alias = Interop.MapFailed;
+        int fd = Native.open(path, Native.ORdWr);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        alias = Interop.mmap(0, mapping.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0);
+        int errno = Interop.LastErrno;
+        _ = Interop.close(fd);
+        if (alias == Interop.MapFailed)
+        {
+            Marshal.SetLastPInvokeError(errno);
+            return false;
+        }
+
+        *(long*)(alias + (address - mapping.Start)) = 0x0BAD;
+        return true;
+    }
+
+    private static void ProcSelfMemWrite(nint address)
+    {
+        using Microsoft.Win32.SafeHandles.SafeFileHandle mem = File.OpenHandle("/proc/self/mem", FileMode.Open, FileAccess.ReadWrite);
+        Ready();
+        try
+        {
+            RandomAccess.Write(mem, BitConverter.GetBytes(0x0BADL), address);
+        }
+        catch (IOException e)
+        {
+            RequireIntact(address, "write(/proc/self/mem)");
+            throw new IOException($"write(/proc/self/mem) refused ({e.Message}): the kernel does not force writes into shared mappings; the data is intact.", e);
+        }
+
+        Console.WriteLine($"/proc/self/mem write went through; the protected value is now 0x{*(long*)address:x}");
+    }
+
+    /// <summary>The number of pool mappings in /proc/self/maps.</summary>
+    private static int PoolMappings() => File.ReadLines("/proc/self/maps").Count(l => l.Contains(OsMemory.MemfdPrefix, StringComparison.Ordinal));
+
+    /// <summary>libc calls only the attacks need.</summary>
+    private static partial class Native
+    {
+        internal const int ORdWr = 2;
+        internal const int RLimitMemLock = 8;
+        private const int CapIpcLock = 14;
+        private const uint LinuxCapabilityVersion3 = 0x20080522;
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct RLimit
+        {
+            public ulong Current;
+            public ulong Maximum;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct CapHeader
+        {
+            public uint Version;
+            public int Pid;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct CapData
+        {
+            public uint Effective;
+            public uint Permitted;
+            public uint Inheritable;
+        }
+
+        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int open(string path, int flags);
+
+        [LibraryImport("libc")]
+        internal static partial nint memset(nint destination, int value, nuint count);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int setrlimit(int resource, in RLimit limit);
+
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int capget(ref CapHeader header, CapData* data);
+
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int capset(ref CapHeader header, CapData* data);
+
+        /// <summary>Drops CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to it (root has it by default).</summary>
+        internal static void DropIpcLock()
+        {
+            CapHeader header = new() { Version = LinuxCapabilityVersion3 };
+            CapData* data = stackalloc CapData[2];
+            if (capget(ref header, data) != 0)
+            {
+                throw new InvalidOperationException("setup: capget failed");
+            }
+
+            data[0].Effective &= ~(1u << CapIpcLock);
+            data[0].Permitted &= ~(1u << CapIpcLock);
+            data[0].Inheritable &= ~(1u << CapIpcLock);
+            if (capset(ref header, data) != 0)
+            {
+                throw new InvalidOperationException("setup: capset failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+namespace Pmalloc;
+
+/// <summary>
+/// The optional kernel features, each probed once on first use and cached (a three-state field, like the
+/// runtime's <c>s_memfdSupported</c>): 0 not probed yet, 1 found, -1 missing. A probe that races
+/// another gets the same answer, so the fields need no lock.
+/// </summary>
+internal static class KernelFeatures
+{
+    private static int s_mseal;
+    private static int s_memfdSecret;
+    private static int s_guardInstall;
+
+    /// <summary>What <see cref="ProtectedMemory.Support"/> reports.</summary>
+    internal static PlatformSupport Support => new()
+    {
+        Mseal = Mseal,
+        MemfdSecret = MemfdSecret,
+        GuardInstall = GuardInstall,
+    };
+
+    /// <summary>Does <c>mseal(2)</c> work? Sealing an empty range succeeds where the call exists (ENOSYS before 6.10, EPERM under a seccomp filter).</summary>
+    internal static bool Mseal => Probe(ref s_mseal, static () => Interop.mseal(0, 0) == 0);
+
+    /// <summary>Does <c>memfd_secret(2)</c> work? ENOSYS where it was not built in or <c>secretmem.enable=0</c>.</summary>
+    internal static bool MemfdSecret => Probe(ref s_memfdSecret, static () =>
+    {
+        int fd = Interop.memfd_secret(Interop.OCloseOnExec);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        _ = Interop.close(fd);
+        return true;
+    });
+
+    /// <summary>Does <c>madvise(MADV_GUARD_INSTALL)</c> work? Tried on a scratch page (EINVAL before 6.13).</summary>
+    internal static bool GuardInstall => Probe(ref s_guardInstall, static () =>
+    {
+        nint page = Interop.mmap(0, (nuint)OsMemory.PageSize, Interop.Prot.Read | Interop.Prot.Write,
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous, -1, 0);
+        if (page == Interop.MapFailed)
+        {
+            return false;
+        }
+
+        bool found = Interop.madvise(page, (nuint)OsMemory.PageSize, Interop.Advice.GuardInstall) == 0;
+        _ = Interop.munmap(page, (nuint)OsMemory.PageSize);
+        return found;
+    });
+
+    private static bool Probe(ref int state, Func<bool> probe)
+    {
+        int known = Volatile.Read(ref state);
+        if (known == 0)
+        {
+            known = probe() ? 1 : -1;
+            Volatile.Write(ref state, known);
+        }
+
+        return known > 0;
+    }
+}

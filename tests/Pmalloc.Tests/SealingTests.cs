@@ -1,0 +1,284 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace Pmalloc.Tests;
+
+/// <summary>
+/// Sealing (<see cref="PoolOptions.Seal"/>): after Protect, every way to undo the protection is tried directly,
+/// in this process. A sealed mapping makes those calls fail with EPERM (they do not fault), and the data is
+/// checked intact after each. The same attempts as attack cases, in a child, are in <see cref="SealingAttackTests"/>.
+/// </summary>
+public sealed unsafe class SealingTests
+{
+    private const long Secret = 0x5EC12E7;
+
+    private static WriteOncePool SealedPool(out nint p, out ChunkMapping mapping, SealMode mode = SealMode.Required)
+    {
+        WriteOncePool pool = new(new PoolOptions { Name = "sealed", Seal = mode });
+        p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        pool.Protect();
+        mapping = pool.Chunks[0].Mapping;
+        return pool;
+    }
+
+    private static void AssertRefused(int result, string call)
+    {
+        Assert.True(result == -1, $"{call} went through on a sealed chunk");
+        Assert.True(Interop.LastErrno == Interop.Errno.EPERM, $"{call} failed with {Interop.ErrnoName(Interop.LastErrno)}, expected EPERM");
+    }
+
+    [Fact]
+    public void The_kernel_here_has_mseal()
+    {
+        // The machine these tests are written for (kernel 6.18): if this fails, the rest of the class cannot pass.
+        Assert.True(ProtectedMemory.Support.Mseal);
+        Assert.True(KernelFeatures.Mseal);
+        Assert.True(ProtectedMemory.Support.GuardInstall); // 6.13 and later
+    }
+
+    [Fact]
+    public void A_sealed_pool_says_so_and_smaps_shows_the_seal_on_the_chunk_and_both_guard_pages()
+    {
+        using WriteOncePool pool = SealedPool(out _, out ChunkMapping m);
+        PoolStatistics stats = pool.Statistics;
+        Assert.True(stats.Sealed);
+        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed | PoolHardening.GuardPages, stats.Hardening);
+
+        (SmapsEntry? before, SmapsEntry chunk, SmapsEntry? after) = SmapsEntry.Around(m.Start);
+        Assert.Equal("r--s", chunk.Permissions);
+        Assert.Contains("sl", chunk.VmFlags);
+        Assert.Equal("---p", before?.Permissions);
+        Assert.Equal("---p", after?.Permissions);
+        Assert.Contains("sl", before!.VmFlags);
+        Assert.Contains("sl", after!.VmFlags);
+
+        int seals = Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0);
+        Assert.Equal((int)OsMemory.FinalSeals, seals & (int)OsMemory.FinalSeals);
+    }
+
+    [Fact]
+    public void An_unsealed_pool_is_not_sealed()
+    {
+        using WriteOncePool pool = SealedPool(out _, out ChunkMapping m, SealMode.None);
+        Assert.False(pool.Statistics.Sealed);
+        Assert.Equal(PoolHardening.GuardPages | PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
+        Assert.DoesNotContain("sl", SmapsEntry.Around(m.Start).Mapping.VmFlags);
+        Assert.Equal(0, Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0));
+    }
+
+    [Fact]
+    public void IfSupported_seals_on_this_kernel()
+    {
+        using WriteOncePool pool = SealedPool(out _, out _, SealMode.IfSupported);
+        Assert.True(pool.Statistics.Sealed);
+    }
+
+    [Fact]
+    public void Seal_applies_to_every_chunk_and_a_pool_without_guard_pages()
+    {
+        using WriteOncePool pool = new(new PoolOptions { Name = "sealed-many", Seal = SealMode.Required, GuardPages = false, ChunkSize = OsMemory.PageSize });
+        for (int i = 0; i < 5; i++)
+        {
+            pool.Allocate((nuint)OsMemory.PageSize);
+        }
+
+        pool.Protect();
+        Assert.True(pool.Statistics.Chunks > 1);
+        foreach (Chunk chunk in pool.Chunks)
+        {
+            Assert.Contains("sl", SmapsEntry.Around(chunk.Start).Mapping.VmFlags);
+            AssertRefused(Interop.mprotect(chunk.Start, chunk.Mapping.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        }
+    }
+
+    [Fact]
+    public void Mprotect_munmap_mremap_and_map_fixed_are_refused_and_the_data_is_intact()
+    {
+        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
+        AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        AssertRefused(Interop.munmap(m.Start, m.Length), "munmap");
+        AssertRefused(Interop.munmap(m.ReservationStart, (nuint)OsMemory.PageSize), "munmap of the leading guard page");
+        AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length, Interop.MremapFlags.MayMove, 0), "mremap");
+        AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length * 2, Interop.MremapFlags.MayMove, 0), "mremap (grow)");
+        AssertRefused((int)Interop.mmap(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write,
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED)");
+        AssertRefused((int)Interop.mmap(m.End(), (nuint)OsMemory.PageSize, Interop.Prot.Read | Interop.Prot.Write,
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED) over the trailing guard page");
+        Assert.Equal(Secret, *(long*)p);
+        Assert.Equal("r--s", SmapsEntry.Around(m.Start).Mapping.Permissions);
+    }
+
+    [Fact]
+    public void The_memfd_takes_no_write_and_no_writable_mapping_even_reopened_through_proc()
+    {
+        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
+        long evil = 0x0BAD;
+        AssertRefused((int)Interop.pwrite(m.Fd, &evil, sizeof(long), p - m.Start), "pwrite");
+        AssertRefused(Interop.ftruncate(m.Fd, 0), "ftruncate");
+
+        foreach (string path in new[] { $"/proc/self/fd/{m.Fd}", $"/proc/self/map_files/{m.Start:x}-{m.End():x}" })
+        {
+            using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            int fd = (int)file.DangerousGetHandle();
+            AssertRefused((int)Interop.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), $"writable mmap of {path}");
+            AssertRefused((int)Interop.pwrite(fd, &evil, sizeof(long), p - m.Start), $"pwrite to {path}");
+
+            // A read-only mapping is still fine: sealing is against writes.
+            nint view = Interop.mmap(0, m.Length, Interop.Prot.Read, Interop.MapFlags.Shared, fd, 0);
+            Assert.NotEqual(Interop.MapFailed, view);
+            Assert.Equal(Secret, *(long*)(view + (p - m.Start)));
+            Assert.Equal(0, Interop.munmap(view, m.Length));
+        }
+
+        Assert.Equal(Secret, *(long*)p);
+    }
+
+    [Theory]
+    [InlineData(SealMode.Required)]
+    [InlineData(SealMode.None)]
+    public void Madvise_dontneed_loses_nothing_sealed_or_not(SealMode mode)
+    {
+        // The pages live in the memfd, not in the mapping: dropping the mapping's pages refaults them from it.
+        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, mode);
+        _ = Interop.madvise(m.Start, m.Length, Interop.Advice.DontNeed);
+        Assert.Equal(Secret, *(long*)p);
+    }
+
+    [Fact]
+    public void Without_sealing_the_memfd_reopened_through_proc_can_still_be_written()
+    {
+        // The documented limit that sealing closes: Protect alone does not stop a writer who reopens the memfd.
+        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, SealMode.None);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/fd/{m.Fd}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        long evil = 0x0BAD;
+        Assert.Equal(sizeof(long), (int)Interop.pwrite((int)file.DangerousGetHandle(), &evil, sizeof(long), p - m.Start));
+        Assert.Equal(0x0BAD, *(long*)p);
+    }
+
+    [Fact]
+    public void Disposing_a_sealed_pool_only_forgets_it()
+    {
+        WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
+        int fd = m.Fd;
+        string fdTarget = File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)!.FullName;
+        pool.Dispose();
+
+        Assert.Equal(PoolState.Destroyed, pool.State);
+        Assert.Equal(0, pool.Statistics.Chunks);
+
+        // Still mapped, read-only and sealed, neither wiped nor unmapped; the memfd is closed.
+        Assert.Equal(Secret, *(long*)p);
+        SmapsEntry mapping = SmapsEntry.Around(m.Start).Mapping;
+        Assert.Equal("r--s", mapping.Permissions);
+        Assert.Contains("sl", mapping.VmFlags);
+        Assert.Equal(-1, m.Fd);
+        Assert.False(File.Exists($"/proc/self/fd/{fd}") && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.FullName == fdTarget);
+
+        // The registry keeps refusing the range: it is read-only for good, and holds no allocation.
+        ObjectDisposedException read = Assert.Throws<ObjectDisposedException>(() => ProtectedMemory.CheckRead(p, 8));
+        Assert.Contains("'sealed'", read.Message, StringComparison.Ordinal);
+        Assert.Throws<ObjectDisposedException>(() => ProtectedMemory.CheckWrite(p, 8));
+        Assert.False(ProtectedMemory.TryGetAllocation(p, out _));
+        pool.Dispose();
+    }
+
+    [Fact]
+    public void A_sealed_write_rare_pool_keeps_its_memfd_writable_until_MakeReadOnly()
+    {
+        // The mapping is sealed at Protect; the memfd's write side only at MakeReadOnly, since Write goes through it.
+        using WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr", Seal = SealMode.Required });
+        nint p = pool.Allocate(sizeof(long));
+        pool.Protect();
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        Assert.True(pool.Statistics.Sealed);
+        Assert.Equal(PoolHardening.MappingsSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+        AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        Assert.Equal((int)OsMemory.SizeSeals, Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0));
+
+        pool.Write(p, BitConverter.GetBytes(Secret));
+        Assert.Equal(Secret, *(long*)p);
+
+        pool.MakeReadOnly();
+        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+        Assert.Equal(-1, m.Fd);
+
+        // The memfd is closed, and write-sealed first: reopening it through /proc gives nothing writable.
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/map_files/{m.Start:x}-{m.End():x}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        int fd = (int)file.DangerousGetHandle();
+        Assert.Equal((int)OsMemory.FinalSeals, Interop.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
+        long evil = 0x0BAD;
+        AssertRefused((int)Interop.pwrite(fd, &evil, sizeof(long), p - m.Start), "pwrite after MakeReadOnly");
+        AssertRefused((int)Interop.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), "writable mmap after MakeReadOnly");
+        Assert.Equal(Secret, *(long*)p);
+    }
+
+    [Fact]
+    public void Disposing_a_sealed_write_rare_pool_still_wipes_it_through_the_memfd()
+    {
+        // Before MakeReadOnly the memfd takes writes, so even a sealed mapping's bytes can be wiped on the way out.
+        WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr-wipe", Seal = SealMode.Required });
+        nint p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        pool.Protect();
+        nint start = pool.Chunks[0].Start;
+        pool.Dispose();
+        Assert.Equal(0, *(long*)p);
+        Assert.Equal("r--s", SmapsEntry.Around(start).Mapping.Permissions); // still mapped: sealed
+    }
+
+}
+
+/// <summary>Sealing on a kernel without mseal, simulated by overriding the cached probe (so this collection runs alone).</summary>
+[Collection(nameof(KernelFeatureOverride))]
+public sealed class SealingUnsupportedTests
+{
+    [Fact]
+    public void Required_refuses_at_construction_and_IfSupported_degrades_and_says_so()
+    {
+        using (KernelFeatureOverride.Without("s_mseal"))
+        {
+            PlatformNotSupportedException e = Assert.Throws<PlatformNotSupportedException>(
+                () => new WriteOncePool(new PoolOptions { Name = "no-mseal", Seal = SealMode.Required }));
+            Assert.Contains("'no-mseal'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("mseal", e.Message, StringComparison.Ordinal);
+            Assert.False(ProtectedMemory.Support.Mseal);
+
+            using WriteOncePool pool = new(new PoolOptions { Name = "no-mseal", Seal = SealMode.IfSupported });
+            pool.Allocate(16);
+            pool.Protect();
+            Assert.Equal(PoolState.Protected, pool.State);
+            Assert.False(pool.Statistics.Sealed);
+            Assert.Equal(PoolHardening.None, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+            Assert.DoesNotContain("sl", SmapsEntry.Around(pool.Chunks[0].Start).Mapping.VmFlags);
+        }
+    }
+}
+
+/// <summary>Pretends the kernel lacks a feature by setting its cached probe to "missing", and restores it.</summary>
+[CollectionDefinition(nameof(KernelFeatureOverride), DisableParallelization = true)]
+public sealed class KernelFeatureOverride : IDisposable
+{
+    private readonly FieldInfo? _field;
+    private readonly object? _saved;
+
+    public KernelFeatureOverride()
+    {
+    }
+
+    private KernelFeatureOverride(string field)
+    {
+        _field = typeof(KernelFeatures).GetField(field, BindingFlags.NonPublic | BindingFlags.Static)!;
+        _saved = _field.GetValue(null);
+        _field.SetValue(null, -1);
+    }
+
+    internal static KernelFeatureOverride Without(string field) => new(field);
+
+    public void Dispose() => _field?.SetValue(null, _saved);
+}
+
+internal static class ChunkMappingExtensions
+{
+    internal static nint End(this ChunkMapping mapping) => mapping.Start + (nint)mapping.Length;
+}

@@ -1,0 +1,234 @@
+using System.Runtime.CompilerServices;
+
+namespace Pmalloc.Tests;
+
+/// <summary>
+/// Secrets hardening as the kernel reports it in <c>/proc/self/smaps</c>: locked pages, pages left out of core
+/// dumps, guard pages, <c>memfd_secret</c> backing, and the wipe on destroy. Going over RLIMIT_MEMLOCK is the
+/// <c>lock-over-memlock-limit</c> attack case (it must give up CAP_IPC_LOCK, so it runs in a child).
+/// </summary>
+public sealed unsafe class SecretsTests
+{
+    private static WriteOncePool Filled(PoolOptions options, out nint p)
+    {
+        WriteOncePool pool = new(options);
+        p = pool.Allocate(64);
+        *(long*)p = 0x5EC12E7;
+        return pool;
+    }
+
+    [Fact]
+    public void LockInMemory_shows_as_Locked_in_smaps()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "locked", LockInMemory = true }, out _);
+        SmapsEntry chunk = SmapsEntry.Around(pool.Chunks[0].Start).Mapping;
+        Assert.True(chunk.Kilobytes["Locked"] >= OsMemory.PageSize / 1024, $"Locked: {chunk.Kilobytes["Locked"]} kB");
+        Assert.Contains("lo", chunk.VmFlags);  // VM_LOCKED
+        Assert.Contains("lf", chunk.VmFlags);  // VM_LOCKONFAULT: only touched pages are resident and locked
+        Assert.True((pool.Statistics.Hardening & PoolHardening.LockedInMemory) != 0);
+
+        pool.Protect();
+        Assert.Contains("lo", SmapsEntry.Around(pool.Chunks[0].Start).Mapping.VmFlags);
+    }
+
+    [Fact]
+    public void Without_LockInMemory_nothing_is_locked()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "unlocked" }, out _);
+        SmapsEntry chunk = SmapsEntry.Around(pool.Chunks[0].Start).Mapping;
+        Assert.Equal(0, chunk.Kilobytes["Locked"]);
+        Assert.DoesNotContain("lo", chunk.VmFlags);
+        Assert.DoesNotContain("dd", chunk.VmFlags);
+        Assert.Equal(PoolHardening.GuardPages | PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
+    }
+
+    [Fact]
+    public void ExcludeFromCoreDumps_shows_as_dd_in_VmFlags()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "nodump", ExcludeFromCoreDumps = true }, out _);
+        pool.Allocate(1 << 20); // a second chunk gets it too
+        pool.Protect();
+        Assert.True(pool.Chunks.Count > 1);
+        foreach (Chunk chunk in pool.Chunks)
+        {
+            Assert.Contains("dd", SmapsEntry.Around(chunk.Start).Mapping.VmFlags);
+        }
+
+        Assert.True((pool.Statistics.Hardening & PoolHardening.ExcludedFromCoreDumps) != 0);
+    }
+
+    [Fact]
+    public void Every_chunk_has_a_guard_page_on_each_side()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "guarded", ChunkSize = OsMemory.PageSize }, out _);
+        for (int i = 0; i < 4; i++)
+        {
+            pool.Allocate((nuint)OsMemory.PageSize * 2);
+        }
+
+        pool.Protect();
+        Assert.True(pool.Chunks.Count > 2);
+        foreach (Chunk chunk in pool.Chunks)
+        {
+            (SmapsEntry? before, SmapsEntry mapping, SmapsEntry? after) = SmapsEntry.Around(chunk.Start);
+            Assert.Equal("r--s", mapping.Permissions);
+            Assert.Contains("pmalloc:guarded", mapping.Path, StringComparison.Ordinal);
+            foreach (SmapsEntry? guard in new[] { before, after })
+            {
+                Assert.NotNull(guard);
+                Assert.Equal("---p", guard.Permissions);
+
+                // At least one page: two neighbouring chunks' guard pages may show as one merged mapping.
+                Assert.True(guard.End - guard.Start >= OsMemory.PageSize);
+            }
+        }
+    }
+
+    [Fact]
+    public void Without_guard_pages_the_chunk_is_its_whole_reservation()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "unguarded", GuardPages = false }, out _);
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        Assert.Equal(m.Start, m.ReservationStart);
+        Assert.Equal(m.Length, m.ReservationLength);
+        Assert.Equal(PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
+    }
+
+    [Fact]
+    public void The_kernel_here_has_memfd_secret()
+    {
+        Assert.True(ProtectedMemory.Support.MemfdSecret);
+    }
+
+    [Fact]
+    public void SecretMemory_backs_the_pool_with_memfd_secret_locked_and_out_of_dumps()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "secret", SecretMemory = true }, out nint p);
+        pool.Protect();
+        Assert.Equal(0x5EC12E7, *(long*)p);
+        (SmapsEntry? before, SmapsEntry chunk, SmapsEntry? after) = SmapsEntry.Around(pool.Chunks[0].Start);
+        Assert.Contains("secretmem", chunk.Path, StringComparison.Ordinal);
+        Assert.Equal("r--s", chunk.Permissions);
+        Assert.Contains("lo", chunk.VmFlags);
+        Assert.Contains("dd", chunk.VmFlags);
+        Assert.Equal("---p", before?.Permissions);
+        Assert.Equal("---p", after?.Permissions);
+        Assert.Equal(PoolHardening.SecretMemory | PoolHardening.LockedInMemory | PoolHardening.ExcludedFromCoreDumps | PoolHardening.GuardPages | PoolHardening.WipeOnDestroy,
+            pool.Statistics.Hardening);
+    }
+
+    [Fact]
+    public void The_kernel_cannot_read_secret_memory_for_the_process_but_can_read_a_plain_pool()
+    {
+        using WriteOncePool secret = Filled(new PoolOptions { Name = "secret", SecretMemory = true, LockInMemory = true }, out nint s);
+        using WriteOncePool plain = Filled(new PoolOptions { Name = "plain" }, out nint p);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle mem = File.OpenHandle("/proc/self/mem", FileMode.Open, FileAccess.Read);
+        byte[] buffer = new byte[8];
+        Assert.Equal(8, RandomAccess.Read(mem, buffer, p));
+        Assert.Equal(0x5EC12E7, BitConverter.ToInt64(buffer));
+        Assert.Throws<IOException>(() => RandomAccess.Read(mem, buffer, s));
+
+        // Nor can it be reopened through /proc, unlike a memfd.
+        ChunkMapping m = secret.Chunks[0].Mapping;
+        Assert.ThrowsAny<IOException>(() => File.OpenHandle($"/proc/self/map_files/{m.Start:x}-{m.Start + (nint)m.Length:x}", FileMode.Open, FileAccess.Read).Dispose());
+    }
+
+    [Fact]
+    public void A_sealed_secret_pool_closes_its_fd_and_refuses_mprotect()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "secret-sealed", SecretMemory = true, Seal = SealMode.Required }, out nint p);
+        pool.Protect();
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        Assert.Equal(-1, m.Fd);
+        Assert.True(pool.Statistics.Sealed);
+        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+        Assert.Equal(-1, Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write));
+        Assert.Equal(Interop.Errno.EPERM, Interop.LastErrno);
+        Assert.Contains("sl", SmapsEntry.Around(m.Start).Mapping.VmFlags);
+        Assert.Equal(0x5EC12E7, *(long*)p);
+    }
+
+    [Fact]
+    public void Dispose_of_a_secret_pool_unmaps_it()
+    {
+        WriteOncePool pool = Filled(new PoolOptions { Name = "secret-gone", SecretMemory = true }, out _);
+        pool.Protect();
+        nint start = pool.Chunks[0].Start;
+        pool.Dispose();
+        Assert.DoesNotContain(SmapsEntry.Read(), e => e.Start <= start && start < e.End && e.Path.Contains("secretmem", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Dispose_wipes_the_memory_unless_told_not_to(bool wipe)
+    {
+        // Keep the memfd open past Dispose, to look at what the pages hold after the pool let go of them.
+        WriteOncePool pool = Filled(new PoolOptions { Name = "wiped", WipeOnDestroy = wipe }, out nint p);
+        pool.Protect();
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        using Microsoft.Win32.SafeHandles.SafeFileHandle kept = File.OpenHandle($"/proc/self/fd/{m.Fd}", FileMode.Open, FileAccess.Read);
+        long offset = p - m.Start;
+        pool.Dispose();
+
+        byte[] after = new byte[8];
+        Assert.Equal(8, RandomAccess.Read(kept, after, offset));
+        Assert.Equal(wipe ? 0 : 0x5EC12E7, BitConverter.ToInt64(after));
+    }
+
+    [Fact]
+    public void SecretMemory_with_LockInMemory_and_ExcludeFromCoreDumps_is_fine()
+    {
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "secret-all", SecretMemory = true, LockInMemory = true, ExcludeFromCoreDumps = true }, out nint p);
+        pool.Protect();
+        Assert.Equal(0x5EC12E7, *(long*)p);
+    }
+}
+
+/// <summary>SecretMemory on a kernel without memfd_secret, simulated by overriding the cached probe.</summary>
+[Collection(nameof(KernelFeatureOverride))]
+public sealed class SecretsUnsupportedTests
+{
+    [Fact]
+    public void SecretMemory_refuses_at_construction_where_memfd_secret_is_missing()
+    {
+        using (KernelFeatureOverride.Without("s_memfdSecret"))
+        {
+            PlatformNotSupportedException e = Assert.Throws<PlatformNotSupportedException>(
+                () => new WriteOncePool(new PoolOptions { Name = "no-secret", SecretMemory = true }));
+            Assert.Contains("'no-secret'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("memfd_secret", e.Message, StringComparison.Ordinal);
+            Assert.False(ProtectedMemory.Support.MemfdSecret);
+        }
+    }
+}
+
+/// <summary>The write-rare paths on <c>memfd_secret</c> backing, which takes no <c>pwrite</c>.</summary>
+public sealed unsafe class SecretWriteRareTests
+{
+    [Fact]
+    public void A_protected_secret_write_rare_pool_can_still_be_written()
+    {
+        using WriteRarePool pool = new(new PoolOptions { Name = "secret-wr", SecretMemory = true, Seal = SealMode.Required });
+        nint p = pool.Allocate(64);
+        pool.Protect();
+        pool.Write(p, BitConverter.GetBytes(0x5EC12E7L));
+        pool.Fill(p + 8, 0x42, 56);
+        Assert.Equal(0x5EC12E7L, *(long*)p);
+        Assert.Equal(0x42, *(byte*)(p + 63));
+        pool.MakeReadOnly();
+        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
+    }
+
+    [Fact]
+    public void A_secret_object_cache_creates_and_frees()
+    {
+        using ObjectCache<long> cache = new(new PoolOptions { Name = "secret-cache", SecretMemory = true });
+        ref readonly long item = ref cache.Create(0x5EC12E7L);
+        Assert.Equal(0x5EC12E7L, item);
+        nint address = (nint)Unsafe.AsPointer(ref Unsafe.AsRef(in item));
+        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(address, sizeof(long)));
+        cache.Free(in item);
+        Assert.Equal(0, cache.Count);
+    }
+}

@@ -38,11 +38,18 @@ internal sealed record PoolMapInfo(string Name, int Chunks, long MappedBytes, lo
     public bool GuardPages => GuardedChunks == Chunks;
 }
 
-/// <summary>Finds the pools of a process in <c>/proc/PID/smaps</c> by their memfd names, <c>/memfd:pmalloc:NAME (deleted)</c>.</summary>
+/// <summary>
+/// Finds the pools of a process in <c>/proc/PID/smaps</c> by their memfd names, <c>/memfd:pmalloc:NAME (deleted)</c>;
+/// chunks of <c>SecretMemory</c> pools show only as <c>/secretmem</c> and are reported together.
+/// </summary>
 internal static class PoolMaps
 {
     private const string Prefix = "/memfd:pmalloc:";
     private const string Deleted = " (deleted)";
+    private const string SecretPath = "/secretmem";
+
+    /// <summary>What inspect calls the chunks of every pool made with <c>SecretMemory</c>, which the kernel shows only as <c>/secretmem</c>.</summary>
+    internal const string SecretPoolName = "(secret memory)";
 
     /// <summary>Reads the pools of process <paramref name="pid"/> ("self" for this one).</summary>
     /// <exception cref="InspectException">The process does not exist, or its smaps cannot be read.</exception>
@@ -136,6 +143,12 @@ internal static class PoolMaps
     /// <summary>The pool name in a mapping's path, or null for a mapping that is not a pmalloc chunk.</summary>
     internal static string? PoolName(string path)
     {
+        // memfd_secret chunks (PoolOptions.SecretMemory) carry no name: they are reported together.
+        if (path.StartsWith(SecretPath, StringComparison.Ordinal))
+        {
+            return SecretPoolName;
+        }
+
         if (!path.StartsWith(Prefix, StringComparison.Ordinal))
         {
             return null;

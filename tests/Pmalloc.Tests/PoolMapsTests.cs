@@ -84,6 +84,36 @@ public sealed class PoolMapsTests
     }
 
     [Fact]
+    public void A_sealed_locked_undumped_pool_of_this_process_is_reported_as_such()
+    {
+        Assert.True(ProtectedMemory.Support.Mseal, "this test needs mseal(2), Linux 6.10+");
+
+        // A sealed pool's memory stays mapped until the process exits, whatever Dispose does: a few pages.
+        using WriteOncePool pool = new(new PoolOptions
+        {
+            Name = TestPools.UniqueName(), Seal = SealMode.Required, LockInMemory = true, ExcludeFromCoreDumps = true,
+        });
+        TestPools.Fill(pool.Allocate(5000), 5000, 1);
+        pool.Protect();
+
+        PoolMapInfo info = Assert.Single(PoolMaps.Read("self"), p => p.Name == pool.Name);
+        Assert.Equal(("r", true, true, true, true), (info.Protection, info.Sealed, info.Locked, info.ExcludedFromCoreDumps, info.GuardPages));
+        Assert.InRange(info.LockedBytes, 8192, info.MappedBytes);
+    }
+
+    [Fact]
+    public void Secret_memory_chunks_are_reported_together()
+    {
+        Assert.True(ProtectedMemory.Support.MemfdSecret, "this test needs memfd_secret(2), Linux 5.14+ with secretmem enabled");
+        using WriteOncePool pool = new(new PoolOptions { Name = TestPools.UniqueName(), SecretMemory = true });
+        pool.Allocate(100);
+
+        PoolMapInfo secret = Assert.Single(PoolMaps.Read("self"), p => p.Name == PoolMaps.SecretPoolName);
+        Assert.True(secret.Chunks >= 1);
+        Assert.DoesNotContain(PoolMaps.Read("self"), p => p.Name == pool.Name);
+    }
+
+    [Fact]
     public void A_process_that_does_not_exist_is_a_clear_error()
     {
         InspectException e = Assert.Throws<InspectException>(() => PoolMaps.Read("99999999"));

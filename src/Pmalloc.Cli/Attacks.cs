@@ -62,12 +62,6 @@ internal static unsafe partial class Attacks
             Ready();
             Buffer.MemoryCopy(&evil, (void*)p, sizeof(long), sizeof(long));
         }));
-        add(new("write-memset", "libc memset into protected memory (a fault in native code)", Outcome.Segfault, () =>
-        {
-            using WriteOncePool pool = ProtectedSecret(out nint p);
-            Ready();
-            _ = memset(p, 0x41, sizeof(long));
-        }));
         add(new("write-policy-rule", "the demo's attack: a user grants itself the admin role by writing to its rule", Outcome.AccessViolation, () =>
             Demo.AttackInThisProcess(Path.Combine(AppContext.BaseDirectory, "samples", "policy.txt"))));
         add(new("read-after-dispose", "read through a pointer after Dispose (unmapped)", Outcome.AccessViolation, () =>
@@ -121,10 +115,6 @@ internal static unsafe partial class Attacks
         Console.WriteLine(SurvivedMarker);
         return 0;
     }
-
-    /// <summary>libc's memset, so an attack can write from native code, where the runtime does not turn the fault into an exception.</summary>
-    [LibraryImport("libc")]
-    private static partial nint memset(nint destination, int value, nuint length);
 
     /// <summary>A protected pool holding one 8-byte secret.</summary>
     internal static WriteOncePool ProtectedSecret(out nint address)

@@ -29,6 +29,7 @@ internal static unsafe partial class Attacks
         AddCoreCases(Add);
         AddWriteRareCases(Add);
         AddSealingCases(Add);
+        AddCollectionCases(Add);
         return cases;
     }
 
@@ -37,6 +38,9 @@ internal static unsafe partial class Attacks
 
     /// <summary>The usercopy, sealing and secrets cases (Attacks.Sealing.cs).</summary>
     static partial void AddSealingCases(Action<Attack> add);
+
+    /// <summary>The protected-collection cases (Attacks.Collections.cs).</summary>
+    static partial void AddCollectionCases(Action<Attack> add);
 
     private static void AddCoreCases(Action<Attack> add)
     {

@@ -39,9 +39,10 @@ internal static unsafe class Demo
         using RootSlot slot = new();
         DemoSummary summary;
         ProtectablePool current;
+        LoadedPolicy currentPolicy;
         try
         {
-            summary = RunDemo(o, report, slot, out current);
+            summary = RunDemo(o, report, slot, out current, out currentPolicy);
         }
         catch (PolicyFormatException e)
         {
@@ -64,6 +65,7 @@ internal static unsafe class Demo
         finally
         {
             current.Dispose();
+            currentPolicy.Dispose();
         }
 
         return summary.Attack.Stopped && summary.Attack.DecisionsUnchanged && summary.Rollback.StatisticsUnchanged ? 0 : 1;
@@ -104,7 +106,7 @@ internal static unsafe class Demo
         return o;
     }
 
-    private static DemoSummary RunDemo(Options o, Report report, RootSlot slot, out ProtectablePool current)
+    private static DemoSummary RunDemo(Options o, Report report, RootSlot slot, out ProtectablePool current, out LoadedPolicy currentPolicy)
     {
         report.Title("pmalloc demo: a role-based access policy in write-once memory");
 
@@ -114,7 +116,7 @@ internal static unsafe class Demo
         LoadedPolicy policy = report.Step($"Loading {Path.GetFileName(o.Policy)}", () => PolicyLoader.LoadFile(pool, o.Policy));
         double loadMs = clock.Elapsed.TotalMilliseconds;
         report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Markup.Escape(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
-        report.Line("   Rules are structs, strings UTF-8, indexes hash tables: all in the pool.");
+        report.Line("   Rules are structs, strings UTF-8, indexes ProtectedDictionary tables, all in the pool.");
         report.Statistics(pool.Statistics);
 
         // 2. A malformed file: the load fails halfway and frees what it took.
@@ -142,6 +144,7 @@ internal static unsafe class Demo
         bool[] before = Decide(slot.Current, queries);
         slot.Publish(reloaded.Root);
         pool.Dispose();
+        policy.Dispose();
         bool[] after = Decide(slot.Current, queries);
         int changed = before.Zip(after).Count(d => d.First != d.Second);
         List<ChangedDecision> examples = ChangedExamples(queries, before, after);
@@ -167,6 +170,7 @@ internal static unsafe class Demo
         report.Line($"   Decisions here after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
 
         current = next;
+        currentPolicy = reloaded;
         return new DemoSummary(
             new PolicySummary(o.Policy, policy.Name, policy.Version, policy.Roles.Length, policy.Users.Length, policy.Rules, loadMs),
             next.Statistics, rollback, answered,

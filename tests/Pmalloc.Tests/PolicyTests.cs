@@ -14,7 +14,7 @@ public sealed unsafe class PolicyTests
     public void The_shipped_policy_answers_as_its_rules_say()
     {
         using WriteOncePool pool = TestPools.NewPool();
-        LoadedPolicy policy = PolicyLoader.LoadFile(pool, Path.Combine(Samples, "policy.txt"));
+        using LoadedPolicy policy = PolicyLoader.LoadFile(pool, Path.Combine(Samples, "policy.txt"));
         pool.Protect();
 
         Assert.Equal(("corp", 1), (policy.Name, policy.Version));
@@ -42,7 +42,7 @@ public sealed unsafe class PolicyTests
             "user ann reader", "user bob writer ünïcode",
             "allow reader read /doc", "allow writer write /doc", "allow ünïcode read /ü",
         ];
-        LoadedPolicy policy = PolicyLoader.Load(pool, lines, "tiny");
+        using LoadedPolicy policy = PolicyLoader.Load(pool, lines, "tiny");
         pool.Protect();
 
         Assert.Equal(("tiny", 7, 3), (policy.Name, policy.Version, policy.Rules));
@@ -70,7 +70,7 @@ public sealed unsafe class PolicyTests
         using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
 
         // Something already in the pool, so "as it was" is not simply "empty".
-        PolicyLoader.Load(pool, ["role base", "user first base", "allow base read /x"], "first");
+        using LoadedPolicy first = PolicyLoader.Load(pool, ["role base", "user first base", "allow base read /x"], "first");
         PoolStatistics before = pool.Statistics;
 
         // Enough before the bad line to fill more than one chunk.
@@ -89,7 +89,7 @@ public sealed unsafe class PolicyTests
     public void The_shipped_malformed_policy_fails_halfway_and_rolls_back()
     {
         using WriteOncePool pool = TestPools.NewPool();
-        PolicyLoader.LoadFile(pool, Path.Combine(Samples, "policy.txt"));
+        using LoadedPolicy first = PolicyLoader.LoadFile(pool, Path.Combine(Samples, "policy.txt"));
         PoolStatistics before = pool.Statistics;
 
         PolicyFormatException e = Assert.Throws<PolicyFormatException>(() => PolicyLoader.LoadFile(pool, Path.Combine(Samples, "policy-malformed.txt")));
@@ -97,14 +97,19 @@ public sealed unsafe class PolicyTests
         int total = File.ReadAllLines(Path.Combine(Samples, "policy-malformed.txt")).Length;
         Assert.InRange(e.Line, total / 3, 2 * total / 3);
         Assert.Equal(before, pool.Statistics);
+
+        // The policy loaded first is whole: its records and index tables were not touched by the rollback.
+        pool.Protect();
+        Assert.True(Allowed(first, "root", "write", "/etc/shadow"));
+        Assert.False(Allowed(first, "mallory", "write", "/etc/shadow"));
     }
 
     [Fact]
     public void The_reload_version_changes_the_decisions_it_should()
     {
         using WriteOncePool v1Pool = TestPools.NewPool(), v2Pool = TestPools.NewPool();
-        LoadedPolicy v1 = PolicyLoader.LoadFile(v1Pool, Path.Combine(Samples, "policy.txt"));
-        LoadedPolicy v2 = PolicyLoader.LoadFile(v2Pool, Path.Combine(Samples, "policy-v2.txt"));
+        using LoadedPolicy v1 = PolicyLoader.LoadFile(v1Pool, Path.Combine(Samples, "policy.txt"));
+        using LoadedPolicy v2 = PolicyLoader.LoadFile(v2Pool, Path.Combine(Samples, "policy-v2.txt"));
 
         Assert.Equal(2, v2.Version);
         Assert.False(Allowed(v1, "dave.kim", "deploy", "service:security-api-0"));

@@ -41,6 +41,7 @@ internal sealed unsafe class PolicyLoader
     private readonly Dictionary<string, List<nint>> _permissions = new(StringComparer.Ordinal);
 
     private readonly List<(string Action, string Object)> _pairs = [];
+    private PolicyIndexes? _indexes;
     private string _name = "policy";
     private int _version = 1;
     private int _rules;
@@ -62,6 +63,9 @@ internal sealed unsafe class PolicyLoader
     internal static LoadedPolicy Load(ProtectablePool pool, IEnumerable<string> lines, string source)
     {
         PolicyLoader loader = new(pool, source);
+
+        // The index tables are allocated inside ProtectedDictionary: the checkpoint returns them if the load fails after they are built.
+        PoolCheckpoint mark = pool.Checkpoint();
         try
         {
             foreach (string line in lines)
@@ -79,6 +83,9 @@ internal sealed unsafe class PolicyLoader
             {
                 pool.Free(loader._allocations[i]);
             }
+
+            pool.RollbackTo(mark);
+            loader._indexes?.Dispose();
 
             throw;
         }
@@ -201,10 +208,9 @@ internal sealed unsafe class PolicyLoader
         root->Roles = _roles.Count;
         root->Users = _users.Count;
         root->Rules = _rules;
-        root->RoleIndex = PoolIndex.Build(_pool, _roles, _allocations).Address;
-        root->UserIndex = PoolIndex.Build(_pool, _users, _allocations).Address;
-        root->PermissionIndex = PoolIndex.Build(_pool, permissions, _allocations).Address;
-        return new LoadedPolicy((nint)root, _name, _version, [.. _roles.Keys], [.. _users.Keys], [.. _pairs], _rules);
+        _indexes = new PolicyIndexes(_pool, _roles, _users, permissions);
+        root->Indexes = _indexes.Handle;
+        return new LoadedPolicy(_indexes, (nint)root, _name, _version, [.. _roles.Keys], [.. _users.Keys], [.. _pairs], _rules);
     }
 
     private nint Role(string name)
@@ -246,14 +252,17 @@ internal sealed unsafe class PolicyLoader
 }
 
 /// <summary>
-/// A policy loaded into a pool: the address of its <see cref="PolicyRoot"/>, plus the names it mentions
-/// (kept on the managed side only to generate demo queries).
+/// A policy loaded into a pool: the address of its <see cref="PolicyRoot"/> and its indexes, plus the names it
+/// mentions (kept on the managed side only to generate demo queries). <see cref="Dispose"/> frees the indexes'
+/// GC handle; the pool's owner destroys the pool.
 /// </summary>
-internal sealed record LoadedPolicy(nint Root, string Name, int Version, string[] Roles, string[] Users, (string Action, string Object)[] Permissions, int Rules)
+internal sealed record LoadedPolicy(PolicyIndexes Indexes, nint Root, string Name, int Version, string[] Roles, string[] Users, (string Action, string Object)[] Permissions, int Rules) : IDisposable
 {
     /// <summary>The pool-resident record of user <paramref name="name"/>, or null.</summary>
-    internal unsafe UserRecord* FindUser(string name) => (UserRecord*)PoolIndex.At(((PolicyRoot*)Root)->UserIndex).Lookup(name);
+    public void Dispose() => Indexes.Dispose();
+
+    internal unsafe UserRecord* FindUser(string name) => Indexes.Users.TryGetValue(name, out nint user) ? (UserRecord*)user : null;
 
     /// <summary>The pool-resident record of role <paramref name="name"/>, or null.</summary>
-    internal unsafe RoleRecord* FindRole(string name) => (RoleRecord*)PoolIndex.At(((PolicyRoot*)Root)->RoleIndex).Lookup(name);
+    internal unsafe RoleRecord* FindRole(string name) => Indexes.Roles.TryGetValue(name, out nint role) ? (RoleRecord*)role : null;
 }

@@ -53,12 +53,6 @@ internal unsafe struct PolicyRoot
     public int Users;
     public int Rules;
 
-    /// <summary>Role name → <see cref="RoleRecord"/>.</summary>
-    public nint RoleIndex;
-
-    /// <summary>User name → <see cref="UserRecord"/>.</summary>
-    public nint UserIndex;
-
-    /// <summary>"ACTION OBJECT" → <see cref="PermissionRecord"/>.</summary>
-    public nint PermissionIndex;
+    /// <summary>A GC handle to the <see cref="PolicyIndexes"/>, whose tables live in this pool too.</summary>
+    public nint Indexes;
 }

@@ -102,7 +102,8 @@ public sealed class CliTests
         try
         {
             // The demo prints the hold line once its pools are built and protected.
-            while (await demo.StandardOutput.ReadLineAsync() is { } line)
+            using CancellationTokenSource patience = new(TimeSpan.FromMinutes(2));
+            while (await demo.StandardOutput.ReadLineAsync(patience.Token) is { } line)
             {
                 report.Add(line);
                 if (line.StartsWith("Holding", StringComparison.Ordinal))

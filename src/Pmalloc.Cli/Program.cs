@@ -10,10 +10,10 @@ try
     return verb switch
     {
         "demo" => Demo.Run(rest),
-        "selftest" => SelfTest.Run(rest),
-        "inspect" => Inspect.Run(rest),
         "attack" => Attacks.RunInThisProcess(rest),
         "help" or "--help" or "-h" => Help(),
+        "selftest" => SelfTest.Run(rest),
+        "inspect" => Inspect.Run(rest),
         _ => Unknown(verb),
     };
 }
@@ -29,12 +29,12 @@ static int Help()
         pmalloc: write-once and write-rare protected memory pools for .NET
 
         usage:
-          pmalloc demo [--policy FILE] [--reload FILE] [--queries N] [--json] [--hold]
-                                        load a policy into a pool, protect it, reload it, attack it
-          pmalloc selftest [--json]     run every attack in its own child process; exit 1 if one ends unexpectedly
-          pmalloc inspect PID|self [--json]
-                                        list the pools of a running process (from /proc/PID/smaps)
-          pmalloc help                  this text
+          pmalloc selftest [--json]               run every attack in its own child process; exit 1 if one ends unexpectedly
+          pmalloc inspect PID|self [--json]       list the pools of a running process (from /proc/PID/smaps)
+          pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
+          pmalloc help                            this text
+
+        demo options: --policy FILE, --reload FILE (the new version), --queries N, --json (facts as JSON), --hold
         """);
     return 0;
 }

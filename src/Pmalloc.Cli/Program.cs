@@ -29,12 +29,12 @@ static int Help()
         pmalloc: write-once and write-rare protected memory pools for .NET
 
         usage:
-          pmalloc selftest [--json]               run every attack in its own child process; exit 1 if one ends unexpectedly
-          pmalloc inspect PID|self [--json]       list the pools of a running process (from /proc/PID/smaps)
+          pmalloc selftest [--json]               run every attack, each in a child process
+          pmalloc inspect PID|self [--json]       list the pools of a running process
           pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
           pmalloc help                            this text
 
-        demo options: --policy FILE, --reload FILE (the new version), --queries N, --json (facts as JSON), --hold
+        demo options: --policy FILE, --reload FILE, --queries N, --json, --hold
         """);
     return 0;
 }

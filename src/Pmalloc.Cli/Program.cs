@@ -29,7 +29,7 @@ static int Help()
         pmalloc: write-once and write-rare protected memory pools for .NET
 
         usage:
-          pmalloc selftest [--json]               run every attack, each in a child process
+          pmalloc selftest [--json]               each attack in its own child process
           pmalloc inspect PID|self [--json]       list the pools of a running process
           pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
           pmalloc help                            this text

@@ -66,6 +66,8 @@ internal static unsafe partial class Attacks
             Ready();
             Buffer.MemoryCopy(&evil, (void*)p, sizeof(long), sizeof(long));
         }));
+        add(new("write-policy-rule", "the demo's attack: a user grants itself the admin role by writing to its rule", Outcome.AccessViolation, () =>
+            Demo.AttackInThisProcess(Path.Combine(AppContext.BaseDirectory, "samples", "policy.txt"))));
         add(new("read-after-dispose", "read through a pointer after Dispose (unmapped)", Outcome.AccessViolation, () =>
         {
             WriteOncePool pool = ProtectedSecret(out nint p);

@@ -21,6 +21,27 @@ internal static class ChildProcess
     /// <summary>Runs <c>pmalloc ARGS</c> as a child, waits at most <paramref name="timeout"/>, and returns how it ended.</summary>
     internal static ChildResult RunSelf(IEnumerable<string> args, TimeSpan timeout, string? standardInput = null)
     {
+        using Process child = StartSelf(args);
+        Task<string> stdout = child.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = child.StandardError.ReadToEndAsync();
+        if (standardInput is not null)
+        {
+            child.StandardInput.Write(standardInput);
+        }
+
+        child.StandardInput.Close();
+        if (!child.WaitForExit(timeout))
+        {
+            child.Kill(entireProcessTree: true);
+            child.WaitForExit();
+        }
+
+        return new ChildResult(child.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts <c>pmalloc ARGS</c> as a child with its standard streams redirected, and returns at once.</summary>
+    internal static Process StartSelf(IEnumerable<string> args)
+    {
         ProcessStartInfo info = new()
         {
             RedirectStandardOutput = true,
@@ -40,22 +61,6 @@ internal static class ChildProcess
 
         // No crash dumps from children that are meant to die.
         info.Environment["DOTNET_DbgEnableMiniDump"] = "0";
-
-        using Process child = Process.Start(info) ?? throw new InvalidOperationException("cannot start a child pmalloc");
-        Task<string> stdout = child.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = child.StandardError.ReadToEndAsync();
-        if (standardInput is not null)
-        {
-            child.StandardInput.Write(standardInput);
-        }
-
-        child.StandardInput.Close();
-        if (!child.WaitForExit(timeout))
-        {
-            child.Kill(entireProcessTree: true);
-            child.WaitForExit();
-        }
-
-        return new ChildResult(child.ExitCode, stdout.Result, stderr.Result);
+        return Process.Start(info) ?? throw new InvalidOperationException("cannot start a child pmalloc");
     }
 }

@@ -1,106 +1,382 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using System.Diagnostics;
+using Pmalloc.Cli.Policy;
 using Spectre.Console;
 
 namespace Pmalloc.Cli;
 
-/// <summary><c>pmalloc demo</c>: load a policy into a write-once pool, roll back a malformed record, protect, read back.</summary>
+/// <summary>
+/// <c>pmalloc demo</c>: the seed's case study (the SELinux policy database) with a .NET-sized policy. Load it
+/// into a write-once pool, roll back a malformed file with <c>Free</c>, protect, answer queries, reload a new
+/// version behind a published root pointer, and watch a child process die trying to grant itself a role.
+/// </summary>
 internal static unsafe class Demo
 {
-    /// <summary>One rule as it lives in the pool: three NUL-terminated UTF-8 strings, also in the pool.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct Rule
+    private const string Usage = "usage: pmalloc demo [--policy FILE] [--reload FILE] [--queries N] [--json] [--hold]";
+
+    /// <summary>Sample queries whose decisions are compared across the reload and the attack.</summary>
+    private const int SampleQueries = 1 << 16;
+
+    private sealed class Options
     {
-        public nint Role;
-        public nint Action;
-        public nint Object;
+        internal string Samples { get; } = Path.Combine(AppContext.BaseDirectory, "samples");
+        internal string Policy { get; set; } = "";
+        internal string? Reload { get; set; }
+        internal long Queries { get; set; } = 2_000_000;
+        internal bool Json { get; set; }
+        internal bool Hold { get; set; }
+        internal bool Attack { get; set; }
     }
 
     internal static int Run(string[] args)
     {
-        string samples = Path.Combine(AppContext.BaseDirectory, "samples");
-        string policy = Path.Combine(samples, "policy.txt");
+        Options o = Parse(args);
+        if (o.Attack)
+        {
+            return AttackInThisProcess(o.Policy);
+        }
+
+        Report report = new(o.Json);
+        using RootSlot slot = new();
+        DemoSummary summary;
+        ProtectablePool current;
+        LoadedPolicy currentPolicy;
+        try
+        {
+            summary = RunDemo(o, report, slot, out current, out currentPolicy);
+        }
+        catch (PolicyFormatException e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]pmalloc demo:[/] {e.Message}");
+            return 1;
+        }
+
+        try
+        {
+            if (o.Json)
+            {
+                Json.Print(summary);
+            }
+
+            if (o.Hold)
+            {
+                Hold(o.Json, current);
+            }
+        }
+        finally
+        {
+            current.Dispose();
+            currentPolicy.Dispose();
+        }
+
+        return summary.Attack.Stopped && summary.Attack.DecisionsUnchanged && summary.Rollback.StatisticsUnchanged ? 0 : 1;
+    }
+
+    private static Options Parse(string[] args)
+    {
+        Options o = new();
+        o.Policy = Path.Combine(o.Samples, "policy.txt");
+        bool ownPolicy = false;
         for (int i = 0; i < args.Length; i++)
         {
-            policy = args[i] switch
+            string Value() => i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{args[i]} needs a value. {Usage}");
+            switch (args[i])
             {
-                "--policy" when i + 1 < args.Length => args[++i],
-                _ => throw new CliUsageException($"unknown option '{args[i]}'"),
-            };
+                case "--policy": o.Policy = Value(); ownPolicy = true; break;
+                case "--reload": o.Reload = Value(); break;
+                case "--queries":
+                    o.Queries = long.TryParse(Value(), out long n) && n > 0 ? n : throw new CliUsageException($"--queries needs a positive number. {Usage}");
+                    break;
+                case "--json": o.Json = true; break;
+                case "--hold": o.Hold = true; break;
+                case "--attack": o.Attack = true; break;
+                default: throw new CliUsageException($"unknown option '{args[i]}'. {Usage}");
+            }
         }
 
-        if (!File.Exists(policy))
+        // The shipped policy reloads as its version 2; the user's own reloads itself unless told otherwise.
+        o.Reload ??= ownPolicy ? o.Policy : Path.Combine(o.Samples, "policy-v2.txt");
+        foreach (string file in new[] { o.Policy, o.Reload })
         {
-            throw new CliUsageException($"no policy file at '{policy}'");
+            if (!File.Exists(file))
+            {
+                throw new CliUsageException($"no policy file at '{file}'");
+            }
         }
 
-        using WriteOncePool pool = new(new PoolOptions { Name = "policy" });
-        List<nint> rules = [];
-        int loaded = Load(pool, File.ReadLines(policy), rules, out _);
-        AnsiConsole.MarkupLineInterpolated($"Loaded [green]{loaded}[/] rules from {Path.GetFileName(policy)} into pool '{pool.Name}'.");
+        return o;
+    }
 
-        PoolStatistics before = pool.Statistics;
-        string malformed = Path.Combine(samples, "policy-malformed.txt");
-        int extra = Load(pool, File.ReadLines(malformed), rules, out List<string> rejected);
-        PoolStatistics afterRollback = pool.Statistics;
-        AnsiConsole.MarkupLineInterpolated($"Loaded [green]{extra}[/] more from {Path.GetFileName(malformed)}; rolled back {rejected.Count} malformed record(s) with Free: {string.Join("; ", rejected)}");
-        AnsiConsole.MarkupLineInterpolated($"Each rollback returned every byte: {afterRollback.LiveAllocations - before.LiveAllocations} allocations were added for {extra} good rules (4 per rule).");
+    private static DemoSummary RunDemo(Options o, Report report, RootSlot slot, out ProtectablePool current, out LoadedPolicy currentPolicy)
+    {
+        report.Title("pmalloc demo: a role-based access policy in write-once memory");
 
+        // 1. Load.
+        WriteOncePool pool = new(new PoolOptions { Name = "policy-v1" });
+        Stopwatch clock = Stopwatch.StartNew();
+        LoadedPolicy policy = report.Step($"Loading {Path.GetFileName(o.Policy)}", () => PolicyLoader.LoadFile(pool, o.Policy));
+        double loadMs = clock.Elapsed.TotalMilliseconds;
+        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Markup.Escape(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
+        report.Line("   Rules are structs, strings UTF-8, indexes ProtectedDictionary tables, all in the pool.");
+        report.Statistics(pool.Statistics);
+
+        // 2. A malformed file: the load fails halfway and frees what it took.
+        string malformed = Path.Combine(o.Samples, "policy-malformed.txt");
+        RollbackSummary rollback = report.Step("Loading a malformed policy", () => TryMalformed(pool, malformed));
+        report.Line($"[bold]2. Rollback[/]: {Path.GetFileName(malformed)} line {rollback.Line}: [red]{Markup.Escape(rollback.Error)}[/]");
+        report.Line("   The loader freed every allocation of the failed load (Free, newest first).");
+        report.Line($"   Pool statistics before and after: {(rollback.StatisticsUnchanged ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
+        report.Compare(rollback.Before, rollback.After);
+
+        // 3. Protect, then answer queries.
         pool.Protect();
-        AnsiConsole.MarkupLineInterpolated($"Protected: {pool.Statistics.Chunks} chunk(s), {pool.Statistics.AllocatedBytes} bytes in {pool.Statistics.LiveAllocations} allocations are now read-only for good.");
+        slot.Publish(policy.Root);
+        report.Line($"[bold]3. Protect[/]: {pool.Statistics.Chunks} chunk(s), {Bytes(pool.Statistics.MappedBytes)} read-only for good.");
+        Query[] queries = MakeQueries(policy);
+        QueriesSummary answered = report.Step($"Answering {o.Queries:N0} access queries", () => Answer(slot, queries, o.Queries));
+        report.Line($"   {answered.Count:N0} access queries in {answered.Seconds:0.00} s: [green]{answered.PerSecond:N0} queries/s[/]");
+        report.Line($"   (one thread, no lock; {answered.Allowed:N0} allowed).");
 
-        foreach (nint address in rules.Take(3))
+        // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.
+        WriteOncePool next = new(new PoolOptions { Name = "policy-v2" });
+        LoadedPolicy reloaded = report.Step($"Reloading {Path.GetFileName(o.Reload!)}", () => PolicyLoader.LoadFile(next, o.Reload!));
+        next.Protect();
+        queries = MakeQueries(reloaded);
+        bool[] before = Decide(slot.Current, queries);
+        slot.Publish(reloaded.Root);
+        pool.Dispose();
+        policy.Dispose();
+        bool[] after = Decide(slot.Current, queries);
+        int changed = before.Zip(after).Count(d => d.First != d.Second);
+        List<ChangedDecision> examples = ChangedExamples(queries, before, after);
+        report.Line($"[bold]4. Reload[/]: v{reloaded.Version} into pool '{next.Name}'; the root pointer, in write-rare pool");
+        report.Line($"   '{slot.Pool.Name}', swapped with Publish; pool '{pool.Name}' {pool.State.ToString().ToLowerInvariant()}.");
+        report.Line($"   {changed} of {SampleQueries:N0} sample decisions changed, for example:");
+        foreach (ChangedDecision c in examples)
         {
-            Rule* rule = (Rule*)address;
-            AnsiConsole.MarkupLineInterpolated($"  allow {Utf8(rule->Role)} {Utf8(rule->Action)} {Utf8(rule->Object)}");
+            report.Line($"   {Markup.Escape(c.Query)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
         }
 
-        AnsiConsole.MarkupLine("A stray write to any of these bytes now stops the process with an AccessViolationException (exit status 134).");
+        // 5. The attack, in a child process: it must die, and nothing here may change.
+        ChildResult child = report.Step("Attacking in a child process", () =>
+            ChildProcess.RunSelf(["demo", "--attack", "--policy", o.Policy], TimeSpan.FromMinutes(1)));
+        bool unchanged = Decide(slot.Current, queries).SequenceEqual(after);
+        AttackSummary attack = new(child.ExitCode, child.FaultLine, child.DiedOfAccessViolation, unchanged,
+            child.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("attacker:", StringComparison.Ordinal)) ?? "");
+        report.Line("[bold]5. Attack[/]: a child loads and protects the policy, then grants itself a role");
+        report.Line($"   by writing to a rule ({Markup.Escape(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal))}).");
+        report.Line(attack.Stopped
+            ? $"   Stopped: exit status [green]{attack.ExitCode}[/]. The runtime said:\n   [yellow]{Markup.Escape(attack.FaultLine)}[/]"
+            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Markup.Escape(child.StandardError)}");
+        report.Line($"   Decisions here after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
+
+        current = next;
+        currentPolicy = reloaded;
+        return new DemoSummary(
+            new PolicySummary(o.Policy, policy.Name, policy.Version, policy.Roles.Length, policy.Users.Length, policy.Rules, loadMs),
+            next.Statistics, rollback, answered,
+            new ReloadSummary(o.Reload!, reloaded.Version, changed, examples, pool.State == PoolState.Destroyed, slot.Current == (PolicyRoot*)reloaded.Root, slot.Pool.Statistics),
+            attack);
+    }
+
+    private static RollbackSummary TryMalformed(ProtectablePool pool, string path)
+    {
+        PoolStatistics before = pool.Statistics;
+        try
+        {
+            PolicyLoader.LoadFile(pool, path);
+        }
+        catch (PolicyFormatException e)
+        {
+            PoolStatistics after = pool.Statistics;
+            return new RollbackSummary(path, e.Line, e.Reason, before, after, before == after);
+        }
+
+        throw new CliUsageException($"{path} was expected to be malformed, and it loaded");
+    }
+
+    private readonly record struct Query(string User, string Action, string Object)
+    {
+        public override string ToString() => $"{User} {Action} {Object}";
+    }
+
+    /// <summary>A fixed, seeded mix: mostly a random user asking for a permission some rule grants, and one in eight for an action on an object no rule pairs it with.</summary>
+    private static Query[] MakeQueries(LoadedPolicy policy)
+    {
+        Random random = new(2018);
+        (string Action, string Object)[] pairs = policy.Permissions;
+        Query[] queries = new Query[SampleQueries];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            (string action, string obj) = pairs[random.Next(pairs.Length)];
+            if (random.Next(8) == 0)
+            {
+                action = pairs[random.Next(pairs.Length)].Action;
+            }
+
+            queries[i] = new Query(policy.Users[random.Next(policy.Users.Length)], action, obj);
+        }
+
+        return queries;
+    }
+
+    /// <summary>Answers <paramref name="count"/> queries as a reader does: follow the root pointer, then look up, with no lock.</summary>
+    private static QueriesSummary Answer(RootSlot slot, Query[] queries, long count)
+    {
+        // One untimed pass first, so the figure is of the optimized code, not of the JIT's first tier.
+        foreach (Query q in queries)
+        {
+            _ = Decisions.IsAllowed(slot.Current, q.User, q.Action, q.Object);
+        }
+
+        long allowed = 0;
+        Stopwatch clock = Stopwatch.StartNew();
+        for (long i = 0; i < count; i++)
+        {
+            Query q = queries[(int)(i & (SampleQueries - 1))];
+            if (Decisions.IsAllowed(slot.Current, q.User, q.Action, q.Object))
+            {
+                allowed++;
+            }
+        }
+
+        double seconds = clock.Elapsed.TotalSeconds;
+        return new QueriesSummary(count, allowed, seconds, count / Math.Max(seconds, 1e-9));
+    }
+
+    private static bool[] Decide(PolicyRoot* root, Query[] queries)
+    {
+        bool[] decisions = new bool[queries.Length];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            decisions[i] = Decisions.IsAllowed(root, queries[i].User, queries[i].Action, queries[i].Object);
+        }
+
+        return decisions;
+    }
+
+    /// <summary>The first few decisions the reload changed.</summary>
+    private static List<ChangedDecision> ChangedExamples(Query[] queries, bool[] before, bool[] after)
+    {
+        List<ChangedDecision> examples = [];
+        for (int i = 0; i < queries.Length && examples.Count < 3; i++)
+        {
+            if (before[i] != after[i])
+            {
+                examples.Add(new ChangedDecision(queries[i].ToString(), before[i], after[i]));
+            }
+        }
+
+        return examples;
+    }
+
+    private static string Verdict(bool allowed) => allowed ? "[green]allowed[/]" : "[red]denied[/]";
+
+    private static string Bytes(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.0} MiB" : $"{bytes / 1024.0:0.#} KiB";
+
+    /// <summary>
+    /// <c>pmalloc demo --attack</c>: load and protect the policy, then write to the attacker's own user rule to
+    /// grant it the most powerful role. The write faults; the process dies with exit status 134.
+    /// </summary>
+    internal static int AttackInThisProcess(string path)
+    {
+        using WriteOncePool pool = new(new PoolOptions { Name = "policy-attack" });
+        LoadedPolicy policy = PolicyLoader.LoadFile(pool, path);
+        pool.Protect();
+        string attacker = policy.Users.Contains("mallory") ? "mallory" : policy.Users[0];
+        string target = policy.Roles.Contains("admin") ? "admin" : policy.Roles[^1];
+        UserRecord* user = policy.FindUser(attacker);
+        RoleRecord* role = policy.FindRole(target);
+        Console.WriteLine($"attacker: user {attacker} overwrites its role with {target}");
+        Console.WriteLine($"before: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
+        Attacks.Ready();
+
+        // The forbidden write: the user record lives in the protected pool.
+        user->Roles[0] = role;
+
+        Console.WriteLine(Attacks.SurvivedMarker);
+        Console.WriteLine($"after: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
         return 0;
     }
 
-    /// <summary>Loads "allow ROLE ACTION OBJECT" lines; a malformed record is rolled back with <see cref="ProtectablePool.Free"/>.</summary>
-    internal static int Load(ProtectablePool pool, IEnumerable<string> lines, List<nint> rules, out List<string> rejected)
+    private static void Hold(bool json, ProtectablePool pool)
     {
-        rejected = [];
-        int loaded = 0;
-        foreach (string raw in lines)
+        int pid = Environment.ProcessId;
+        string text = $"Holding pool '{pool.Name}': PID {pid}. Run 'pmalloc inspect {pid}' in another terminal; press Enter to end.";
+        if (json)
         {
-            string line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
-            {
-                continue;
-            }
-
-            // The parser allocates as it goes, as a real one does; a bad field means freeing what the record took.
-            string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            nint ruleAddress = (nint)Unsafe.AsPointer(ref pool.Allocate<Rule>());
-            List<nint> taken = [ruleAddress];
-            Rule* rule = (Rule*)ruleAddress;
-            if (fields.Length >= 2 && fields[0] == "allow")
-            {
-                taken.Add(rule->Role = pool.AllocateUtf8(fields[1]));
-            }
-
-            if (fields.Length != 4 || fields[0] != "allow")
-            {
-                foreach (nint address in taken)
-                {
-                    pool.Free(address);
-                }
-
-                rejected.Add($"'{line}'");
-                continue;
-            }
-
-            rule->Action = pool.AllocateUtf8(fields[2]);
-            rule->Object = pool.AllocateUtf8(fields[3]);
-            rules.Add(ruleAddress);
-            loaded++;
+            Console.Error.WriteLine(text);
+        }
+        else
+        {
+            AnsiConsole.WriteLine(text);
         }
 
-        return loaded;
+        Console.Out.Flush();
+
+        // Returns on Enter, and on end of input (stdin closed, or a parent that goes away).
+        _ = Console.In.ReadLine();
     }
 
-    private static string Utf8(nint text) => Marshal.PtrToStringUTF8(text) ?? "";
+    /// <summary>Writes the text report, or nothing in <c>--json</c> mode.</summary>
+    private sealed class Report(bool quiet)
+    {
+        internal void Title(string text)
+        {
+            if (!quiet)
+            {
+                AnsiConsole.Write(new Rule($"[bold]{Markup.Escape(text)}[/]").LeftJustified());
+            }
+        }
+
+        internal void Line(string markup)
+        {
+            if (!quiet)
+            {
+                AnsiConsole.MarkupLine(markup);
+            }
+        }
+
+        /// <summary>Runs a step that may take more than a moment under a spinner.</summary>
+        internal T Step<T>(string what, Func<T> step) =>
+            quiet || !AnsiConsole.Profile.Capabilities.Interactive ? step() : AnsiConsole.Status().Start(what + "...", _ => step());
+
+        internal void Statistics(PoolStatistics s)
+        {
+            if (!quiet)
+            {
+                AnsiConsole.MarkupLine($"   Pool '{s.Name}': {s.Chunks} chunk(s), {Bytes(s.MappedBytes)} mapped, {Bytes(s.AllocatedBytes)} in {s.LiveAllocations:N0} allocations.");
+            }
+        }
+
+        internal void Compare(PoolStatistics before, PoolStatistics after)
+        {
+            if (quiet)
+            {
+                return;
+            }
+
+            Table table = new Table().AddColumns("statistic", "before", "after");
+            table.AddRow("chunks", $"{before.Chunks}", $"{after.Chunks}");
+            table.AddRow("mapped bytes", $"{before.MappedBytes:N0}", $"{after.MappedBytes:N0}");
+            table.AddRow("allocated bytes", $"{before.AllocatedBytes:N0}", $"{after.AllocatedBytes:N0}");
+            table.AddRow("requested bytes", $"{before.RequestedBytes:N0}", $"{after.RequestedBytes:N0}");
+            table.AddRow("live allocations", $"{before.LiveAllocations:N0}", $"{after.LiveAllocations:N0}");
+            AnsiConsole.Write(table);
+        }
+    }
 }
+
+/// <summary>The facts of one demo run, printed by <c>--json</c>.</summary>
+internal sealed record DemoSummary(PolicySummary Policy, PoolStatistics Pool, RollbackSummary Rollback, QueriesSummary Queries, ReloadSummary Reload, AttackSummary Attack);
+
+internal sealed record PolicySummary(string File, string Name, int Version, int Roles, int Users, int Rules, double LoadMilliseconds);
+
+internal sealed record RollbackSummary(string File, int Line, string Error, PoolStatistics Before, PoolStatistics After, bool StatisticsUnchanged);
+
+internal sealed record QueriesSummary(long Count, long Allowed, double Seconds, double PerSecond);
+
+internal sealed record ChangedDecision(string Query, bool Before, bool After);
+
+internal sealed record ReloadSummary(string File, int Version, int ChangedDecisions, List<ChangedDecision> Examples, bool OldPoolDestroyed, bool RootPublished, PoolStatistics RootPool);
+
+internal sealed record AttackSummary(int ExitCode, string FaultLine, bool Stopped, bool DecisionsUnchanged, string Plan);

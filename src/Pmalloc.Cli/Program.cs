@@ -13,6 +13,8 @@ try
         "attack" => Attacks.RunInThisProcess(rest),
         "bench" => Pmalloc.Cli.Bench.BenchCommand.Run(rest),
         "help" or "--help" or "-h" => Help(),
+        "selftest" => SelfTest.Run(rest),
+        "inspect" => Inspect.Run(rest),
         _ => Unknown(verb),
     };
 }
@@ -28,9 +30,13 @@ static int Help()
         pmalloc: write-once and write-rare protected memory pools for .NET
 
         usage:
+          pmalloc selftest [--json]               each attack in its own child process
+          pmalloc inspect PID|self [--json]       list the pools of a running process
           pmalloc demo [--policy FILE] [--hold]   load a policy into a pool, protect it, attack it
           pmalloc bench [--quick] [--json [FILE]] the pool against malloc, libsodium, OpenSSL, mmap (docs/benchmarks.md)
           pmalloc help                            this text
+
+        demo options: --policy FILE, --reload FILE, --queries N, --json, --hold
         """);
     return 0;
 }

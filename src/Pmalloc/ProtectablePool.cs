@@ -61,6 +61,7 @@ public abstract unsafe partial class ProtectablePool : IDisposable
         Name = Options.Name;
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
+        PoolMetrics.Register(this);
     }
 
     /// <summary>The pool's name, from <see cref="PoolOptions.Name"/>.</summary>
@@ -381,6 +382,7 @@ public abstract unsafe partial class ProtectablePool : IDisposable
             _state = PoolState.Destroyed;
         }
 
+        PoolMetrics.Unregister(this);
         GC.SuppressFinalize(this);
     }
 

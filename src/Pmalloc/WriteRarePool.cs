@@ -155,6 +155,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Write(Name, chunk, target, source);
             }
+
+            CountUpdate();
         }
     }
 
@@ -176,6 +178,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Fill(Name, chunk, target, value, length);
             }
+
+            CountUpdate();
         }
     }
 
@@ -203,6 +207,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             {
                 RareWriter.Publish(Name, chunk, slot, value);
             }
+
+            CountUpdate();
         }
     }
 
@@ -289,6 +295,15 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         if (batch is { IsOpen: false })
         {
             ThrowHelper.ThrowBatchEnded(Name, operation, address);
+        }
+    }
+
+    /// <summary>Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only.</summary>
+    private void CountUpdate()
+    {
+        if (!StoresArePlain)
+        {
+            PoolMetrics.WriteRareUpdates.Add(1);
         }
     }
 

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Pmalloc.Cli;
+
+namespace Pmalloc.Tests;
+
+/// <summary>The <c>pmalloc</c> verbs as a user runs them: each in a child process, checked on its output.</summary>
+public sealed class CliTests
+{
+    private static readonly string Samples = Path.Combine(AppContext.BaseDirectory, "samples");
+
+    [Fact]
+    public void Selftest_runs_every_attack_and_every_one_ends_as_expected()
+    {
+        ChildResult result = Child.Pmalloc(["selftest", "--json"]);
+
+        Assert.True(result.ExitCode == 0, $"selftest failed (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
+        using JsonDocument json = JsonDocument.Parse(result.StandardOutput);
+        JsonElement[] cases = [.. json.RootElement.EnumerateArray()];
+        Assert.Equal(Attacks.Cases.Keys, cases.Select(c => c.GetProperty("name").GetString()));
+        foreach (JsonElement c in cases)
+        {
+            string name = c.GetProperty("name").GetString()!;
+            Assert.Equal(Attacks.Cases[name].Expected.ToString(), c.GetProperty("expected").GetString());
+            Assert.Equal(c.GetProperty("expected").GetString(), c.GetProperty("observed").GetString());
+            Assert.True(c.GetProperty("passed").GetBoolean(), name);
+        }
+    }
+
+    [Fact]
+    public void Selftest_reports_an_outcome_that_differs_from_the_expected_one()
+    {
+        // A child that is refused where the catalog expects a fault must be reported as such, not as a pass.
+        ChildResult refused = Child.Attack("free-after-protect");
+        (string observed, string detail) = SelfTest.Observe(refused);
+        Assert.Equal(nameof(Outcome.Refused), observed);
+        Assert.Contains("InvalidOperationException", detail, StringComparison.Ordinal);
+        Assert.NotEqual(nameof(Outcome.AccessViolation), observed);
+
+        // A child that dies before the attack is a failure, whatever its exit status.
+        (string early, _) = SelfTest.Observe(new ChildResult(134, "", "Fatal error. System.AccessViolationException"));
+        Assert.StartsWith("failed before the attack", early, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Demo_rolls_back_reloads_and_survives_the_attack()
+    {
+        ChildResult result = Child.Pmalloc(["demo", "--json", "--queries", "20000"]);
+
+        Assert.True(result.ExitCode == 0, $"demo failed (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
+        using JsonDocument json = JsonDocument.Parse(result.StandardOutput);
+        JsonElement root = json.RootElement;
+
+        JsonElement policy = root.GetProperty("policy");
+        Assert.True(policy.GetProperty("rules").GetInt32() > 2000);
+        Assert.Equal(1, policy.GetProperty("version").GetInt32());
+
+        // The malformed rule is where the shipped file has it, and the failed load left the pool's statistics as they were.
+        JsonElement rollback = root.GetProperty("rollback");
+        int malformedLine = Array.IndexOf(File.ReadAllLines(Path.Combine(Samples, "policy-malformed.txt")), "allow eng-staff read") + 1;
+        Assert.Equal(malformedLine, rollback.GetProperty("line").GetInt32());
+        JsonElement before = rollback.GetProperty("before"), after = rollback.GetProperty("after");
+        Assert.True(before.GetProperty("liveAllocations").GetInt64() > 10_000);
+        Assert.Equal(before.GetRawText(), after.GetRawText());
+        Assert.True(rollback.GetProperty("statisticsUnchanged").GetBoolean());
+
+        JsonElement queries = root.GetProperty("queries");
+        Assert.Equal(20000, queries.GetProperty("count").GetInt64());
+        Assert.InRange(queries.GetProperty("allowed").GetInt64(), 1, 19999);
+
+        JsonElement reload = root.GetProperty("reload");
+        Assert.Equal(2, reload.GetProperty("version").GetInt32());
+        Assert.True(reload.GetProperty("oldPoolDestroyed").GetBoolean());
+        Assert.True(reload.GetProperty("changedDecisions").GetInt32() > 0);
+        Assert.True(reload.GetProperty("rootPublished").GetBoolean());
+        Assert.Equal("Protected", reload.GetProperty("rootPool").GetProperty("state").GetString());
+        Assert.Equal("Protected", root.GetProperty("pool").GetProperty("state").GetString());
+
+        JsonElement attack = root.GetProperty("attack");
+        Assert.Equal(134, attack.GetProperty("exitCode").GetInt32());
+        Assert.Contains("AccessViolationException", attack.GetProperty("faultLine").GetString(), StringComparison.Ordinal);
+        Assert.True(attack.GetProperty("stopped").GetBoolean());
+        Assert.True(attack.GetProperty("decisionsUnchanged").GetBoolean());
+    }
+
+    [Fact]
+    public void The_demo_attack_child_dies_of_an_access_violation_at_its_write()
+    {
+        ChildResult result = Child.Pmalloc(["demo", "--attack", "--policy", Path.Combine(Samples, "policy.txt")]);
+
+        Child.AssertDiedOfAccessViolation(result);
+        Assert.Contains("before: mallory write /etc/shadow: denied", result.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("after:", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_sees_the_protected_policy_pool_of_a_holding_demo()
+    {
+        using Process demo = ChildProcess.StartSelf(["demo", "--hold", "--queries", "1000"]);
+        Task<string> stderr = demo.StandardError.ReadToEndAsync();
+        List<string> report = [];
+        try
+        {
+            // The demo prints the hold line once its pools are built and protected.
+            using CancellationTokenSource patience = new(TimeSpan.FromMinutes(2));
+            while (await demo.StandardOutput.ReadLineAsync(patience.Token) is { } line)
+            {
+                report.Add(line);
+                if (line.StartsWith("Holding", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+
+            if (report.Count == 0 || !report[^1].StartsWith("Holding", StringComparison.Ordinal))
+            {
+                Assert.Fail($"the demo did not hold:\n{string.Join('\n', report)}\n{await stderr}");
+            }
+
+            string text = string.Join(' ', report);
+            Assert.Contains("identical", text, StringComparison.Ordinal);
+            Assert.Contains("exit status 134", text, StringComparison.Ordinal);
+            Assert.Contains("unchanged", text, StringComparison.Ordinal);
+
+            ChildResult inspect = Child.Pmalloc(["inspect", demo.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json"]);
+
+            Assert.True(inspect.ExitCode == 0, inspect.StandardOutput + inspect.StandardError);
+            using JsonDocument json = JsonDocument.Parse(inspect.StandardOutput);
+            Assert.Equal(demo.Id, json.RootElement.GetProperty("pid").GetInt32());
+            JsonElement[] pools = [.. json.RootElement.GetProperty("pools").EnumerateArray()];
+            JsonElement policy = Assert.Single(pools, p => p.GetProperty("name").GetString() == "policy-v2");
+            Assert.DoesNotContain(pools, p => p.GetProperty("name").GetString() == "policy-v1");
+            JsonElement root = Assert.Single(pools, p => p.GetProperty("name").GetString() == "policy-root");
+            Assert.Equal(("r", 1), (root.GetProperty("protection").GetString(), root.GetProperty("chunks").GetInt32()));
+            Assert.Equal("r", policy.GetProperty("protection").GetString());
+            int chunks = policy.GetProperty("chunks").GetInt32();
+            Assert.InRange(chunks, 1, 16);
+            long mapped = policy.GetProperty("mappedBytes").GetInt64();
+            Assert.InRange(mapped, chunks * 64L * 1024, 64L << 20);
+            Assert.InRange(policy.GetProperty("residentBytes").GetInt64(), 1, mapped);
+            Assert.True(policy.GetProperty("guardPages").GetBoolean());
+            Assert.Equal(chunks, policy.GetProperty("guardedChunks").GetInt32());
+            Assert.False(policy.GetProperty("sealed").GetBoolean());
+        }
+        finally
+        {
+            demo.StandardInput.WriteLine();
+            demo.StandardInput.Close();
+            using CancellationTokenSource timeout = new(TimeSpan.FromMinutes(1));
+            try
+            {
+                await demo.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                demo.Kill(entireProcessTree: true);
+            }
+        }
+
+        Assert.Equal(0, demo.ExitCode);
+    }
+
+    [Fact]
+    public void Inspect_gives_a_clear_error_for_a_process_that_does_not_exist()
+    {
+        // Above the kernel's largest pid_max (2^22), so no process can have it.
+        ChildResult result = Child.Pmalloc(["inspect", "99999999"]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no process with PID 99999999", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_demo_names_the_line_of_a_malformed_policy_of_the_user()
+    {
+        ChildResult result = Child.Pmalloc(["demo", "--policy", Path.Combine(Samples, "policy-malformed.txt")]);
+
+        int line = Array.IndexOf(File.ReadAllLines(Path.Combine(Samples, "policy-malformed.txt")), "allow eng-staff read") + 1;
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"policy-malformed.txt:{line}: expected 'allow ROLE ACTION OBJECT'", result.StandardOutput.Replace("\n", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_demo_refuses_a_missing_policy_file_with_a_usage_error()
+    {
+        ChildResult result = Child.Pmalloc(["demo", "--policy", "/nonexistent/policy.txt"]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("no policy file at '/nonexistent/policy.txt'", result.StandardOutput, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,122 @@
+using Pmalloc.Cli;
+
+namespace Pmalloc.Tests;
+
+/// <summary>The parsing behind <c>pmalloc inspect</c>: fixed smaps text as kernel 6.18 prints it, and this process's own pools.</summary>
+public sealed class PoolMapsTests
+{
+    // Two chunks of pool "keys": one with guards, sealed, locked (split in two VMAs by a partial mlock) and
+    // not dumped; one writable without guards. A pool whose name has spaces. Fields abridged.
+    private const string Smaps = """
+        7f0000000000-7f0000001000 ---p 00000000 00:00 0 
+        Rss:                   0 kB
+        VmFlags: mr mw me nr 
+        7f0000001000-7f0000002000 r--s 00000000 00:01 125                        /memfd:pmalloc:keys (deleted)
+        Rss:                   4 kB
+        Locked:                4 kB
+        VmFlags: rd sh mr mw me ms lo dd sl 
+        7f0000002000-7f0000003000 r--s 00001000 00:01 125                        /memfd:pmalloc:keys (deleted)
+        Rss:                   0 kB
+        Locked:                0 kB
+        VmFlags: rd sh mr mw me ms dd sl 
+        7f0000003000-7f0000004000 ---p 00000000 00:00 0 
+        Rss:                   0 kB
+        VmFlags: mr mw me nr 
+        7f0000010000-7f0000020000 rw-s 00000000 00:01 126                        /memfd:pmalloc:keys (deleted)
+        Rss:                  64 kB
+        Locked:                0 kB
+        VmFlags: rd wr sh mr mw me ms 
+        7f0000030000-7f0000031000 r--s 00000000 00:01 127                        /memfd:pmalloc:my pool  (deleted)
+        Rss:                   4 kB
+        VmFlags: rd sh mr mw me ms 
+        7f0000040000-7f0000041000 r--p 00000000 08:01 999                        /usr/lib/libc.so.6
+        Rss:                   4 kB
+        VmFlags: rd mr mw me 
+        """;
+
+    [Fact]
+    public void Smaps_text_is_grouped_into_pools_and_chunks()
+    {
+        IReadOnlyList<PoolMapInfo> pools = PoolMaps.Summarize(PoolMaps.Parse(Smaps));
+
+        Assert.Equal(["keys", "my pool "], pools.Select(p => p.Name));
+        PoolMapInfo keys = pools[0];
+        Assert.Equal(2, keys.Chunks);
+        Assert.Equal(0x2000 + 0x10000, keys.MappedBytes);
+        Assert.Equal((4 + 64) * 1024, keys.ResidentBytes);
+        Assert.Equal("mixed", keys.Protection);
+        Assert.False(keys.Sealed);
+        Assert.Equal(4096, keys.LockedBytes);
+        Assert.False(keys.ExcludedFromCoreDumps);
+        Assert.Equal(1, keys.GuardedChunks);
+        Assert.False(keys.GuardPages);
+
+        PoolMapInfo spaced = pools[1];
+        Assert.Equal(("r", 1, 0), (spaced.Protection, spaced.Chunks, spaced.GuardedChunks));
+    }
+
+    [Fact]
+    public void A_sealed_locked_undumped_pool_is_reported_as_such()
+    {
+        string onlyFirstChunk = string.Join('\n', Smaps.Split('\n').TakeWhile(l => !l.StartsWith("7f0000010000", StringComparison.Ordinal)));
+        PoolMapInfo keys = Assert.Single(PoolMaps.Summarize(PoolMaps.Parse(onlyFirstChunk)));
+
+        Assert.Equal(("r", true, true, true, true), (keys.Protection, keys.Sealed, keys.Locked, keys.ExcludedFromCoreDumps, keys.GuardPages));
+    }
+
+    [Fact]
+    public void This_process_s_pool_shows_its_chunks_protection_and_guards()
+    {
+        using WriteOncePool pool = TestPools.NewPool();
+        pool.Allocate(100);
+        pool.Allocate(200_000);
+
+        PoolMapInfo writable = Assert.Single(PoolMaps.Read("self"), p => p.Name == pool.Name);
+        Assert.Equal(("rw", pool.Statistics.Chunks, pool.Statistics.MappedBytes, true), (writable.Protection, writable.Chunks, writable.MappedBytes, writable.GuardPages));
+
+        pool.Protect();
+        PoolMapInfo protectedPool = Assert.Single(PoolMaps.Read("self"), p => p.Name == pool.Name);
+        Assert.Equal(("r", 2), (protectedPool.Protection, protectedPool.Chunks));
+        Assert.False(protectedPool.Sealed);
+
+        pool.Dispose();
+        Assert.DoesNotContain(PoolMaps.Read("self"), p => p.Name == pool.Name);
+    }
+
+    [Fact]
+    public void A_sealed_locked_undumped_pool_of_this_process_is_reported_as_such()
+    {
+        Assert.True(ProtectedMemory.Support.Mseal, "this test needs mseal(2), Linux 6.10+");
+
+        // A sealed pool's memory stays mapped until the process exits, whatever Dispose does: a few pages.
+        using WriteOncePool pool = new(new PoolOptions
+        {
+            Name = TestPools.UniqueName(), Seal = SealMode.Required, LockInMemory = true, ExcludeFromCoreDumps = true,
+        });
+        TestPools.Fill(pool.Allocate(5000), 5000, 1);
+        pool.Protect();
+
+        PoolMapInfo info = Assert.Single(PoolMaps.Read("self"), p => p.Name == pool.Name);
+        Assert.Equal(("r", true, true, true, true), (info.Protection, info.Sealed, info.Locked, info.ExcludedFromCoreDumps, info.GuardPages));
+        Assert.InRange(info.LockedBytes, 8192, info.MappedBytes);
+    }
+
+    [Fact]
+    public void Secret_memory_chunks_are_reported_together()
+    {
+        Assert.True(ProtectedMemory.Support.MemfdSecret, "this test needs memfd_secret(2), Linux 5.14+ with secretmem enabled");
+        using WriteOncePool pool = new(new PoolOptions { Name = TestPools.UniqueName(), SecretMemory = true });
+        pool.Allocate(100);
+
+        PoolMapInfo secret = Assert.Single(PoolMaps.Read("self"), p => p.Name == PoolMaps.SecretPoolName);
+        Assert.True(secret.Chunks >= 1);
+        Assert.DoesNotContain(PoolMaps.Read("self"), p => p.Name == pool.Name);
+    }
+
+    [Fact]
+    public void A_process_that_does_not_exist_is_a_clear_error()
+    {
+        InspectException e = Assert.Throws<InspectException>(() => PoolMaps.Read("99999999"));
+        Assert.Equal("no process with PID 99999999", e.Message);
+    }
+}

@@ -41,6 +41,9 @@ internal sealed unsafe class Chunk
 
     private readonly int _words;
 
+    /// <summary>The highest <see cref="Bump"/> before the cursor was last lowered (kept off the fast path).</summary>
+    private int _highWater;
+
     private bool _released;
 
     /// <summary>Native bytes reported to the GC by <see cref="ReleaseBitmapsWhenUnreachable"/>, or 0.</summary>
@@ -86,7 +89,7 @@ internal sealed unsafe class Chunk
     internal int Holes { get; private set; }
 
     /// <summary>The highest <see cref="Bump"/> ever reached: bytes above it were never written.</summary>
-    internal int HighWater { get; private set; }
+    internal int HighWater => Math.Max(_highWater, Bump);
 
     internal int LiveAllocations { get; private set; }
 
@@ -109,11 +112,6 @@ internal sealed unsafe class Chunk
         }
 
         Bump = first + granules;
-        if (Bump > HighWater)
-        {
-            HighWater = Bump;
-        }
-
         Mark(first, granules, padding);
         return AddressOf(first);
     }
@@ -144,7 +142,6 @@ internal sealed unsafe class Chunk
         }
 
         Bump = first + granules;
-        HighWater = Math.Max(HighWater, Bump);
         Mark(first, granules, padding);
         return AddressOf(first);
     }
@@ -205,6 +202,7 @@ internal sealed unsafe class Chunk
         Debug.Assert(IsStart(first) && LengthOf(first) == granules);
         ClearRange(_used, first, granules);
         ClearBit(_starts, first);
+        SetPadding(first, 0);
         Avail += granules;
         LiveAllocations--;
 
@@ -218,6 +216,7 @@ internal sealed unsafe class Chunk
                 Holes--;
             }
 
+            _highWater = Math.Max(_highWater, Bump);
             Bump = bump;
         }
         else
@@ -277,6 +276,7 @@ internal sealed unsafe class Chunk
         {
             bool u = IsUsed(g), s = IsStart(g);
             Check(u || !s, $"granule {g} is a start but not used (01)");
+            Check(s || GetPadding(g) == 0, $"granule {g} is not a start but has padding {GetPadding(g)}");
             Check(!u || g < Bump, $"granule {g} is used at or above the bump cursor {Bump}");
             Check(g != 0 || !u || s, "granule 0 is used but is not the start of an allocation");
             used += u ? 1 : 0;
@@ -300,7 +300,13 @@ internal sealed unsafe class Chunk
 
     private void Mark(int first, int granules, int padding)
     {
-        SetPadding(first, padding);
+        // Padding is 0 for every granule that does not start an allocation (Free resets it), so a size that
+        // is a whole number of granules, the common case, never touches the padding array.
+        if (padding != 0)
+        {
+            SetPadding(first, padding);
+        }
+
         SetRange(_used, first, granules);
         SetBit(_starts, first);
         Avail -= granules;

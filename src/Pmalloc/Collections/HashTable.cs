@@ -7,14 +7,14 @@ namespace Pmalloc;
 
 /// <summary>
 /// The hash table behind <see cref="ProtectedDictionary{TKey, TValue}"/> and <see cref="ProtectedSet{T}"/>, laid out
-/// in one pool allocation, after <c>FrozenHashTable</c>: a header, a bucket array, then the entries grouped by bucket
-/// (cached hash codes, keys, values), then the UTF-16 text of string keys and values.
+/// in one pool allocation, after <c>FrozenHashTable</c>: a header, the bucket starts, then the entries grouped by bucket
+/// (cached hash codes where kept, keys, values), then the UTF-16 text of string keys and values.
 /// </summary>
 /// <remarks>
 /// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
-/// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly;
-/// others compare the cached hash code first. Everything a lookup reads is in the pool, so once the pool is protected
-/// not even the table's shape can be altered.</para>
+/// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly
+/// (their first candidate with one branch for hit or miss); others compare the cached hash code first. Everything a
+/// lookup reads is in the pool, so once the pool is protected not even the table's shape can be altered.</para>
 /// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
 /// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
 /// per key type. String keys are stored as <see cref="StringKey"/> entries (hash code, length, text address) and hashed by

@@ -7,14 +7,14 @@ namespace Pmalloc;
 
 /// <summary>
 /// The hash table behind <see cref="ProtectedDictionary{TKey, TValue}"/> and <see cref="ProtectedSet{T}"/>, laid out
-/// in one pool allocation, after <c>FrozenHashTable</c>: a header, a bucket array, then the entries grouped by bucket
-/// (cached hash codes, keys, values), then the UTF-16 text of string keys and values.
+/// in one pool allocation, after <c>FrozenHashTable</c>: a header, the bucket starts, then the entries grouped by bucket
+/// (cached hash codes where kept, keys, values), then the UTF-16 text of string keys and values.
 /// </summary>
 /// <remarks>
 /// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
-/// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly;
-/// others compare the cached hash code first. Everything a lookup reads is in the pool, so once the pool is protected
-/// not even the table's shape can be altered.</para>
+/// bucket's entries (few: the bucket count is chosen to minimise collisions). Primitive keys are compared directly
+/// (their first candidate with one branch for hit or miss); others compare the cached hash code first. Everything a
+/// lookup reads is in the pool, so once the pool is protected not even the table's shape can be altered.</para>
 /// <para><b>Keys.</b> Unmanaged keys use <see cref="EqualityComparer{T}.Default"/> (so <c>NaN</c> finds <c>NaN</c>
 /// and <c>-0.0</c> finds <c>0.0</c>, as in <see cref="Dictionary{TKey, TValue}"/>); the JIT specializes and inlines it
 /// per key type. String keys are stored as <see cref="StringKey"/> entries (hash code, length, text address) and hashed by
@@ -36,12 +36,33 @@ internal static unsafe class HashTable
         }
 
         int hash = EqualityComparer<TKey>.Default.GetHashCode(key!);
-        ref readonly Bucket bucket = ref table->Buckets[FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier)];
+        int* bucket = table->BucketStarts + FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier);
+        int first = bucket[0], end = bucket[1];
         ref TKey keys = ref Unsafe.AsRef<TKey>(table->Keys);
-        int end = bucket.End;
-        for (int i = bucket.Start; i <= end; i++)
+        if (ComparesKeysOnly<TKey>())
         {
-            if ((ComparesKeysOnly<TKey>() || table->HashCodes[i] == hash) && EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
+            // The bucket's first key is read even when the bucket is empty (the keys end with a spare slot), so that
+            // hit-or-miss is one branch: separate branches on emptiness and on the key would each be mispredicted
+            // often, as lookups mix hits and misses.
+            if (EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, first), key) & first < end)
+            {
+                return first;
+            }
+
+            for (int i = first + 1; i < end; i++)
+            {
+                if (EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        for (int i = first; i < end; i++)
+        {
+            if (table->HashCodes[i] == hash && EqualityComparer<TKey>.Default.Equals(Unsafe.Add(ref keys, i), key))
             {
                 return i;
             }
@@ -61,10 +82,10 @@ internal static unsafe class HashTable
 
         bool ignoreCase = table->IgnoreCase;
         int hash = StringHash.Compute(table, key);
-        ref readonly Bucket bucket = ref table->Buckets[FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier)];
+        int* bucket = table->BucketStarts + FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier);
         StringKey* keys = (StringKey*)table->Keys;
-        int end = bucket.End;
-        for (int i = bucket.Start; i <= end; i++)
+        int end = bucket[1];
+        for (int i = bucket[0]; i < end; i++)
         {
             StringKey* candidate = keys + i;
             if (candidate->HashCode == hash && candidate->Length == key.Length)
@@ -156,15 +177,19 @@ internal static unsafe class HashTable
         }
 
         int bucketCount = ChooseBucketCount(hashes);
-        int[] order = GroupByBucket(hashes, bucketCount, out Bucket[] buckets);
+        int[] order = GroupByBucket(hashes, bucketCount, out int[] bucketStarts);
 
+        // Keys of primitive types are compared directly (ComparesKeysOnly): no hash codes kept for them.
+        bool keepsHashCodes = stringKeys is null && !ComparesKeysOnly<TKey>();
         long offset = Align(sizeof(TableHeader));
         long bucketsAt = offset;
-        offset = Align(offset + ((long)bucketCount * sizeof(Bucket)));
+        offset = Align(offset + ((long)(bucketCount + 1) * sizeof(int)));
         long hashesAt = offset;
-        offset = Align(offset + (stringKeys is null ? (long)count * sizeof(int) : 0));
+        offset = Align(offset + (keepsHashCodes ? (long)count * sizeof(int) : 0));
         long keysAt = offset;
-        offset = Align(offset + ((long)count * (stringKeys is null ? Unsafe.SizeOf<TKey>() : sizeof(StringKey))));
+
+        // One spare key slot at the end, which IndexOf reads for an empty last bucket.
+        offset = Align(offset + ((long)(count + 1) * (stringKeys is null ? Unsafe.SizeOf<TKey>() : sizeof(StringKey))));
         long valuesAt = offset;
         offset = Align(offset + (hasValues ? (long)count * Unsafe.SizeOf<TValue>() : 0));
         long charsAt = offset;
@@ -180,8 +205,8 @@ internal static unsafe class HashTable
         table->Count = count;
         table->BucketCount = bucketCount;
         table->FastModMultiplier = FastModMultiplier((uint)bucketCount);
-        table->Buckets = (Bucket*)(start + bucketsAt);
-        table->HashCodes = stringKeys is null ? (int*)(start + hashesAt) : null;
+        table->BucketStarts = (int*)(start + bucketsAt);
+        table->HashCodes = keepsHashCodes ? (int*)(start + hashesAt) : null;
         table->Keys = start + keysAt;
         table->Values = hasValues ? start + valuesAt : null;
         table->MinLength = minLength;
@@ -190,7 +215,7 @@ internal static unsafe class HashTable
         table->HashKind = kind;
         table->SliceStart = sliceStart;
         table->SliceLength = sliceLength;
-        buckets.CopyTo(new Span<Bucket>(table->Buckets, bucketCount));
+        bucketStarts.CopyTo(new Span<int>(table->BucketStarts, bucketCount + 1));
 
         char* text = (char*)(start + charsAt);
         ref TKey keySlots = ref Unsafe.AsRef<TKey>(table->Keys);
@@ -200,7 +225,11 @@ internal static unsafe class HashTable
             int source = order[i];
             if (stringKeys is null)
             {
-                table->HashCodes[i] = hashes[source];
+                if (keepsHashCodes)
+                {
+                    table->HashCodes[i] = hashes[source];
+                }
+
                 Unsafe.Add(ref keySlots, i) = keys![source];
             }
             else
@@ -213,6 +242,15 @@ internal static unsafe class HashTable
             {
                 Unsafe.Add(ref valueSlots, i) = stringValues is null ? values![source] : Copy<TValue>(stringValues[source], ref text);
             }
+        }
+
+        if (stringKeys is null)
+        {
+            Unsafe.Add(ref keySlots, count) = default!;
+        }
+        else
+        {
+            ((StringKey*)table->Keys)[count] = default;
         }
 
         Debug.Assert(text == (char*)(start + total));
@@ -275,8 +313,11 @@ internal static unsafe class HashTable
         return best == 0 ? NextPrime(2 * unique) : best;
     }
 
-    /// <summary>Sorts the entries by bucket (a counting sort) and returns, per new position, the source index.</summary>
-    private static int[] GroupByBucket(int[] hashes, int bucketCount, out Bucket[] buckets)
+    /// <summary>
+    /// Sorts the entries by bucket (a counting sort) and returns, per new position, the source index; bucket b holds
+    /// the new positions <paramref name="bucketStarts"/>[b] up to, not including, <paramref name="bucketStarts"/>[b + 1].
+    /// </summary>
+    private static int[] GroupByBucket(int[] hashes, int bucketCount, out int[] bucketStarts)
     {
         ulong multiplier = FastModMultiplier((uint)bucketCount);
         int[] bucketOf = new int[hashes.Length];
@@ -292,12 +333,7 @@ internal static unsafe class HashTable
             starts[b + 1] += starts[b];
         }
 
-        buckets = new Bucket[bucketCount];
-        for (int b = 0; b < bucketCount; b++)
-        {
-            buckets[b] = new Bucket { Start = starts[b], End = starts[b + 1] - 1 };
-        }
-
+        bucketStarts = (int[])starts.Clone();
         int[] order = new int[hashes.Length];
         for (int i = 0; i < hashes.Length; i++)
         {
@@ -357,9 +393,17 @@ internal unsafe struct TableHeader
     internal int Count;
     internal int BucketCount;
     internal ulong FastModMultiplier;
-    internal Bucket* Buckets;
 
-    /// <summary>The hash code of each entry's key, in entry order; null for string keys, which keep it in their <see cref="StringKey"/>.</summary>
+    /// <summary>
+    /// <see cref="BucketCount"/> + 1 entry indexes: bucket b holds entries <c>BucketStarts[b]</c> up to, not including,
+    /// <c>BucketStarts[b + 1]</c>. Four bytes a bucket, half of a start-and-end pair, so that more of them stay in cache.
+    /// </summary>
+    internal int* BucketStarts;
+
+    /// <summary>
+    /// The hash code of each entry's key, in entry order; null for primitive keys (compared directly) and for string
+    /// keys (which keep it in their <see cref="StringKey"/>).
+    /// </summary>
     internal int* HashCodes;
 
     /// <summary>The keys, in entry order (grouped by bucket): <see cref="StringKey"/> entries for string keys.</summary>
@@ -387,11 +431,4 @@ internal unsafe struct StringKey
     internal int HashCode;
     internal int Length;
     internal char* Chars;
-}
-
-/// <summary>The entries of one bucket: indexes <see cref="Start"/> to <see cref="End"/> inclusive (empty when End &lt; Start).</summary>
-internal struct Bucket
-{
-    internal int Start;
-    internal int End;
 }

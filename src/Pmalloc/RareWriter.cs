@@ -146,19 +146,29 @@ internal static unsafe class RareWriter
     {
         private readonly Dictionary<Chunk, nint> _byChunk = [];
 
+        // The last chunk used and its alias: a batch mostly writes to one chunk, so most writes skip the Dictionary.
+        private Chunk? _lastChunk;
+        private nint _lastAlias;
+
         /// <summary>How many aliases are mapped now.</summary>
         internal int Count => _byChunk.Count;
 
         /// <summary>The alias address of <paramref name="target"/>, mapping the chunk's alias if this batch has none yet.</summary>
         internal nint AddressOf(string pool, Chunk chunk, nint target)
         {
-            if (!_byChunk.TryGetValue(chunk, out nint alias))
+            if (!ReferenceEquals(chunk, _lastChunk))
             {
-                alias = OsMemory.MapAlias(pool, chunk.Mapping, 0, chunk.Mapping.Length);
-                _byChunk.Add(chunk, alias);
+                if (!_byChunk.TryGetValue(chunk, out nint alias))
+                {
+                    alias = OsMemory.MapAlias(pool, chunk.Mapping, 0, chunk.Mapping.Length);
+                    _byChunk.Add(chunk, alias);
+                }
+
+                _lastChunk = chunk;
+                _lastAlias = alias;
             }
 
-            return alias + (target - chunk.Start);
+            return _lastAlias + (target - chunk.Start);
         }
 
         /// <summary>The alias address of <paramref name="target"/> if its chunk's alias is mapped, else 0 (for the attack catalog).</summary>
@@ -172,6 +182,8 @@ internal static unsafe class RareWriter
             }
 
             _byChunk.Clear();
+            _lastChunk = null;
+            _lastAlias = 0;
         }
     }
 }

@@ -441,7 +441,7 @@ public abstract unsafe partial class ProtectablePool : IDisposable
 
     /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation of this pool (the one usercopy check, <see cref="ProtectedMemory.Check"/>).</summary>
     internal AllocationInfo CheckRange(nint address, nuint length, string operation) =>
-        ProtectedMemory.Check(address, length, write: false, owner: this, operation);
+        ProtectedMemory.Check(address, length, write: false, owner: this, operation, out _);
 
     /// <summary>The chunk whose usable range holds <paramref name="address"/>, or null. Binary search over chunks sorted by address.</summary>
     internal Chunk? FindChunk(nint address)

@@ -25,7 +25,7 @@ public static class ProtectedMemory
     /// <exception cref="ArgumentException">The range starts outside every live allocation of a pool: in free granules (never allocated, or freed), in an allocation's padding, or in a guard page.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range starts in an allocation and crosses its end (into padding, the next allocation, or a guard page), runs into a pool from outside, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
-    public static AllocationInfo CheckRead(nint address, nuint length) => Check(address, length, write: false, owner: null, "read");
+    public static AllocationInfo CheckRead(nint address, nuint length) => Check(address, length, write: false, owner: null, "read", out _);
 
     /// <summary>
     /// Checks that [<paramref name="address"/>, +<paramref name="length"/>) may be written: refuses a range
@@ -37,7 +37,7 @@ public static class ProtectedMemory
     /// <exception cref="ArgumentException">The range touches a writable pool outside a live allocation.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of a writable pool's allocation, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
-    public static void CheckWrite(nint address, nuint length) => Check(address, length, write: true, owner: null, "write");
+    public static void CheckWrite(nint address, nuint length) => Check(address, length, write: true, owner: null, "write", out _);
 
     /// <summary>Finds the live allocation that holds <paramref name="address"/>, in any pool. Never throws.</summary>
     public static bool TryGetAllocation(nint address, out AllocationInfo info)
@@ -65,10 +65,12 @@ public static class ProtectedMemory
     /// <summary>
     /// The one implementation of the usercopy check, for <see cref="CheckRead"/>, <see cref="CheckWrite"/> and the
     /// pools' own checked copies. With an <paramref name="owner"/>, the range must also be in that pool, and the caller
-    /// holds the owner's lock (<c>Read</c>, the write-rare calls).
+    /// holds the owner's lock (<c>Read</c>, the write-rare calls). <paramref name="holderChunk"/> is the chunk that holds the
+    /// range (null for length 0 or a range that touches no pool), so that a caller need not look it up again.
     /// </summary>
-    internal static AllocationInfo Check(nint address, nuint length, bool write, ProtectablePool? owner, string operation)
+    internal static AllocationInfo Check(nint address, nuint length, bool write, ProtectablePool? owner, string operation, out Chunk? holderChunk)
     {
+        holderChunk = null;
         if (length == 0)
         {
             return default;
@@ -152,6 +154,7 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutOfBounds(pool.Name, operation, address, length, holder);
             }
 
+            holderChunk = chunk;
             return holder;
         }
     }

@@ -144,34 +144,63 @@ internal static unsafe class RareWriter
     /// </summary>
     internal sealed class Aliases
     {
-        private readonly Dictionary<Chunk, nint> _byChunk = [];
+        // The last chunk used and its alias: a batch mostly writes to one chunk, so most writes skip the Dictionary,
+        // and a batch that touches one chunk never allocates it.
+        private Chunk? _lastChunk;
+        private nint _lastAlias;
+
+        /// <summary>Every chunk mapped but the last one used; allocated when a batch touches a second chunk.</summary>
+        private Dictionary<Chunk, nint>? _others;
 
         /// <summary>How many aliases are mapped now.</summary>
-        internal int Count => _byChunk.Count;
+        internal int Count => (_lastChunk is null ? 0 : 1) + (_others?.Count ?? 0);
 
         /// <summary>The alias address of <paramref name="target"/>, mapping the chunk's alias if this batch has none yet.</summary>
         internal nint AddressOf(string pool, Chunk chunk, nint target)
         {
-            if (!_byChunk.TryGetValue(chunk, out nint alias))
+            if (!ReferenceEquals(chunk, _lastChunk))
             {
-                alias = OsMemory.MapAlias(pool, chunk.Mapping, 0, chunk.Mapping.Length);
-                _byChunk.Add(chunk, alias);
+                if (_others is null || !_others.Remove(chunk, out nint alias))
+                {
+                    alias = OsMemory.MapAlias(pool, chunk.Mapping, 0, chunk.Mapping.Length);
+                }
+
+                if (_lastChunk is not null)
+                {
+                    (_others ??= []).Add(_lastChunk, _lastAlias);
+                }
+
+                _lastChunk = chunk;
+                _lastAlias = alias;
             }
 
-            return alias + (target - chunk.Start);
+            return _lastAlias + (target - chunk.Start);
         }
 
         /// <summary>The alias address of <paramref name="target"/> if its chunk's alias is mapped, else 0 (for the attack catalog).</summary>
-        internal nint Peek(Chunk chunk, nint target) => _byChunk.TryGetValue(chunk, out nint alias) ? alias + (target - chunk.Start) : 0;
+        internal nint Peek(Chunk chunk, nint target) =>
+            ReferenceEquals(chunk, _lastChunk) ? _lastAlias + (target - chunk.Start)
+            : _others is not null && _others.TryGetValue(chunk, out nint alias) ? alias + (target - chunk.Start)
+            : 0;
 
         internal void UnmapAll()
         {
-            foreach ((Chunk chunk, nint alias) in _byChunk)
+            if (_lastChunk is not null)
             {
-                OsMemory.UnmapAlias(alias, chunk.Mapping.Length);
+                OsMemory.UnmapAlias(_lastAlias, _lastChunk.Mapping.Length);
+                _lastChunk = null;
+                _lastAlias = 0;
             }
 
-            _byChunk.Clear();
+            if (_others is not null)
+            {
+                foreach ((Chunk chunk, nint alias) in _others)
+                {
+                    OsMemory.UnmapAlias(alias, chunk.Mapping.Length);
+                }
+
+                _others.Clear();
+            }
         }
     }
 }

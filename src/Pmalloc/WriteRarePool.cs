@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -132,9 +133,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         using (_lock.EnterScope())
         {
-            Chunk chunk = CheckTarget(batch, "write", target, (nuint)source.Length);
-            if (source.IsEmpty)
+            if (CheckTarget(batch, "write", target, (nuint)source.Length) is not { } chunk)
             {
+                // Nothing to write: a range of length 0 is never refused.
                 return;
             }
 
@@ -165,7 +166,11 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         using (_lock.EnterScope())
         {
-            Chunk chunk = CheckTarget(batch, "fill", target, length);
+            if (CheckTarget(batch, "fill", target, length) is not { } chunk)
+            {
+                return;
+            }
+
             if (StoresArePlain)
             {
                 NativeMemory.Fill((void*)target, length, value);
@@ -194,7 +199,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 ThrowHelper.ThrowMisaligned(Name, "publish", slot, sizeof(nint));
             }
 
-            Chunk chunk = CheckTarget(batch, "publish", slot, (nuint)sizeof(nint));
+            Chunk chunk = CheckTarget(batch, "publish", slot, (nuint)sizeof(nint))!;
             if (StoresArePlain)
             {
                 Volatile.Write(ref *(nint*)slot, value);
@@ -307,11 +312,15 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Throws unless a write of <paramref name="length"/> bytes at <paramref name="target"/> is allowed; returns the target's chunk. The caller holds the lock.</summary>
-    private Chunk CheckTarget(WriteRareBatch? batch, string operation, nint target, nuint length)
+    /// <summary>
+    /// Throws unless a write of <paramref name="length"/> bytes at <paramref name="target"/> is allowed; returns the target's
+    /// chunk, from the range check itself (null only for length 0, which writes nothing). The caller holds the lock.
+    /// </summary>
+    private Chunk? CheckTarget(WriteRareBatch? batch, string operation, nint target, nuint length)
     {
         CheckCanWrite(batch, operation, target);
-        _ = CheckRange(target, length, operation);
-        return FindChunk(target)!;
+        _ = ProtectedMemory.Check(target, length, write: false, owner: this, operation, out Chunk? chunk);
+        Debug.Assert(length == 0 || ReferenceEquals(chunk, FindChunk(target)));
+        return chunk;
     }
 }

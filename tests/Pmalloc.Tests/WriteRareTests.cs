@@ -181,6 +181,12 @@ public sealed unsafe class WriteRareTests
         }
 
         Assert.Equal(chunks, batch.AliasCount);
+
+        // Back to the first chunk after the others: its alias is reused, not mapped again.
+        batch.Write(in *(long*)slots[0], 99L);
+        Assert.Equal(99L, *(long*)slots[0]);
+        batch.Write(in *(long*)slots[0], 0L);
+        Assert.Equal(chunks, batch.AliasCount);
         Assert.Equal(2 * chunks, TestPools.MapsLinesOf(pool.Name).Length);
         Assert.Equal(chunks, TestPools.MapsLinesOf(pool.Name).Count(l => l.Contains(" r--s ", StringComparison.Ordinal)));
 

@@ -136,10 +136,23 @@ public sealed unsafe class UsercopyTests
     [Fact]
     public void A_range_running_into_a_pool_from_outside_is_refused()
     {
-        using WriteOncePool pool = new(new PoolOptions { Name = "usercopy-edge", GuardPages = true });
-        nint a = pool.Allocate(16);
-        pool.Protect();
-        nint outside = a - OsMemory.PageSize - 8;
+        // The 8 bytes just below the leading guard page must belong to no pool: another test's pool (running in
+        // parallel, or a sealed one that lives until exit) may be mapped right there, so map again until it is not.
+        List<WriteOncePool> pools = [];
+        nint a, outside;
+        do
+        {
+            WriteOncePool candidate = new(new PoolOptions { Name = "usercopy-edge", GuardPages = true });
+            pools.Add(candidate);
+            a = candidate.Allocate(16);
+            candidate.Protect();
+            outside = a - OsMemory.PageSize - 8;
+        }
+        while (Array.Exists(ChunkRegistry.Snapshot, e => outside >= e.Start && outside < e.End + 8) && pools.Count < 20);
+
+        using WriteOncePool pool = pools[^1];
+        pools.RemoveAt(pools.Count - 1);
+        pools.ForEach(p => p.Dispose());
         Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(outside, (nuint)OsMemory.PageSize + 16));
         Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(outside, (nuint)OsMemory.PageSize + 16));
         Assert.Equal(default, ProtectedMemory.CheckRead(outside, 8));

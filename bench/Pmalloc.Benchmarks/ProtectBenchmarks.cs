@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
+using Pmalloc.Bench;
+using Pmalloc.Bench.Native;
 
 namespace Pmalloc.Benchmarks;
 
@@ -14,7 +16,7 @@ public unsafe class ProtectBenchmarks
 {
     private const int Piece = 64 * 1024;
     private WriteOncePool? _pool;
-    private ChunkMapping? _mapping;
+    private MemfdMapping? _mapping;
 
     [Params(1, 16, 256, 1024)]
     public int MiB { get; set; }
@@ -48,21 +50,15 @@ public unsafe class ProtectBenchmarks
                 _ = probe.Allocate(Piece);
             }
 
-            _mapping = OsMemory.Map("bdn-mprotect", (nuint)probe.Statistics.MappedBytes, ChunkFlags.None);
+            _mapping = new MemfdMapping("bdn-mprotect", (nuint)probe.Statistics.MappedBytes);
         }
 
         NativeMemory.Fill((void*)_mapping.Start, (nuint)Bytes, 0x5A);
     }
 
     [IterationCleanup(Target = nameof(OneMprotect))]
-    public void UnmapMapping() => OsMemory.Unmap(_mapping!);
+    public void UnmapMapping() => _mapping!.Dispose();
 
     [Benchmark(Baseline = true, Description = "one mprotect")]
-    public void OneMprotect()
-    {
-        if (Interop.mprotect(_mapping!.Start, _mapping.Length, Interop.Prot.Read) != 0)
-        {
-            Interop.ThrowLastError("mprotect", "baseline");
-        }
-    }
+    public void OneMprotect() => _mapping!.Protect(Libc.Prot.Read);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Diagnostics;
+using Pmalloc.Bench.Native;
 using System.Runtime.InteropServices;
 
 namespace Pmalloc.Bench;
@@ -197,21 +198,12 @@ public static unsafe class BenchRunner
                 pool.Add(Ns(t0, Stopwatch.GetTimestamp()) / 1000);
             }
 
-            ChunkMapping m = OsMemory.Map("bench-mprotect", (nuint)mapped, ChunkFlags.None);
-            try
+            using (MemfdMapping m = new("bench-mprotect", (nuint)mapped))
             {
                 NativeMemory.Fill((void*)m.Start, (nuint)bytes, 0x5A);
                 long t0 = Stopwatch.GetTimestamp();
-                if (Interop.mprotect(m.Start, m.Length, Interop.Prot.Read) != 0)
-                {
-                    Interop.ThrowLastError("mprotect", "baseline");
-                }
-
+                m.Protect(Libc.Prot.Read);
                 baseline.Add(Ns(t0, Stopwatch.GetTimestamp()) / 1000);
-            }
-            finally
-            {
-                OsMemory.Unmap(m);
             }
         }
 
@@ -352,7 +344,7 @@ public static unsafe class BenchRunner
 
         log($"file index: {records.Count} files into a pool");
         variants.Add(MeasureVariant("protected pool (in-pool hash index)", () => PoolFileIndex.Build(records, "bench-files"),
-            index => ProcessMemory.PoolMappings("bench-files").ResidentBytes + ProcessMemory.PoolMetadataBytes(index.Pool),
+            "bench-files",
             index => TimeLookups(queries, lookups, q => index.TryGetValue(q, out FileMeta m) ? m.Size : 0),
             index => index.Dispose()));
 
@@ -369,7 +361,7 @@ public static unsafe class BenchRunner
         log("file index: ProtectedDictionary<ProtectedString, FileMeta>");
         variants.Add(MeasureVariant("ProtectedDictionary<ProtectedString, FileMeta>",
             () => Pairs(records).ToProtectedDictionary(null, new PoolOptions { Name = "bench-files-dictionary" }),
-            index => ProcessMemory.PoolMappings("bench-files-dictionary").ResidentBytes + ProcessMemory.PoolMetadataBytes(index.Pool),
+            "bench-files-dictionary",
             index => TimeLookups(queries, lookups, q => index.TryGetValue(q, out FileMeta m) ? m.Size : 0),
             index => index.Dispose()));
 
@@ -411,8 +403,12 @@ public static unsafe class BenchRunner
         return queries;
     }
 
-    /// <summary>Builds one index (timed), weighs it (<paramref name="poolMemory"/>, or the GC heap growth when null), times lookups.</summary>
-    private static FileIndexVariant MeasureVariant<T>(string name, Func<T> build, Func<T, long>? poolMemory, Func<T, double> lookup, Action<T> dispose)
+    /// <summary>
+    /// Builds one index (timed), weighs it, times lookups. An index in pool <paramref name="poolName"/> weighs the resident
+    /// pages of the pool's mappings (smaps) plus what malloc handed out during the build (the allocator's bookkeeping,
+    /// off the pool); a managed one (<paramref name="poolName"/> null) the growth of the GC heap.
+    /// </summary>
+    private static FileIndexVariant MeasureVariant<T>(string name, Func<T> build, string? poolName, Func<T, double> lookup, Action<T> dispose)
     {
         // A first build, thrown away: JIT, and the buffers LINQ and the builders rent from ArrayPool.Shared, which the
         // process keeps for reuse (a first ProtectedDictionary build leaves ~40 bytes per entry there) and which are
@@ -420,12 +416,14 @@ public static unsafe class BenchRunner
         dispose(build());
         Collect();
         long heap0 = GC.GetTotalMemory(forceFullCollection: true);
+        long native0 = Glibc.AllocatedBytes();
         long t0 = Stopwatch.GetTimestamp();
         T index = build();
         double buildMs = Ns(t0, Stopwatch.GetTimestamp()) / 1e6;
         Collect();
         long heap = GC.GetTotalMemory(forceFullCollection: true) - heap0;
-        long memory = poolMemory?.Invoke(index) ?? heap;
+        long native = Glibc.AllocatedBytes() - native0;
+        long memory = poolName is null ? heap : ProcessMemory.PoolMappings(poolName).ResidentBytes + native;
         double ns = lookup(index);
         dispose(index);
         GC.KeepAlive(index);

@@ -25,6 +25,9 @@ public readonly record struct MemoryReading(long MappedBytes, long ResidentBytes
 /// </remarks>
 public static class ProcessMemory
 {
+    /// <summary>How the kernel names a pool's chunk in /proc: the memfd name is <c>pmalloc:</c> and the pool's name (documented in the README).</summary>
+    public const string PoolMappingPrefix = "/memfd:pmalloc:";
+
     private static readonly byte[] s_buffer = new byte[8 << 20];
 
     /// <summary>A "Key: N kB" line of <c>/proc/self/status</c>, in KiB.</summary>
@@ -58,7 +61,7 @@ public static class ProcessMemory
     /// </summary>
     public static (long MappedBytes, long ResidentBytes, int Mappings) PoolMappings(string poolName)
     {
-        byte[] name = Encoding.UTF8.GetBytes("/memfd:" + OsMemory.MemfdPrefix + poolName);
+        byte[] name = Encoding.UTF8.GetBytes(PoolMappingPrefix + poolName);
         long size = 0, rss = 0;
         int mappings = 0;
         bool inPool = false;
@@ -86,33 +89,6 @@ public static class ProcessMemory
         }
 
         return (size, rss, mappings);
-    }
-
-    /// <summary>
-    /// The resident bytes of the allocator's own bookkeeping for <paramref name="pool"/>, off the pool: the two bitmaps
-    /// up to each chunk's high-water mark (every allocation writes its bits), and the pages of the per-granule padding
-    /// array that hold an allocation's first granule (only those are written; the rest was allocated zeroed and never touched).
-    /// </summary>
-    public static long PoolMetadataBytes(ProtectablePool pool)
-    {
-        long bytes = 0;
-        foreach (Chunk chunk in pool.Chunks)
-        {
-            bytes += ((chunk.HighWater + 63L) / 64) * 2 * sizeof(ulong);
-            int paddingBytes = chunk.GranuleShift > 8 ? 2 : 1;
-            long lastPage = -1;
-            for (int g = 0; g < chunk.HighWater; g++)
-            {
-                long page = (long)g * paddingBytes / Environment.SystemPageSize;
-                if (page != lastPage && chunk.IsStart(g))
-                {
-                    bytes += Math.Min(Environment.SystemPageSize, (long)chunk.GranuleCount * paddingBytes);
-                    lastPage = page;
-                }
-            }
-        }
-
-        return bytes;
     }
 
     /// <summary>Is this smaps line a mapping header ("7f..-7f.. rw-s ...") rather than a "Key: value" line?</summary>

@@ -202,25 +202,25 @@ public sealed class PagePerObjectAllocator : SmallAllocator
 
     public override int MaxObjects => 10_000;
 
-    public override void Begin(int size, int count) => _length = OsMemory.RoundUpToPages((nuint)size);
+    public override void Begin(int size, int count) => _length = (nuint)((size + Environment.SystemPageSize - 1) & -Environment.SystemPageSize);
 
     public override nint Allocate(nuint size) =>
-        Interop.mmap(0, _length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Private | Interop.MapFlags.Anonymous, -1, 0);
+        Libc.mmap(0, _length, Libc.Prot.Read | Libc.Prot.Write, Libc.MapFlags.Private | Libc.MapFlags.Anonymous, -1, 0);
 
     public override void ProtectAll(ReadOnlySpan<nint> objects)
     {
         foreach (nint p in objects)
         {
-            if (Interop.mprotect(p, _length, Interop.Prot.Read) != 0)
+            if (Libc.mprotect(p, _length, Libc.Prot.Read) != 0)
             {
-                Interop.ThrowLastError("mprotect", "page per object");
+                Libc.ThrowLastError("mprotect", "page per object");
             }
         }
     }
 
     public override void Verify(ReadOnlySpan<nint> objects)
     {
-        if (objects.Contains(Interop.MapFailed))
+        if (objects.Contains(Libc.MapFailed))
         {
             throw new OutOfMemoryException("mmap failed (vm.max_map_count?)");
         }
@@ -230,9 +230,9 @@ public sealed class PagePerObjectAllocator : SmallAllocator
     {
         foreach (nint p in objects)
         {
-            if (p != 0 && p != Interop.MapFailed)
+            if (p != 0 && p != Libc.MapFailed)
             {
-                _ = Interop.munmap(p, _length);
+                _ = Libc.munmap(p, _length);
             }
         }
     }

@@ -16,7 +16,7 @@ public sealed unsafe class WriteRareSubjects : IDisposable
     private readonly WriteRarePool _pool;
     private readonly long* _inPool;
     private readonly nint* _slot;
-    private readonly ChunkMapping _flip;
+    private readonly MemfdMapping _flip;
     private readonly long* _inFlip;
     private readonly long* _inSodium;
 
@@ -27,9 +27,9 @@ public sealed unsafe class WriteRareSubjects : IDisposable
         _slot = (nint*)_pool.Allocate((nuint)sizeof(nint));
         _pool.Protect();
 
-        _flip = OsMemory.Map("bench-flipflop", (nuint)OsMemory.PageSize, ChunkFlags.None);
+        _flip = new MemfdMapping("bench-flipflop", (nuint)Environment.SystemPageSize);
         _inFlip = (long*)_flip.Start;
-        Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read), "mprotect");
+        _flip.Protect(Libc.Prot.Read);
 
         if (Sodium.Probe() is null)
         {
@@ -50,9 +50,9 @@ public sealed unsafe class WriteRareSubjects : IDisposable
     /// <summary>One update the unsafe way: the page writable for everyone, a store, read-only again.</summary>
     public void FlipFlopWrite(long value)
     {
-        Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        _flip.Protect(Libc.Prot.Read | Libc.Prot.Write);
         _inFlip[0] = value;
-        Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read), "mprotect");
+        _flip.Protect(Libc.Prot.Read);
     }
 
     /// <summary>One update in a libsodium guarded block.</summary>
@@ -85,13 +85,13 @@ public sealed unsafe class WriteRareSubjects : IDisposable
     /// <summary><see cref="BatchSize"/> stores under one <c>mprotect</c> pair.</summary>
     public void FlipFlopBatch(long value)
     {
-        Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        _flip.Protect(Libc.Prot.Read | Libc.Prot.Write);
         for (int i = 0; i < BatchSize; i++)
         {
             _inFlip[i] = value + i;
         }
 
-        Check(Interop.mprotect(_flip.Start, _flip.Length, Interop.Prot.Read), "mprotect");
+        _flip.Protect(Libc.Prot.Read);
     }
 
     /// <summary><see cref="BatchSize"/> stores under one libsodium read-write/read-only pair.</summary>
@@ -112,7 +112,7 @@ public sealed unsafe class WriteRareSubjects : IDisposable
     public void Dispose()
     {
         _pool.Dispose();
-        OsMemory.Unmap(_flip);
+        _flip.Dispose();
         if (_inSodium != null)
         {
             Sodium.sodium_free((nint)_inSodium);
@@ -123,7 +123,7 @@ public sealed unsafe class WriteRareSubjects : IDisposable
     {
         if (result != 0)
         {
-            Interop.ThrowLastError(call, "write-rare benchmark");
+            throw new InvalidOperationException($"write-rare benchmark: {call} failed");
         }
     }
 }

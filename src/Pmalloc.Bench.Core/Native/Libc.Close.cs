@@ -1,0 +1,9 @@
+using System.Runtime.InteropServices;
+
+namespace Pmalloc.Bench.Native;
+
+public static partial class Libc
+{
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int close(int fd);
+}

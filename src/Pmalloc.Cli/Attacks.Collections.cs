@@ -25,8 +25,29 @@ internal static unsafe partial class Attacks
         add(new("collection-table-write", "redirect a ProtectedSet lookup by writing its hash table", Outcome.AccessViolation, () =>
         {
             using ProtectedSet<ProtectedString> banned = new[] { "mallory" }.ToProtectedSet();
+            int* count = TableCount(banned);
             Ready();
-            banned.Table->Count = 0;
+            *count = 0;
         }));
+    }
+
+    /// <summary>
+    /// The entry count of a set's hash table: the table is one pool allocation that holds its keys' text too, and begins
+    /// with the count. Found from a key's address with <see cref="ProtectedMemory.TryGetAllocation"/>, checked by value.
+    /// </summary>
+    private static int* TableCount(ProtectedSet<ProtectedString> set)
+    {
+        nint key;
+        fixed (char* text = set[0].AsSpan())
+        {
+            key = (nint)text;
+        }
+
+        if (!ProtectedMemory.TryGetAllocation(key, out AllocationInfo table) || *(int*)table.Start != set.Count)
+        {
+            throw new InvalidOperationException($"setup: the allocation holding the key at 0x{key:x} does not begin with the set's count");
+        }
+
+        return (int*)table.Start;
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Pmalloc.Bench.Native;
 
 namespace Pmalloc.Cli;
 
@@ -7,6 +8,7 @@ namespace Pmalloc.Cli;
 /// system calls an attacker who can call them would use; each either is refused by the kernel (and the case
 /// checks the data is intact before it reports "refused"), or, if the kernel let it through, goes on to
 /// change the data and reports that it survived, so a weaker kernel shows up as NotBlocked, not as a pass.
+/// Chunks and their memfds are found through /proc (<see cref="ProcSelf"/>), as an attacker in the process finds them.
 /// </summary>
 internal static unsafe partial class Attacks
 {
@@ -16,51 +18,51 @@ internal static unsafe partial class Attacks
     static partial void AddSealingCases(Action<Attack> add)
     {
         add(new("sealed-mprotect", "mprotect(PROT_WRITE) on a sealed chunk, then write", Outcome.Refused, () =>
-            Bypass("mprotect", (pool, p, m) => Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write) == 0,
+            Bypass("mprotect", (p, m, fd) => Libc.mprotect(m.Start, m.Length, Libc.Prot.Read | Libc.Prot.Write) == 0,
                 p => *(long*)p = 0x0BAD)));
         add(new("sealed-munmap", "munmap a sealed chunk, map fresh writable memory in its place", Outcome.Refused, () =>
-            Bypass("munmap", (pool, p, m) => Interop.munmap(m.Start, m.Length) == 0,
+            Bypass("munmap", (p, m, fd) => Libc.munmap(m.Start, m.Length) == 0,
                 p => ReplaceWithWritable(p))));
         add(new("sealed-mremap", "mremap a sealed chunk elsewhere, map writable memory in its place", Outcome.Refused, () =>
-            Bypass("mremap", (pool, p, m) => Interop.mremap(m.Start, m.Length, m.Length, Interop.MremapFlags.MayMove, 0) != Interop.MapFailed,
+            Bypass("mremap", (p, m, fd) => Libc.mremap(m.Start, m.Length, m.Length, Libc.MremapFlags.MayMove, 0) != Libc.MapFailed,
                 p => ReplaceWithWritable(p))));
         add(new("sealed-mmap-fixed", "mmap(MAP_FIXED) writable memory over a sealed chunk", Outcome.Refused, () =>
-            Bypass("mmap(MAP_FIXED)", (pool, p, m) => Interop.mmap(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write,
-                    Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0) != Interop.MapFailed,
+            Bypass("mmap(MAP_FIXED)", (p, m, fd) => Libc.mmap(m.Start, m.Length, Libc.Prot.Read | Libc.Prot.Write,
+                    Libc.MapFlags.Private | Libc.MapFlags.Anonymous | Libc.MapFlags.Fixed, -1, 0) != Libc.MapFailed,
                 p => *(long*)p = 0x0BAD)));
         add(new("sealed-proc-fd-mmap", "writable mmap of the memfd reopened through /proc/self/fd/N", Outcome.Refused, () =>
-            Bypass("mmap(/proc/self/fd)", (pool, p, m) => MapWritableAlias($"/proc/self/fd/{m.Fd}", p, m, out _), null)));
+            Bypass("mmap(/proc/self/fd)", (p, m, fd) => MapWritableAlias($"/proc/self/fd/{fd}", p, m), null)));
         add(new("sealed-map-files-mmap", "writable mmap of the chunk reopened through /proc/self/map_files", Outcome.Refused, () =>
-            Bypass("mmap(/proc/self/map_files)", (pool, p, m) => MapWritableAlias($"/proc/self/map_files/{m.Start:x}-{m.Start + (nint)m.Length:x}", p, m, out _), null)));
+            Bypass("mmap(/proc/self/map_files)", (p, m, fd) => MapWritableAlias(m.MapFilesPath, p, m), null)));
         add(new("sealed-pwrite", "pwrite to a sealed chunk's memfd", Outcome.Refused, () =>
-            Bypass("pwrite", (pool, p, m) =>
+            Bypass("pwrite", (p, m, fd) =>
             {
                 long evil = 0x0BAD;
-                return Interop.pwrite(m.Fd, &evil, sizeof(long), p - m.Start) == sizeof(long);
+                return Libc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)) == sizeof(long);
             }, null)));
         add(new("sealed-madvise-dontneed", "madvise(MADV_DONTNEED) to drop a sealed chunk's pages", Outcome.Refused, () =>
         {
-            using WriteOncePool pool = SealedSecret(out nint p, out ChunkMapping m);
+            using WriteOncePool pool = SealedSecret(out nint p, out PoolMapping m);
             Ready();
-            int result = Interop.madvise(m.Start, m.Length, Interop.Advice.DontNeed);
-            int errno = Interop.LastErrno;
+            int result = Libc.madvise(m.Start, m.Length, Libc.Advice.DontNeed);
+            int errno = Libc.LastErrno;
             RequireIntact(p, "madvise(MADV_DONTNEED)");
 
             // Shared memfd pages live in the memfd, not in the mapping: dropping the mapping's pages loses nothing.
             throw result == 0
                 ? new InvalidOperationException("madvise(MADV_DONTNEED) returned 0 but dropped nothing: the memfd keeps the data, which is intact.")
-                : Interop.ErrorFor(errno, "madvise(MADV_DONTNEED)", "refused on a sealed chunk; the data is intact");
+                : Libc.ErrorFor(errno, "madvise(MADV_DONTNEED)", "refused on a sealed chunk; the data is intact");
         }));
         add(new("unsealed-proc-fd-pwrite", "pwrite through /proc/self/fd/N to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
-            ChunkMapping m = pool.Chunks[0].Mapping;
-            int fd = Native.open($"/proc/self/fd/{m.Fd}", Native.ORdWr);
+            PoolMapping m = ProcSelf.ChunkAt(pool.Name, p);
+            int fd = Libc.open($"/proc/self/fd/{ProcSelf.FdOf(m)}", Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
             Ready();
             long evil = 0x0BAD;
-            if (fd < 0 || Interop.pwrite(fd, &evil, sizeof(long), p - m.Start) != sizeof(long))
+            if (fd < 0 || Libc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)) != sizeof(long))
             {
-                throw Interop.ErrorFor(Interop.LastErrno, "pwrite(/proc/self/fd)", "refused");
+                throw Libc.ErrorFor(Libc.LastErrno, "pwrite(/proc/self/fd)", "refused");
             }
 
             Console.WriteLine($"the protected value is now 0x{*(long*)p:x}");
@@ -85,7 +87,7 @@ internal static unsafe partial class Attacks
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             Ready();
-            Native.memset(p, 0x42, sizeof(long));
+            Libc.memset(p, 0x42, sizeof(long));
         }));
         add(new("secret-write-pointer", "write through a pointer into a protected memfd_secret pool", Outcome.AccessViolation, () =>
         {
@@ -111,9 +113,9 @@ internal static unsafe partial class Attacks
         add(new("lock-over-memlock-limit", "LockInMemory past RLIMIT_MEMLOCK (without CAP_IPC_LOCK)", Outcome.Refused, () =>
         {
             // Give up CAP_IPC_LOCK (which ignores the limit) and lower the limit, for this process only.
-            Native.DropIpcLock();
-            Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
-            if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
+            DropIpcLock();
+            Libc.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
+            if (Libc.setrlimit(Libc.Resource.MemLock, in limit) != 0)
             {
                 throw new InvalidOperationException("setup: setrlimit(RLIMIT_MEMLOCK) failed");
             }
@@ -136,32 +138,34 @@ internal static unsafe partial class Attacks
     }
 
     /// <summary>
-    /// Builds a sealed pool, tries <paramref name="attempt"/>; if the kernel refuses, checks the data and
-    /// reports the refusal; if it succeeds, writes with <paramref name="write"/> (when given) and survives.
+    /// Builds a sealed pool, finds its chunk and the chunk's memfd through /proc, tries <paramref name="attempt"/>; if the
+    /// kernel refuses, checks the data and reports the refusal; if it succeeds, writes with <paramref name="write"/> (when
+    /// given) and survives.
     /// </summary>
-    private static void Bypass(string call, Func<WriteOncePool, nint, ChunkMapping, bool> attempt, Action<nint>? write)
+    private static void Bypass(string call, Func<nint, PoolMapping, int, bool> attempt, Action<nint>? write)
     {
-        using WriteOncePool pool = SealedSecret(out nint p, out ChunkMapping mapping);
+        using WriteOncePool pool = SealedSecret(out nint p, out PoolMapping mapping);
+        int fd = ProcSelf.FdOf(mapping);
         Ready();
-        if (!attempt(pool, p, mapping))
+        if (!attempt(p, mapping, fd))
         {
-            int errno = Interop.LastErrno;
+            int errno = Libc.LastErrno;
             RequireIntact(p, call);
-            throw Interop.ErrorFor(errno, call, $"refused on a sealed chunk at 0x{mapping.Start:x}; the data is intact");
+            throw Libc.ErrorFor(errno, call, $"refused on a sealed chunk at 0x{mapping.Start:x}; the data is intact");
         }
 
         write?.Invoke(p);
         Console.WriteLine($"{call} went through; the protected value is now 0x{*(long*)p:x}");
     }
 
-    /// <summary>A protected, sealed pool holding one 8-byte secret, and the mapping of its chunk.</summary>
-    private static WriteOncePool SealedSecret(out nint address, out ChunkMapping mapping)
+    /// <summary>A protected, sealed pool holding one 8-byte secret, and the mapping of its chunk in /proc/self/maps.</summary>
+    private static WriteOncePool SealedSecret(out nint address, out PoolMapping mapping)
     {
         WriteOncePool pool = new(new PoolOptions { Name = "attack-sealed", Seal = SealMode.Required });
         address = pool.Allocate(sizeof(long));
         *(long*)address = Secret;
         pool.Protect();
-        mapping = pool.Chunks[0].Mapping;
+        mapping = ProcSelf.ChunkAt(pool.Name, address);
         return pool;
     }
 
@@ -179,25 +183,24 @@ internal static unsafe partial class Attacks
     private static void ReplaceWithWritable(nint address)
     {
         nint page = address & ~(nint)(Environment.SystemPageSize - 1);
-        _ = Interop.mmap(page, (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
-            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0);
+        _ = Libc.mmap(page, (nuint)Environment.SystemPageSize, Libc.Prot.Read | Libc.Prot.Write,
+            Libc.MapFlags.Private | Libc.MapFlags.Anonymous | Libc.MapFlags.Fixed, -1, 0);
         *(long*)address = 0x0BAD;
     }
 
     /// <summary>Opens <paramref name="path"/> read-write and maps it writable, shared; on success writes through the alias.</summary>
-    private static bool MapWritableAlias(string path, nint address, ChunkMapping mapping, out nint alias)
+    private static bool MapWritableAlias(string path, nint address, PoolMapping mapping)
     {
-        alias = Interop.MapFailed;
-        int fd = Native.open(path, Native.ORdWr);
+        int fd = Libc.open(path, Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
         if (fd < 0)
         {
             return false;
         }
 
-        alias = Interop.mmap(0, mapping.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0);
-        int errno = Interop.LastErrno;
-        _ = Interop.close(fd);
-        if (alias == Interop.MapFailed)
+        nint alias = Libc.mmap(0, mapping.Length, Libc.Prot.Read | Libc.Prot.Write, Libc.MapFlags.Shared, fd, mapping.Offset);
+        int errno = Libc.LastErrno;
+        _ = Libc.close(fd);
+        if (alias == Libc.MapFailed)
         {
             Marshal.SetLastPInvokeError(errno);
             return false;
@@ -225,70 +228,25 @@ internal static unsafe partial class Attacks
     }
 
     /// <summary>The number of pool mappings in /proc/self/maps.</summary>
-    private static int PoolMappings() => File.ReadLines("/proc/self/maps").Count(l => l.Contains(OsMemory.MemfdPrefix, StringComparison.Ordinal));
+    private static int PoolMappings() => File.ReadLines("/proc/self/maps").Count(l => l.Contains(PoolMaps.Prefix, StringComparison.Ordinal));
 
-    /// <summary>libc calls only the attacks need.</summary>
-    private static partial class Native
+    /// <summary>Drops CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to it (root has it by default).</summary>
+    private static void DropIpcLock()
     {
-        internal const int ORdWr = 2;
-        internal const int RLimitMemLock = 8;
-        private const int CapIpcLock = 14;
-        private const uint LinuxCapabilityVersion3 = 0x20080522;
-
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct RLimit
+        const int CapIpcLock = 14;
+        Libc.CapHeader header = new() { Version = Libc.CapabilityVersion3 };
+        Libc.CapData* data = stackalloc Libc.CapData[2];
+        if (Libc.capget(ref header, data) != 0)
         {
-            public ulong Current;
-            public ulong Maximum;
+            throw new InvalidOperationException("setup: capget failed");
         }
 
-        [StructLayout(LayoutKind.Sequential)]
-        private struct CapHeader
+        data[0].Effective &= ~(1u << CapIpcLock);
+        data[0].Permitted &= ~(1u << CapIpcLock);
+        data[0].Inheritable &= ~(1u << CapIpcLock);
+        if (Libc.capset(ref header, data) != 0)
         {
-            public uint Version;
-            public int Pid;
-        }
-
-        [StructLayout(LayoutKind.Sequential)]
-        private struct CapData
-        {
-            public uint Effective;
-            public uint Permitted;
-            public uint Inheritable;
-        }
-
-        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        internal static partial int open(string path, int flags);
-
-        [LibraryImport("libc")]
-        internal static partial nint memset(nint destination, int value, nuint count);
-
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int setrlimit(int resource, in RLimit limit);
-
-        [LibraryImport("libc", SetLastError = true)]
-        private static partial int capget(ref CapHeader header, CapData* data);
-
-        [LibraryImport("libc", SetLastError = true)]
-        private static partial int capset(ref CapHeader header, CapData* data);
-
-        /// <summary>Drops CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to it (root has it by default).</summary>
-        internal static void DropIpcLock()
-        {
-            CapHeader header = new() { Version = LinuxCapabilityVersion3 };
-            CapData* data = stackalloc CapData[2];
-            if (capget(ref header, data) != 0)
-            {
-                throw new InvalidOperationException("setup: capget failed");
-            }
-
-            data[0].Effective &= ~(1u << CapIpcLock);
-            data[0].Permitted &= ~(1u << CapIpcLock);
-            data[0].Inheritable &= ~(1u << CapIpcLock);
-            if (capset(ref header, data) != 0)
-            {
-                throw new InvalidOperationException("setup: capset failed");
-            }
+            throw new InvalidOperationException("setup: capset failed");
         }
     }
 }

@@ -28,7 +28,7 @@ internal static unsafe partial class Attacks
             using (WriteRareBatch batch = pool.BeginWrites())
             {
                 batch.Write(p, BitConverter.GetBytes(0x600DL));
-                alias = pool.PeekAlias(batch, p);
+                alias = WritableAlias(pool.Name, p);
             }
 
             Ready();
@@ -54,6 +54,20 @@ internal static unsafe partial class Attacks
             Ready();
             pool.Write(p + sizeof(long), BitConverter.GetBytes(0x0BADL));
         }));
+    }
+
+    /// <summary>
+    /// Where <paramref name="address"/> of pool <paramref name="poolName"/> is writable while a batch is open: the
+    /// batch's alias of the chunk, a <c>rw-s</c> mapping of the chunk's memfd elsewhere in /proc/self/maps.
+    /// </summary>
+    private static nint WritableAlias(string poolName, nint address)
+    {
+        PoolMapping chunk = ProcSelf.ChunkAt(poolName, address);
+        long offset = chunk.FileOffsetOf(address);
+        PoolMapping alias = ProcSelf.Mappings(poolName).FirstOrDefault(m => m.Inode == chunk.Inode && m.Permissions == "rw-s" && !m.Contains(address)
+                && offset >= m.Offset && offset < m.Offset + (long)m.Length)
+            ?? throw new InvalidOperationException($"setup: no writable alias of the chunk at 0x{chunk.Start:x} in /proc/self/maps");
+        return alias.Start + (nint)(offset - alias.Offset);
     }
 
     /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>

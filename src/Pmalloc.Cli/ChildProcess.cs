@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 
 namespace Pmalloc.Cli;
 
@@ -42,25 +43,46 @@ internal static class ChildProcess
     /// <summary>Starts <c>pmalloc ARGS</c> as a child with its standard streams redirected, and returns at once.</summary>
     internal static Process StartSelf(IEnumerable<string> args)
     {
-        ProcessStartInfo info = new()
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-
-        // Launched through the dotnet host with our own dll, so it works from "dotnet run", "dotnet test" and an installed tool alike.
-        string dll = typeof(ChildProcess).Assembly.Location;
-        info.FileName = Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
-        info.ArgumentList.Add(dll);
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+        ProcessStartInfo info = StartInfo(args);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.RedirectStandardInput = true;
 
         // No crash dumps from children that are meant to die.
         info.Environment["DOTNET_DbgEnableMiniDump"] = "0";
         return Process.Start(info) ?? throw new InvalidOperationException("cannot start a child pmalloc");
     }
+
+    /// <summary>
+    /// How to start this program again with <paramref name="args"/>: through <see cref="Environment.ProcessPath"/> when
+    /// that is this program's own executable (its apphost, the tool's shim, a self-contained or native build, which may
+    /// run where no .NET is installed); else, when the process is the <c>dotnet</c> host (<c>dotnet Pmalloc.Cli.dll</c>)
+    /// or a test runner that loaded this assembly, as <c>dotnet exec</c> of the dll beside this assembly.
+    /// </summary>
+    internal static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    {
+        ProcessStartInfo info = new() { UseShellExecute = false };
+        string? process = Environment.ProcessPath;
+        bool dotnetHost = process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet";
+        if (process is not null && !dotnetHost && Assembly.GetEntryAssembly() == typeof(ChildProcess).Assembly)
+        {
+            info.FileName = process;
+        }
+        else
+        {
+            info.FileName = dotnetHost ? process! : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+            info.ArgumentList.Add("exec");
+            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, DllName));
+        }
+
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return info;
+    }
+
+    /// <summary>This program's file, named after its assembly (the csproj's <c>AssemblyName</c>).</summary>
+    private const string DllName = "Pmalloc.Cli.dll";
 }

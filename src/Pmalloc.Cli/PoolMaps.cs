@@ -3,7 +3,8 @@ using System.Globalization;
 namespace Pmalloc.Cli;
 
 /// <summary>One mapping (VMA) of <c>/proc/PID/smaps</c>: the <c>maps</c> line plus the fields inspect uses.</summary>
-internal sealed record Vma(ulong Start, ulong End, string Permissions, ulong Inode, string Path)
+/// <param name="Offset">Where in the file the mapping starts.</param>
+internal sealed record Vma(ulong Start, ulong End, string Permissions, ulong Offset, ulong Inode, string Path)
 {
     internal ulong Size => End - Start;
 
@@ -44,7 +45,8 @@ internal sealed record PoolMapInfo(string Name, int Chunks, long MappedBytes, lo
 /// </summary>
 internal static class PoolMaps
 {
-    private const string Prefix = "/memfd:pmalloc:";
+    /// <summary>How the kernel names a pool's chunk: the library names each chunk's memfd <c>pmalloc:</c> and the pool's name.</summary>
+    internal const string Prefix = "/memfd:pmalloc:";
     private const string Deleted = " (deleted)";
     private const string SecretPath = "/secretmem";
 
@@ -167,6 +169,7 @@ internal static class PoolMaps
             ulong.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             ulong.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             f[1],
+            ulong.Parse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             ulong.Parse(f[4], CultureInfo.InvariantCulture),
             f.Length > 5 ? f[5].Trim() : "");
     }

@@ -5,6 +5,14 @@ using Spectre.Console;
 // case in this process, for selftest and the tests, which run it as a child and watch how it dies.
 string verb = args.Length > 0 ? args[0] : "help";
 string[] rest = args.Length > 0 ? args[1..] : [];
+
+// The pools are Linux memory (memfd, mprotect, mseal): say so before anything tries to map one.
+if (!OperatingSystem.IsLinux() && verb is not ("help" or "--help" or "-h"))
+{
+    AnsiConsole.MarkupLineInterpolated($"[red]pmalloc {verb}:[/] protected memory pools need Linux; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
+    return 1;
+}
+
 try
 {
     return verb switch

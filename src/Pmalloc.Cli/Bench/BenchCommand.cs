@@ -8,7 +8,7 @@ namespace Pmalloc.Cli.Bench;
 /// <summary>
 /// <c>pmalloc bench [--quick] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
 /// run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
-/// stderr), or to FILE (the tables stay on stdout). The measurements live in <c>bench/Pmalloc.Bench.Core</c>,
+/// stderr), or to FILE (the tables stay on stdout). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
 /// shared with the BenchmarkDotNet project.
 /// </summary>
 internal static class BenchCommand
@@ -82,18 +82,7 @@ internal static class BenchCommand
     /// </summary>
     private static int RunWithoutTiering(string[] args)
     {
-        ProcessStartInfo info = new(Environment.ProcessPath ?? "dotnet") { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(info.FileName) == "dotnet")
-        {
-            info.ArgumentList.Add(typeof(BenchCommand).Assembly.Location);
-        }
-
-        info.ArgumentList.Add("bench");
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
+        ProcessStartInfo info = ChildProcess.StartInfo(["bench", .. args]);
         info.Environment[TieredCompilationVariable] = "0";
         using Process child = Process.Start(info) ?? throw new InvalidOperationException("cannot start pmalloc bench");
         child.WaitForExit();

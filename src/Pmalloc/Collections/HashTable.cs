@@ -196,8 +196,7 @@ internal static unsafe class HashTable
         long total = offset + (chars * sizeof(char));
         if (total > ProtectablePool.MaxAllocationSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(count), count,
-                $"Pool '{pool.Name}': a protected collection of {count} entries needs {total} bytes, more than one allocation can hold ({ProtectablePool.MaxAllocationSize}).");
+            throw ThrowHelper.CollectionTooLarge(pool.Name, count, total, ProtectablePool.MaxAllocationSize);
         }
 
         byte* start = (byte*)pool.Allocate((nuint)total);

@@ -209,7 +209,7 @@ public static unsafe class ProtectedCollection
         CheckDistinct(keys, ignoreCase, poolName);
         if (values is string[] strings && Array.IndexOf(strings, null) is int missing and >= 0)
         {
-            throw new ArgumentNullException(nameof(source), $"Pool '{poolName}': the value of key '{keys[missing]}' is null; a protected string cannot be null.");
+            throw ThrowHelper.NullString(poolName, $"the value of key '{keys[missing]}' is null; a protected string cannot be null");
         }
 
         return Build(pool, options ?? new PoolOptions { Name = DictionaryPoolName }, (target, owns) =>
@@ -232,7 +232,7 @@ public static unsafe class ProtectedCollection
         TIn[] items = [.. source];
         if (items is string[] strings && Array.IndexOf(strings, null) >= 0)
         {
-            throw new ArgumentNullException(nameof(source), $"Pool '{pool?.Name ?? options?.Name ?? SetPoolName}': the source holds a null string; a protected string cannot be null.");
+            throw ThrowHelper.NullString(pool?.Name ?? options?.Name ?? SetPoolName, "the source holds a null string; a protected string cannot be null");
         }
 
         // Duplicates are dropped, as ToFrozenSet does; the first spelling wins under ignore-case.
@@ -283,7 +283,7 @@ public static unsafe class ProtectedCollection
             {
                 if (key is null)
                 {
-                    throw new ArgumentNullException("source", $"Pool '{poolName}': a key is null; a protected dictionary's keys cannot be null.");
+                    throw ThrowHelper.NullString(poolName, "a key is null; a protected dictionary's keys cannot be null");
                 }
 
                 if (!seen.Add(key))
@@ -306,8 +306,7 @@ public static unsafe class ProtectedCollection
     }
 
     [DoesNotReturn]
-    private static void ThrowDuplicate<TKey>(TKey key, string poolName) =>
-        throw new ArgumentException($"Pool '{poolName}': the key '{key}' appears more than once in the source; a protected dictionary's keys must be distinct.", "source");
+    private static void ThrowDuplicate<TKey>(TKey key, string poolName) => throw ThrowHelper.DuplicateKey(poolName, $"{key}");
 
     private static bool IsIgnoreCase(IEqualityComparer<string>? comparer)
     {
@@ -321,7 +320,7 @@ public static unsafe class ProtectedCollection
             return true;
         }
 
-        throw new ArgumentException($"The comparer {comparer} is not supported: protected collections compare strings with StringComparer.Ordinal or StringComparer.OrdinalIgnoreCase.", nameof(comparer));
+        throw ThrowHelper.UnsupportedComparer(comparer);
     }
 
     private static IEnumerable<KeyValuePair<TKey, TValue>> Project<TSource, TKey, TValue>(IEnumerable<TSource> source, Func<TSource, TKey> keySelector, Func<TSource, TValue> valueSelector)

@@ -125,7 +125,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     {
         if (!TryGetAlternateLookup(out AlternateLookup<TAlternateKey> lookup))
         {
-            throw new InvalidOperationException($"A ProtectedDictionary<{typeof(TKey).Name}, {typeof(TValue).Name}> cannot be looked up by {typeof(TAlternateKey)}: only string keys have alternate lookups (by ReadOnlySpan<char> or string).");
+            throw ThrowHelper.NoAlternateLookup($"ProtectedDictionary<{typeof(TKey).Name}, {typeof(TValue).Name}>", typeof(TAlternateKey));
         }
 
         return lookup;
@@ -184,13 +184,11 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowDisposed() =>
-        throw new ObjectDisposedException(ToString(), $"Pool '{_pool.Name}': the protected dictionary was disposed, or its pool destroyed.");
+    private void ThrowDisposed() => throw ThrowHelper.CollectionDisposed(ToString(), _pool.Name, "dictionary");
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowKeyNotFound(TKey key) =>
-        throw new KeyNotFoundException($"Pool '{_pool.Name}': the key '{key}' is not in the protected dictionary.");
+    private void ThrowKeyNotFound(TKey key) => throw ThrowHelper.KeyNotFound(_pool.Name, $"'{key}'");
 
     /// <summary>Enumerates the entries of a <see cref="ProtectedDictionary{TKey, TValue}"/>.</summary>
     public struct Enumerator : IEnumerator<KeyValuePair<TKey, TValue>>
@@ -363,7 +361,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
         /// <summary>The value stored for <paramref name="key"/>.</summary>
         /// <exception cref="KeyNotFoundException">The key is not in the dictionary.</exception>
         public TValue this[TAlternateKey key] =>
-            TryGetValue(key, out TValue? value) ? value : throw new KeyNotFoundException($"Pool '{Dictionary._pool.Name}': the key is not in the protected dictionary.");
+            TryGetValue(key, out TValue? value) ? value : throw ThrowHelper.KeyNotFound(Dictionary._pool.Name, null);
 
         /// <summary>Looks up <paramref name="key"/>.</summary>
         public bool TryGetValue(TAlternateKey key, [MaybeNullWhen(false)] out TValue value)

@@ -173,8 +173,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowDisposed() =>
-        throw new ObjectDisposedException(ToString(), $"Pool '{_pool.Name}': the protected set was disposed, or its pool destroyed.");
+    private void ThrowDisposed() => throw ThrowHelper.CollectionDisposed(ToString(), _pool.Name, "set");
 
     /// <summary>Enumerates the elements of a <see cref="ProtectedSet{T}"/>.</summary>
     public struct Enumerator : IEnumerator<T>

@@ -25,5 +25,5 @@ internal static partial class Interop
     // fcntl is variadic; on x86-64 and arm64 Linux an int passed as the third argument lands where
     // the variadic callee reads it, so a fixed signature is safe for the int-argument commands we use.
     [LibraryImport(Libc, SetLastError = true)]
-    internal static partial int fcntl(int fd, FcntlCommand cmd, int arg);
+    internal static partial int fcntl(SafeFdHandle fd, FcntlCommand cmd, int arg);
 }

@@ -5,5 +5,5 @@ namespace Pmalloc;
 internal static partial class Interop
 {
     [LibraryImport(Libc, SetLastError = true)]
-    internal static partial int ftruncate(int fd, long length);
+    internal static partial int ftruncate(SafeFdHandle fd, long length);
 }

@@ -17,5 +17,5 @@ internal static partial class Interop
     internal const int MemfdMaxNameBytes = 249;
 
     [LibraryImport(Libc, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int memfd_create(string name, MemfdFlags flags);
+    internal static partial SafeFdHandle memfd_create(string name, MemfdFlags flags);
 }

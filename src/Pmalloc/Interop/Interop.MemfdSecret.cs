@@ -10,5 +10,5 @@ internal static partial class Interop
     /// map, so only the process's own page tables reach them. Fails with ENOSYS where the kernel was built
     /// without it or booted without <c>secretmem.enable</c>. glibc has no wrapper.
     /// </summary>
-    internal static int memfd_secret(int flags) => (int)syscall(SyscallNumber.MemfdSecret, flags, 0, 0);
+    internal static SafeFdHandle memfd_secret(int flags) => new((int)syscall(SyscallNumber.MemfdSecret, flags, 0, 0));
 }

@@ -28,6 +28,13 @@ internal static partial class Interop
     /// <summary>What mmap returns on failure.</summary>
     internal const nint MapFailed = -1;
 
+    /// <summary>An anonymous mapping (no file: the kernel's fd argument is -1).</summary>
+    internal static nint mmap(nint addr, nuint length, Prot prot, MapFlags flags) => mmap(addr, length, prot, flags, -1, 0);
+
+    /// <summary>A mapping of <paramref name="fd"/> from <paramref name="offset"/>.</summary>
     [LibraryImport(Libc, SetLastError = true)]
-    internal static partial nint mmap(nint addr, nuint length, Prot prot, MapFlags flags, int fd, long offset);
+    internal static partial nint mmap(nint addr, nuint length, Prot prot, MapFlags flags, SafeFdHandle fd, long offset);
+
+    [LibraryImport(Libc, EntryPoint = "mmap", SetLastError = true)]
+    private static partial nint mmap(nint addr, nuint length, Prot prot, MapFlags flags, int fd, long offset);
 }

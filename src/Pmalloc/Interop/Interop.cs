@@ -5,8 +5,8 @@ namespace Pmalloc;
 /// <summary>
 /// libc entry points, one file per function (<c>Interop.Mmap.cs</c>, <c>Interop.Mprotect.cs</c>, ...).
 /// Constants are the Linux kernel's own numeric values (x86-64 and arm64 agree on all of them),
-/// never the runtime's System.Native shim values. Every call sets errno; <see cref="ThrowLastError"/>
-/// turns it into an exception in one place.
+/// never the runtime's System.Native shim values. Every call sets errno, which <see cref="LastErrno"/>
+/// reads; the OS layer (<c>Os/</c>) turns it into an <see cref="OsResult"/>.
 /// </summary>
 internal static partial class Interop
 {
@@ -15,29 +15,7 @@ internal static partial class Interop
     /// <summary>The errno of the last call made through this class.</summary>
     internal static int LastErrno => Marshal.GetLastPInvokeError();
 
-    /// <summary>Throws the exception that fits the last errno for a failed <paramref name="call"/>.</summary>
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    internal static void ThrowLastError(string call, string context) => throw ErrorFor(LastErrno, call, context);
-
-    /// <summary>Builds the exception for errno <paramref name="errno"/>, with the kernel's own text from strerror.</summary>
-    internal static Exception ErrorFor(int errno, string call, string context)
-    {
-        string message = $"{context}: {call} failed with {ErrnoName(errno)} ({StrError(errno)}).";
-        return errno switch
-        {
-            Errno.ENOMEM => new OutOfMemoryException(message),
-            Errno.ENOSYS => new PlatformNotSupportedException(message),
-            Errno.EPERM or Errno.EACCES => new UnauthorizedAccessException(message),
-            _ => new IOException(message, errno),
-        };
-    }
-
-    internal static string StrError(int errno)
-    {
-        nint text = strerror(errno);
-        return text == 0 ? $"errno {errno}" : Marshal.PtrToStringUTF8(text) ?? $"errno {errno}";
-    }
-
+    /// <summary>The symbolic name of <paramref name="errno"/>, for messages.</summary>
     internal static string ErrnoName(int errno) => errno switch
     {
         Errno.EPERM => "EPERM",
@@ -48,12 +26,12 @@ internal static partial class Interop
         Errno.EACCES => "EACCES",
         Errno.EBUSY => "EBUSY",
         Errno.EINVAL => "EINVAL",
+        Errno.ENFILE => "ENFILE",
+        Errno.EMFILE => "EMFILE",
+        Errno.ESPIPE => "ESPIPE",
         Errno.ENOSYS => "ENOSYS",
         _ => $"errno {errno}",
     };
-
-    [LibraryImport(Libc)]
-    private static partial nint strerror(int errnum);
 
     /// <summary>errno values (asm-generic/errno-base.h).</summary>
     internal static class Errno
@@ -66,6 +44,9 @@ internal static partial class Interop
         internal const int EACCES = 13;
         internal const int EBUSY = 16;
         internal const int EINVAL = 22;
+        internal const int ENFILE = 23;
+        internal const int EMFILE = 24;
+        internal const int ESPIPE = 29;
         internal const int ENOSYS = 38;
     }
 }

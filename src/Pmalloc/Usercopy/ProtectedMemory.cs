@@ -15,7 +15,15 @@ namespace Pmalloc;
 public static class ProtectedMemory
 {
     /// <summary>Which optional kernel features this process has (probed once, then cached).</summary>
-    public static PlatformSupport Support => KernelFeatures.Support;
+    /// <exception cref="PlatformNotSupportedException">The process does not run on a supported OS.</exception>
+    public static PlatformSupport Support
+    {
+        get
+        {
+            OsPlatform.EnsureSupported();
+            return KernelFeatures.Support;
+        }
+    }
 
     /// <summary>
     /// Checks that [<paramref name="address"/>, +<paramref name="length"/>) may be read: if it touches any
@@ -25,7 +33,7 @@ public static class ProtectedMemory
     /// <exception cref="ArgumentException">The range starts outside every live allocation of a pool: in free granules (never allocated, or freed), in an allocation's padding, or in a guard page.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range starts in an allocation and crosses its end (into padding, the next allocation, or a guard page), runs into a pool from outside, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
-    public static AllocationInfo CheckRead(nint address, nuint length) => Check(address, length, write: false, owner: null, "read", out _);
+    public static AllocationInfo CheckRead(nint address, nuint length) => Check(address, length, write: false, "read");
 
     /// <summary>
     /// Checks that [<paramref name="address"/>, +<paramref name="length"/>) may be written: refuses a range
@@ -37,82 +45,93 @@ public static class ProtectedMemory
     /// <exception cref="ArgumentException">The range touches a writable pool outside a live allocation.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of a writable pool's allocation, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
-    public static void CheckWrite(nint address, nuint length) => Check(address, length, write: true, owner: null, "write", out _);
+    public static void CheckWrite(nint address, nuint length) => Check(address, length, write: true, "write");
 
     /// <summary>Finds the live allocation that holds <paramref name="address"/>, in any pool. Never throws.</summary>
     public static bool TryGetAllocation(nint address, out AllocationInfo info)
     {
         while (true)
         {
-            ChunkRegistry.Entry[] entries = ChunkRegistry.Snapshot;
-            int i = ChunkRegistry.FirstEndingAfter(entries, address);
-            if (i == entries.Length || unchecked((nuint)entries[i].Start > (nuint)address) || entries[i].Chunk is not { } chunk || !chunk.Contains(address))
+            ChunkRegistry.Table table = ChunkRegistry.Current;
+            ChunkRegistry.Entry? entry = table.FirstEndingAfter(unchecked((nuint)address));
+            if (entry is null || entry.Start > address || entry.Chunk is not { } chunk || !chunk.Contains(address))
             {
                 info = default;
                 return false;
             }
 
-            ProtectablePool.Lookup found = entries[i].Pool.FindForCheck(chunk, address, lockHeld: false, out info);
-            if (found != ProtectablePool.Lookup.Stale || entries == ChunkRegistry.Snapshot)
+            PoolCore pool = entry.Pool;
+            bool found;
+            nint start;
+            nuint size;
+            if (pool.State == PoolState.Protected)
             {
-                bool live = found != ProtectablePool.Lookup.Stale && info.Size != 0 && address < info.End;
-                info = live ? info : default;
-                return live;
+                // Lock-free: a protected pool's bitmaps never change, and are freed only by the chunk's finalizer.
+                found = chunk.TryFind(address, out start, out size);
+                GC.KeepAlive(chunk);
             }
+            else
+            {
+                using (pool.Lock.EnterScope())
+                {
+                    if (!chunk.IsLive)
+                    {
+                        if (table != ChunkRegistry.Current)
+                        {
+                            continue;
+                        }
+
+                        info = default;
+                        return false;
+                    }
+
+                    found = chunk.TryFind(address, out start, out size);
+                }
+            }
+
+            bool live = found && address < start + (nint)size;
+            info = live ? new AllocationInfo(pool.Name, start, size) : default;
+            return live;
         }
     }
 
     /// <summary>
-    /// The one implementation of the usercopy check, for <see cref="CheckRead"/>, <see cref="CheckWrite"/> and the
-    /// pools' own checked copies. With an <paramref name="owner"/>, the range must also be in that pool, and the caller
-    /// holds the owner's lock (<c>Read</c>, the write-rare calls). <paramref name="holderChunk"/> is the chunk that holds the
-    /// range (null for length 0 or a range that touches no pool), so that a caller need not look it up again.
+    /// The usercopy check for <see cref="CheckRead"/> and <see cref="CheckWrite"/>: the registry finds the chunk, and the
+    /// chunk's constant-time lookup (through <see cref="RangeCheck"/>, the same check the pools' own calls use) finds the
+    /// allocation.
     /// </summary>
-    internal static AllocationInfo Check(nint address, nuint length, bool write, ProtectablePool? owner, string operation, out Chunk? holderChunk)
+    private static AllocationInfo Check(nint address, nuint length, bool write, string operation)
     {
-        holderChunk = null;
         if (length == 0)
         {
             return default;
         }
 
         // Compared as unsigned: an address is a position in the address space, whatever its sign as an nint.
+        RangeCheck.NoWrap(null, address, length, operation);
         nuint first = unchecked((nuint)address);
         nuint last = unchecked(first + (length - 1));
-        if (last < first)
-        {
-            ThrowHelper.ThrowWraps(owner?.Name, operation, address, length);
-        }
-
         while (true)
         {
-            ChunkRegistry.Entry[] entries = ChunkRegistry.Snapshot;
-            int i = ChunkRegistry.FirstEndingAfter(entries, address);
-            if (i == entries.Length || unchecked((nuint)entries[i].Start) > last)
+            ChunkRegistry.Table table = ChunkRegistry.Current;
+            ChunkRegistry.Entry? entry = table.FirstEndingAfter(first);
+            if (entry is null || unchecked((nuint)entry.Start) > last)
             {
                 // Touches no pool.
-                return owner is null ? default : throw ThrowHelper.NotOwned(owner.Name, operation, address);
+                return default;
             }
 
-            ChunkRegistry.Entry entry = entries[i];
-            ProtectablePool pool = entry.Pool;
-            if (owner is not null && !ReferenceEquals(pool, owner))
-            {
-                throw ThrowHelper.NotOwned(owner.Name, operation, address);
-            }
-
+            PoolCore pool = entry.Pool;
             Chunk chunk = entry.Chunk ?? throw ThrowHelper.Retired(pool.Name, operation, address, length);
             if (write && pool.MemoryIsReadOnly)
             {
                 // Any byte of protected memory (guard pages included) refuses a write, wherever the range starts.
-                AllocationInfo within = default;
-                _ = chunk.Contains(address) && pool.FindForCheck(chunk, address, owner is not null, out within) == ProtectablePool.Lookup.ReadOnly;
-                ThrowHelper.ThrowWriteProtected(pool.Name, address, length, within);
+                ThrowHelper.ThrowWriteProtected(pool.Name, address, length, HolderForMessage(pool, chunk, address));
             }
 
             if (!chunk.Contains(address))
             {
-                if (entries != ChunkRegistry.Snapshot)
+                if (table != ChunkRegistry.Current)
                 {
                     continue;
                 }
@@ -121,41 +140,44 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, first < unchecked((nuint)entry.Start));
             }
 
-            ProtectablePool.Lookup found = pool.FindForCheck(chunk, address, owner is not null, out AllocationInfo holder);
-            if (found == ProtectablePool.Lookup.Stale)
+            if (pool.State == PoolState.Protected)
             {
-                // The chunk was unmapped since this snapshot: look again, or it is gone for good.
-                if (entries != ChunkRegistry.Snapshot)
+                // Lock-free: a protected pool's bitmaps never change, and are freed only by the chunk's finalizer.
+                AllocationInfo holder = RangeCheck.InChunk(pool.Name, chunk, address, length, operation);
+                GC.KeepAlive(chunk);
+                return holder;
+            }
+
+            using (pool.Lock.EnterScope())
+            {
+                if (chunk.IsLive)
                 {
-                    continue;
+                    if (write && pool.MemoryIsReadOnly)
+                    {
+                        ThrowHelper.ThrowWriteProtected(pool.Name, address, length, default);
+                    }
+
+                    return RangeCheck.InChunk(pool.Name, chunk, address, length, operation);
                 }
-
-                return owner is null ? default : throw ThrowHelper.NotOwned(owner.Name, operation, address);
             }
 
-            if (write && found == ProtectablePool.Lookup.ReadOnly)
+            // The chunk was unmapped since this table was read: look again, or it is gone for good.
+            if (table == ChunkRegistry.Current)
             {
-                ThrowHelper.ThrowWriteProtected(pool.Name, address, length, holder);
+                return default;
             }
-
-            if (holder.Size == 0)
-            {
-                ThrowHelper.ThrowNotAllocated(pool.Name, operation, address);
-            }
-
-            if (address >= holder.End)
-            {
-                // In the padding after an allocation's requested size: no allocation's bytes.
-                ThrowHelper.ThrowPastEnd(pool.Name, operation, address, holder);
-            }
-
-            if (last >= unchecked((nuint)holder.End))
-            {
-                ThrowHelper.ThrowOutOfBounds(pool.Name, operation, address, length, holder);
-            }
-
-            holderChunk = chunk;
-            return holder;
         }
+    }
+
+    /// <summary>The allocation at <paramref name="address"/> of a read-only pool, for a refused write's message, or default.</summary>
+    private static AllocationInfo HolderForMessage(PoolCore pool, Chunk chunk, nint address)
+    {
+        if (pool.State != PoolState.Protected || !chunk.Contains(address) || !chunk.TryFind(address, out nint start, out nuint size))
+        {
+            return default;
+        }
+
+        GC.KeepAlive(chunk);
+        return new AllocationInfo(pool.Name, start, size);
     }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Pmalloc;
@@ -20,8 +18,11 @@ namespace Pmalloc;
 /// Reads of protected memory need no lock: once protected, nothing about the chunks changes until
 /// destroy.</para>
 /// <para><b>Failure.</b> Every public method validates first and changes nothing when it throws.</para>
+/// <para><b>What it uses.</b> The chunks (<c>Allocation/</c>) and the OS layer (<c>Os/</c>); sealing (<c>Sealing/</c>)
+/// at protect and destroy. A pool kind's stores go through its <see cref="WritePath"/>. The registry and the metrics
+/// hear about chunks through <see cref="ChunkEvents"/> only.</para>
 /// </remarks>
-public abstract unsafe partial class ProtectablePool : IDisposable
+public abstract unsafe class ProtectablePool : IDisposable
 {
     /// <summary>The largest single allocation, in bytes (4 GiB).</summary>
     public const long MaxAllocationSize = 1L << 32;
@@ -29,8 +30,14 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <summary>Geometric growth stops at chunks of this many bytes (64 MiB); larger requests still get a chunk of their own.</summary>
     internal const long MaxGrowthChunkSize = 64L << 20;
 
-    /// <summary>Serializes every change to the chunks and totals (see <see cref="PoolLock"/>); the write-rare calls of <see cref="WriteRarePool"/> take it too.</summary>
-    private protected PoolLock _lock;
+    /// <summary>Name, state and lock, shared with the registry and the metrics through <see cref="ChunkEvents"/>.</summary>
+    private protected readonly PoolCore _core;
+
+    /// <summary>How this pool kind stores into its chunks.</summary>
+    private protected readonly WritePath _writePath;
+
+    /// <summary>What protect and destroy do about sealing.</summary>
+    private readonly ChunkSealer _sealer;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -40,8 +47,6 @@ public abstract unsafe partial class ProtectablePool : IDisposable
 
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
-    /// <summary>Written under the lock; volatile so <see cref="State"/> and lock-free readers see a protect or destroy at once.</summary>
-    private volatile PoolState _state;
     private long _mappedBytes;
 
     /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
@@ -54,37 +59,33 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <summary>Ranges of mark serials invalidated by a rollback to an earlier mark.</summary>
     private List<(long From, long To)>? _invalidMarks;
 
-    private protected ProtectablePool(PoolOptions? options, bool chunksBornReadOnly = false)
+    private protected ProtectablePool(PoolOptions? options, WritePath writePath)
     {
+        OsPlatform.EnsureSupported();
         Options = Validate(options ?? new PoolOptions());
-        ChunksBornReadOnly = chunksBornReadOnly;
-        Name = Options.Name;
+        _writePath = writePath;
+        _core = new PoolCore(Options.Name, writePath.ChunksBornReadOnly);
+        _sealer = new ChunkSealer(Options);
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
-        PoolMetrics.Register(this);
+        ChunkEvents.Publish(ChunkEventKind.PoolCreated, _core);
     }
 
     /// <summary>The pool's name, from <see cref="PoolOptions.Name"/>.</summary>
-    public string Name { get; }
+    public string Name => _core.Name;
 
     /// <summary>The options the pool was made with.</summary>
     public PoolOptions Options { get; }
 
-    /// <summary>
-    /// True for the object cache's pool: every chunk is mapped read-only from the start, allocation still works
-    /// (it only touches the bitmaps), and every store into the chunks, wipes included, goes through <see cref="RareWriter"/>.
-    /// </summary>
-    private protected bool ChunksBornReadOnly { get; }
-
     /// <summary>The pool's lifecycle state.</summary>
-    public PoolState State => _state;
+    public PoolState State => _core.State;
 
     /// <summary>A consistent snapshot of the pool's size and state.</summary>
     public PoolStatistics Statistics
     {
         get
         {
-            using (_lock.EnterScope())
+            using (_core.Lock.EnterScope())
             {
                 long allocated = 0, live = 0;
                 foreach (Chunk chunk in _chunks)
@@ -96,13 +97,13 @@ public abstract unsafe partial class ProtectablePool : IDisposable
                 return new PoolStatistics
                 {
                     Name = Name,
-                    State = _state,
+                    State = _core.State,
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
                     AllocatedBytes = allocated,
                     RequestedBytes = _requestedBytes,
                     LiveAllocations = live,
-                    Sealed = _mappingsSealed,
+                    Sealed = _sealer.MappingsSealed,
                     Hardening = HardeningInForce(),
                 };
             }
@@ -125,11 +126,11 @@ public abstract unsafe partial class ProtectablePool : IDisposable
 
         int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state != PoolState.Writable)
+            if (_core.State != PoolState.Writable)
             {
-                ThrowHelper.ThrowForState(Name, _state, "allocate");
+                ThrowHelper.ThrowForState(Name, _core.State, "allocate");
             }
 
             // Fast path: bump the newest chunk's cursor.
@@ -185,32 +186,31 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Free(nint address)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state != PoolState.Writable)
+            if (_core.State != PoolState.Writable)
             {
-                ThrowHelper.ThrowForState(Name, _state, "free", address);
+                ThrowHelper.ThrowForState(Name, _core.State, "free", address);
             }
 
             Chunk chunk = FindChunk(address) ?? throw ThrowHelper.NotOwned(Name, "free", address);
-            int first = chunk.GranuleOf(address);
-            if (!chunk.IsStart(first) || chunk.AddressOf(first) != address)
+            if (!chunk.IsAllocationStart(address))
             {
                 ThrowBadPointer(chunk, "free", address);
             }
 
-            FreeCore(chunk, first);
+            FreeCore(chunk, address);
         }
     }
 
     /// <summary>Marks the pool's allocation history, for <see cref="RollbackTo"/>.</summary>
     public PoolCheckpoint Checkpoint()
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state != PoolState.Writable)
+            if (_core.State != PoolState.Writable)
             {
-                ThrowHelper.ThrowForState(Name, _state, "take a checkpoint");
+                ThrowHelper.ThrowForState(Name, _core.State, "take a checkpoint");
             }
 
             _log ??= [];
@@ -226,11 +226,11 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <exception cref="ArgumentException">The mark is from another pool, or was invalidated by an earlier rollback.</exception>
     public void RollbackTo(PoolCheckpoint mark)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state != PoolState.Writable)
+            if (_core.State != PoolState.Writable)
             {
-                ThrowHelper.ThrowForState(Name, _state, "roll back");
+                ThrowHelper.ThrowForState(Name, _core.State, "roll back");
             }
 
             if (!ReferenceEquals(mark.Pool, this) || _log is null)
@@ -247,9 +247,9 @@ public abstract unsafe partial class ProtectablePool : IDisposable
             for (int i = _log.Count - 1; i >= mark.Position; i--)
             {
                 nint address = _log[i];
-                if (FindChunk(address) is { } chunk && chunk.GranuleOf(address) is int first && chunk.IsStart(first))
+                if (FindChunk(address) is { } chunk && chunk.IsAllocationStart(address))
                 {
-                    FreeCore(chunk, first);
+                    FreeCore(chunk, address);
                 }
             }
 
@@ -266,14 +266,14 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Protect()
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state == PoolState.Protected)
+            if (_core.State == PoolState.Protected)
             {
                 return;
             }
 
-            if (_state == PoolState.Destroyed)
+            if (_core.State == PoolState.Destroyed)
             {
                 ThrowHelper.ThrowDestroyed(Name, "protect");
             }
@@ -281,17 +281,19 @@ public abstract unsafe partial class ProtectablePool : IDisposable
             ProtectCore();
             _log = null;
             _invalidMarks = null;
-            _state = PoolState.Protected;
-            SealCore();
+            _core.State = PoolState.Protected;
+
+            // Irreversible, after the state is Protected: a failure leaves the pool protected, and says so.
+            _sealer.SealAtProtect(_chunks, keepBackingWritable: _writePath.WritesAfterProtect);
         }
     }
 
     /// <summary>Is <paramref name="address"/> inside a live allocation of this pool? False after <see cref="Dispose"/>.</summary>
     public bool Contains(nint address)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            return _state != PoolState.Destroyed && TryFindAllocation(address, out _);
+            return _core.State != PoolState.Destroyed && TryFindAllocation(address, out _);
         }
     }
 
@@ -305,14 +307,14 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public void Read(nint address, Span<byte> destination)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state == PoolState.Destroyed)
+            if (_core.State == PoolState.Destroyed)
             {
                 ThrowHelper.ThrowDestroyed(Name, $"read at {ThrowHelper.Hex(address)}");
             }
 
-            CheckRange(address, (nuint)destination.Length, "read");
+            _ = CheckRange(address, (nuint)destination.Length, "read", out _);
             new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
         }
     }
@@ -320,7 +322,7 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <summary>
     /// Destroys the pool (the kernel's <c>pmalloc_destroy_pool</c>): wipes the memory when
     /// <see cref="PoolOptions.WipeOnDestroy"/> is on, unmaps every chunk and closes its memfd. A protected pool
-    /// is wiped through a private writable alias of its memfd; only where the memfd was already given up
+    /// is wiped through its backing; only where the backing was already given up
     /// (<see cref="WriteRarePool.MakeReadOnly"/>) is it made writable again, here only, for the moment of wiping.
     /// A sealed pool can be neither unmapped nor made writable: it is only forgotten, and its memory stays mapped
     /// read-only until the process exits.
@@ -328,44 +330,37 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// </summary>
     public void Dispose()
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
-            if (_state == PoolState.Destroyed)
+            if (_core.State == PoolState.Destroyed)
             {
                 return;
             }
 
-            // Out of the registry first, so no new check finds a chunk that is about to go.
-            ChunkRegistry.RemovePool(this);
             OnDestroying();
+            bool wasProtected = _core.State == PoolState.Protected;
             foreach (Chunk chunk in _chunks)
             {
-                if (ForgetIfSealed(chunk))
+                chunk.Retire();
+                if (_sealer.ForgetIfSealed(chunk, Options.WipeOnDestroy))
                 {
+                    ChunkEvents.Publish(ChunkEventKind.ChunkRetired, _core, chunk);
+
+                    // Sealed means protected: lock-free checks may still hold the chunk (see ChunkRegistry).
+                    chunk.ReleaseBitmapsWhenUnreachable();
                     continue;
                 }
 
+                ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
                 if (Options.WipeOnDestroy)
                 {
-                    // Read-only chunks are wiped through a private alias; only where the memfd is gone
-                    // (WriteRarePool.MakeReadOnly) is the public mapping made writable, here only.
-                    bool readOnly = _state == PoolState.Protected || ChunksBornReadOnly;
-                    if (readOnly && !RareWriter.TryWipeUsed(chunk))
-                    {
-                        _ = OsMemory.TryProtect(chunk.Mapping, Interop.Prot.Read | Interop.Prot.Write);
-                        readOnly = false;
-                    }
-
-                    if (!readOnly)
-                    {
-                        chunk.WipeUsed();
-                    }
+                    WipeForDestroy(chunk);
                 }
 
                 OsMemory.Unmap(chunk.Mapping);
 
                 // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
-                if (_state == PoolState.Protected)
+                if (wasProtected)
                 {
                     chunk.ReleaseBitmapsWhenUnreachable();
                 }
@@ -379,25 +374,31 @@ public abstract unsafe partial class ProtectablePool : IDisposable
             _current = null;
             _log = null;
             _mappedBytes = _requestedBytes = 0;
-            _state = PoolState.Destroyed;
+            _core.State = PoolState.Destroyed;
+            ChunkEvents.Publish(ChunkEventKind.PoolDestroyed, _core);
         }
 
-        PoolMetrics.Unregister(this);
         GC.SuppressFinalize(this);
     }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{GetType().Name} '{Name}' ({State})";
 
     /// <summary>Called under the lock at the start of <see cref="Dispose"/>, before any chunk is wiped or unmapped.</summary>
     private protected virtual void OnDestroying()
     {
     }
 
-    /// <inheritdoc/>
-    public override string ToString() => $"{GetType().Name} '{Name}' ({State})";
+    /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
+    internal IReadOnlyList<Chunk> Chunks => _chunks;
+
+    /// <summary>What protect and destroy do about sealing (for <see cref="WriteRarePool.MakeReadOnly"/>).</summary>
+    private protected ChunkSealer Sealer => _sealer;
 
     /// <summary>Walks every chunk's bitmap and checks the allocator's invariants and the pool's totals (expensive; for tests).</summary>
     internal void ValidateInvariants()
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             long mapped = 0, requested = 0;
             for (int i = 0; i < _chunks.Count; i++)
@@ -406,18 +407,12 @@ public abstract unsafe partial class ProtectablePool : IDisposable
                 chunk.ValidateInvariants();
                 Debug.Assert(i == 0 || _chunks[i - 1].End <= chunk.Start);
                 mapped += (long)chunk.Mapping.Length;
-                for (int g = 0; g < chunk.GranuleCount; g++)
-                {
-                    if (chunk.IsStart(g))
-                    {
-                        requested += (long)chunk.SizeOf(g, chunk.LengthOf(g));
-                    }
-                }
+                chunk.ForEachAllocation((_, size) => requested += (long)size);
             }
 
             if (mapped != _mappedBytes || requested != _requestedBytes)
             {
-                throw new InvalidOperationException(
+                throw ThrowHelper.InvariantBroken(
                     $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
             }
         }
@@ -426,22 +421,37 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     /// <summary>Finds the live allocation that holds <paramref name="address"/>. The caller holds the lock, or the pool is protected.</summary>
     internal bool TryFindAllocation(nint address, out AllocationInfo info)
     {
-        if (FindChunk(address) is { } chunk && chunk.FindStart(chunk.GranuleOf(address)) is int first and >= 0)
+        if (FindChunk(address) is { } chunk && chunk.TryFind(address, out nint start, out nuint size) && address < start + (nint)size)
         {
-            info = new AllocationInfo(Name, chunk.AddressOf(first), chunk.SizeOf(first, chunk.LengthOf(first)));
-            if (address < info.End)
-            {
-                return true;
-            }
+            info = new AllocationInfo(Name, start, size);
+            return true;
         }
 
         info = default;
         return false;
     }
 
-    /// <summary>Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation of this pool (the one usercopy check, <see cref="ProtectedMemory.Check"/>).</summary>
-    internal AllocationInfo CheckRange(nint address, nuint length, string operation) =>
-        ProtectedMemory.Check(address, length, write: false, owner: this, operation, out _);
+    /// <summary>
+    /// Throws unless [<paramref name="address"/>, +<paramref name="length"/>) lies inside one live allocation of this pool;
+    /// returns it and its chunk (null only for length 0, which is never refused). The caller holds the lock.
+    /// </summary>
+    internal AllocationInfo CheckRange(nint address, nuint length, string operation, out Chunk? chunk)
+    {
+        chunk = null;
+        if (length == 0)
+        {
+            return default;
+        }
+
+        RangeCheck.NoWrap(Name, address, length, operation);
+        chunk = FindChunk(address);
+        if (chunk is null)
+        {
+            ThrowOutsideChunks(address, length, operation);
+        }
+
+        return RangeCheck.InChunk(Name, chunk, address, length, operation);
+    }
 
     /// <summary>The chunk whose usable range holds <paramref name="address"/>, or null. Binary search over chunks sorted by address.</summary>
     internal Chunk? FindChunk(nint address)
@@ -468,9 +478,6 @@ public abstract unsafe partial class ProtectablePool : IDisposable
         return null;
     }
 
-    /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
-    internal IReadOnlyList<Chunk> Chunks => _chunks;
-
     [MethodImpl(MethodImplOptions.NoInlining)]
     private nint AllocateSlow(int granules, int padding)
     {
@@ -490,17 +497,26 @@ public abstract unsafe partial class ProtectablePool : IDisposable
         return result;
     }
 
-    /// <summary>Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool.</summary>
+    /// <summary>Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool. On failure the pool is unchanged.</summary>
     private Chunk MapChunk(nuint needed)
     {
         // Geometric growth: each chunk is as large as all the chunks before it together.
         nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
-        ChunkMapping mapping = OsMemory.Map(Name, length, ChunkFlagsFor(), readOnly: ChunksBornReadOnly);
-        Chunk chunk = new(mapping, _granuleShift);
+
+        // The metadata first: if it cannot be had, nothing is mapped yet.
+        Chunk chunk = new(length, _granuleShift);
+        OsResult mapped = OsMemory.TryMap(Name, length, ChunkFlagsFor(), out ChunkMapping? mapping);
+        if (mapped.Failed)
+        {
+            chunk.ReleaseBitmaps();
+            ThrowHelper.ThrowOs(Name, mapped);
+        }
+
+        chunk.Attach(mapping!);
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
-        ChunkRegistry.Add(this, chunk);
+        ChunkEvents.Publish(ChunkEventKind.ChunkMapped, _core, chunk);
         _mappedBytes += (long)length;
 
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
@@ -512,31 +528,27 @@ public abstract unsafe partial class ProtectablePool : IDisposable
         return chunk;
     }
 
-    private void FreeCore(Chunk chunk, int first)
+    private void FreeCore(Chunk chunk, nint address)
     {
-        int granules = chunk.LengthOf(first);
+        (int granules, nuint size) = chunk.AllocationAt(address);
 
-        // Wipe first: the write-rare path can fail (ENOMEM), and then nothing has changed yet.
-        nint address = chunk.AddressOf(first);
-        nuint bytes = (nuint)granules << _granuleShift;
-        if (ChunksBornReadOnly)
+        // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet.
+        OsResult wiped = _writePath.Fill(chunk, address, 0, (nuint)granules << _granuleShift, readOnly: _core.MemoryIsReadOnly);
+        if (wiped.Failed)
         {
-            RareWriter.Fill(Name, chunk, address, 0, bytes);
-        }
-        else
-        {
-            OsMemory.Wipe(address, bytes);
+            ThrowHelper.ThrowOs(Name, wiped, address);
         }
 
-        _requestedBytes -= (long)chunk.SizeOf(first, granules);
-        chunk.Free(first, granules);
+        _requestedBytes -= (long)size;
+        chunk.Free(address, granules);
 
         // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
         if (chunk.IsEmpty && _chunks.Count > 1)
         {
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
-            ChunkRegistry.Remove(chunk);
+            chunk.Retire();
+            ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
             OsMemory.Unmap(chunk.Mapping);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
@@ -551,29 +563,97 @@ public abstract unsafe partial class ProtectablePool : IDisposable
     {
         for (int i = 0; i < _chunks.Count; i++)
         {
-            int errno = OsMemory.TryProtect(_chunks[i].Mapping, Interop.Prot.Read);
-            if (errno != 0)
+            OsResult result = OsMemory.TryProtect(_chunks[i].Mapping, writable: false);
+            if (result.Failed)
             {
                 // Undo what was done, so a failed Protect leaves the pool writable and whole.
                 for (int j = 0; j < i; j++)
                 {
-                    _ = OsMemory.TryProtect(_chunks[j].Mapping, Interop.Prot.Read | Interop.Prot.Write);
+                    _ = OsMemory.TryProtect(_chunks[j].Mapping, writable: true);
                 }
 
-                throw Interop.ErrorFor(errno, "mprotect", $"Pool '{Name}': cannot protect the chunk at {ThrowHelper.Hex(_chunks[i].Start)}");
+                ThrowHelper.ThrowOs(Name, result, _chunks[i].Start);
             }
         }
     }
 
-    [DoesNotReturn]
+    /// <summary>Wipes every byte of the chunk ever handed out, without a writable public mapping where the memory is read-only.</summary>
+    private void WipeForDestroy(Chunk chunk)
+    {
+        nuint used = chunk.UsedBytes;
+        if (used == 0)
+        {
+            return;
+        }
+
+        // Read-only chunks are wiped through the backing; only where the backing is gone (WriteRarePool.MakeReadOnly)
+        // is the public mapping made writable, here only.
+        if (_core.MemoryIsReadOnly && !OsMemory.TryZeroBacking(chunk.Mapping, used).Failed)
+        {
+            return;
+        }
+
+        if (!_core.MemoryIsReadOnly || !OsMemory.TryProtect(chunk.Mapping, writable: true).Failed)
+        {
+            OsMemory.Wipe(chunk.Start, used);
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private void ThrowBadPointer(Chunk chunk, string operation, nint address)
     {
-        if (TryFindAllocation(address, out AllocationInfo holder))
+        if (chunk.TryFind(address, out nint start, out nuint size) && address < start + (nint)size)
         {
-            ThrowHelper.ThrowInterior(Name, operation, address, holder);
+            ThrowHelper.ThrowInterior(Name, operation, address, new AllocationInfo(Name, start, size));
         }
 
         ThrowHelper.ThrowNotAllocated(Name, operation, address);
+    }
+
+    /// <summary>The range starts in none of this pool's chunks: in a guard page of one, or outside the pool.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowOutsideChunks(nint address, nuint length, string operation)
+    {
+        nuint first = unchecked((nuint)address), last = unchecked(first + (length - 1));
+        foreach (Chunk chunk in _chunks)
+        {
+            nuint reservationStart = unchecked((nuint)chunk.Mapping.ReservationStart);
+            nuint reservationEnd = reservationStart + chunk.Mapping.ReservationLength;
+            if (first < reservationEnd && last >= reservationStart)
+            {
+                ThrowHelper.ThrowOutsideChunk(Name, operation, address, length, chunk.Start, first < reservationStart);
+            }
+        }
+
+        throw ThrowHelper.NotOwned(Name, operation, address);
+    }
+
+    /// <summary>The hardening in force, for <see cref="Statistics"/>.</summary>
+    private PoolHardening HardeningInForce()
+    {
+        PoolOptions o = Options;
+        PoolHardening h = PoolHardening.None;
+        h |= o.GuardPages ? PoolHardening.GuardPages : 0;
+        h |= o.LockInMemory || o.SecretMemory ? PoolHardening.LockedInMemory : 0;
+        h |= o.ExcludeFromCoreDumps || o.SecretMemory ? PoolHardening.ExcludedFromCoreDumps : 0;
+        h |= o.SecretMemory ? PoolHardening.SecretMemory : 0;
+        h |= _sealer.MappingsSealed ? PoolHardening.MappingsSealed : 0;
+        h |= _sealer.BackingSealed ? PoolHardening.BackingSealed : 0;
+        h |= o.WipeOnDestroy && !_sealer.MappingsSealed ? PoolHardening.WipeOnDestroy : 0;
+        return h;
+    }
+
+    /// <summary>How the OS layer maps this pool's chunks.</summary>
+    private ChunkFlags ChunkFlagsFor()
+    {
+        PoolOptions o = Options;
+        ChunkFlags flags = ChunkFlags.None;
+        flags |= o.GuardPages ? ChunkFlags.GuardPages : 0;
+        flags |= o.LockInMemory ? ChunkFlags.LockInMemory : 0;
+        flags |= o.ExcludeFromCoreDumps ? ChunkFlags.ExcludeFromCoreDumps : 0;
+        flags |= o.SecretMemory ? ChunkFlags.SecretMemory : 0;
+        flags |= _writePath.ChunksBornReadOnly ? ChunkFlags.ReadOnlyFromBirth : 0;
+        return flags;
     }
 
     private static PoolOptions Validate(PoolOptions options)
@@ -598,7 +678,13 @@ public abstract unsafe partial class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Seal), options.Seal, "must be None, IfSupported or Required");
         }
 
-        ValidateHardening(options);
+        ChunkSealer.ValidateOptions(options);
+        if (options.SecretMemory && !KernelFeatures.MemfdSecret)
+        {
+            ThrowHelper.ThrowUnsupported(options.Name,
+                "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
+        }
+
         return options;
     }
 

@@ -34,8 +34,11 @@ public sealed unsafe class ObjectCache<T> : IDisposable
     /// <summary>The number of live objects.</summary>
     public long Count => _pool.Statistics.LiveAllocations;
 
-    /// <summary>The pool behind the cache (for tests).</summary>
-    internal WriteRarePool Pool => _pool;
+    /// <summary>A snapshot of the cache's pool: chunks, mapped bytes, live objects, hardening.</summary>
+    public PoolStatistics Statistics => _pool.Statistics;
+
+    /// <summary>Checks the allocator's invariants of the cache's pool (expensive; for tests).</summary>
+    internal void ValidateInvariants() => _pool.ValidateInvariants();
 
     /// <summary>Creates an object whose value is <paramref name="initial"/> and returns a read-only reference to it.</summary>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>

@@ -16,7 +16,7 @@ namespace Pmalloc;
 /// </remarks>
 public sealed class WriteRareBatch : IDisposable
 {
-    private readonly RareWriter.Aliases _aliases = new();
+    private readonly BatchAliases _aliases = new();
 
     internal WriteRareBatch(WriteRarePool pool) => Pool = pool;
 
@@ -25,9 +25,6 @@ public sealed class WriteRareBatch : IDisposable
 
     /// <summary>False once the batch was disposed, or ended by <see cref="WriteRarePool.MakeReadOnly"/> or the pool's Dispose. Read under the pool's lock.</summary>
     internal bool IsOpen { get; private set; } = true;
-
-    /// <summary>How many aliases the batch has mapped now (for tests).</summary>
-    internal int AliasCount => _aliases.Count;
 
     /// <inheritdoc cref="WriteRarePool.Write{T}(ref readonly T, in T)"/>
     /// <exception cref="ObjectDisposedException">The batch or the pool was disposed.</exception>
@@ -50,10 +47,16 @@ public sealed class WriteRareBatch : IDisposable
     public void Dispose() => Pool.EndBatch(this);
 
     /// <summary>The alias address of <paramref name="target"/>, mapping the chunk's alias on first use. The caller holds the pool's lock.</summary>
-    internal nint AliasOf(Chunk chunk, nint target) => _aliases.AddressOf(Pool.Name, chunk, target);
+    internal nint AliasOf(Chunk chunk, nint target)
+    {
+        OsResult mapped = _aliases.TryAddressOf(chunk, target, out nint address);
+        if (mapped.Failed)
+        {
+            ThrowHelper.ThrowOs(Pool.Name, mapped, target);
+        }
 
-    /// <summary>The alias address of <paramref name="target"/> if its chunk's alias is mapped, else 0. The caller holds the pool's lock.</summary>
-    internal nint PeekAlias(Chunk chunk, nint target) => _aliases.Peek(chunk, target);
+        return address;
+    }
 
     /// <summary>Unmaps the aliases and closes the batch. The caller holds the pool's lock.</summary>
     internal void End()

@@ -11,7 +11,7 @@ public sealed class WriteOncePool : ProtectablePool
     /// <summary>Creates an empty pool; no memory is mapped until the first allocation.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public WriteOncePool(PoolOptions? options = null)
-        : base(options)
+        : base(options, WritePath.PlainStores)
     {
     }
 }

@@ -25,28 +25,22 @@ internal static class KernelFeatures
     /// <summary>Does <c>memfd_secret(2)</c> work? ENOSYS where it was not built in or <c>secretmem.enable=0</c>.</summary>
     internal static bool MemfdSecret => Probe(ref s_memfdSecret, static () =>
     {
-        int fd = Interop.memfd_secret(Interop.OCloseOnExec);
-        if (fd < 0)
-        {
-            return false;
-        }
-
-        _ = Interop.close(fd);
-        return true;
+        using SafeFdHandle fd = Interop.memfd_secret(Interop.OCloseOnExec);
+        return !fd.IsInvalid;
     });
 
     /// <summary>Does <c>madvise(MADV_GUARD_INSTALL)</c> work? Tried on a scratch page (EINVAL before 6.13).</summary>
     internal static bool GuardInstall => Probe(ref s_guardInstall, static () =>
     {
-        nint page = Interop.mmap(0, (nuint)OsMemory.PageSize, Interop.Prot.Read | Interop.Prot.Write,
-            Interop.MapFlags.Private | Interop.MapFlags.Anonymous, -1, 0);
+        nint page = Interop.mmap(0, (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous);
         if (page == Interop.MapFailed)
         {
             return false;
         }
 
-        bool found = Interop.madvise(page, (nuint)OsMemory.PageSize, Interop.Advice.GuardInstall) == 0;
-        _ = Interop.munmap(page, (nuint)OsMemory.PageSize);
+        bool found = Interop.madvise(page, (nuint)Environment.SystemPageSize, Interop.Advice.GuardInstall) == 0;
+        _ = Interop.munmap(page, (nuint)Environment.SystemPageSize);
         return found;
     });
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -16,7 +15,7 @@ namespace Pmalloc;
 /// pool, else throws and writes nothing. Before <see cref="ProtectablePool.Protect"/> it is a plain store. After it,
 /// <c>Write</c> and <c>Fill</c> go through the chunk's memfd (<c>pwrite</c>: the kernel writes the page), and
 /// <c>Publish</c> through a private writable alias of the one page it touches, unmapped before it returns (see
-/// <see cref="RareWriter"/>). A <see cref="BeginWrites">batch</see> shares one alias per touched chunk between many writes.</para>
+/// <see cref="BackingWritePath"/>). A <see cref="BeginWrites">batch</see> shares one alias per touched chunk between many writes.</para>
 /// <para>The pool's public addresses stay read-only throughout: no other thread can race a window in which they are
 /// writable, because there is none. Only <see cref="Publish"/> is atomic; a reader that must never see a half-written
 /// object should read it through a pointer that is published after the object is complete.</para>
@@ -32,13 +31,13 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Creates an empty pool; no memory is mapped until the first allocation.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public WriteRarePool(PoolOptions? options = null)
-        : base(options)
+        : base(options, new BackingWritePath(chunksBornReadOnly: false))
     {
     }
 
     /// <summary>The object cache's pool: chunks read-only from birth, written only through the write-rare path.</summary>
     internal WriteRarePool(PoolOptions? options, bool chunksBornReadOnly)
-        : base(options, chunksBornReadOnly)
+        : base(options, new BackingWritePath(chunksBornReadOnly))
     {
     }
 
@@ -79,7 +78,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     public WriteRareBatch BeginWrites()
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             CheckCanWrite(null, "begin writes", 0);
             WriteRareBatch batch = new(this);
@@ -103,7 +102,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
         // Protect takes the (non-reentrant) lock itself; nothing can make the pool writable again in between.
         Protect();
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             if (State == PoolState.Destroyed)
             {
@@ -117,11 +116,12 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
             EndBatches();
 
-            // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close.
-            SealBackingCore();
+            // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close:
+            // closing alone would not stop a reopen through /proc/self/map_files.
+            Sealer.SealBacking(Chunks);
             foreach (Chunk chunk in Chunks)
             {
-                OsMemory.GiveUpWriteSide(chunk.Mapping);
+                OsMemory.CloseBacking(chunk.Mapping);
             }
 
             Volatile.Write(ref _readOnly, true);
@@ -131,7 +131,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "write", target, (nuint)source.Length) is not { } chunk)
             {
@@ -139,22 +139,19 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 return;
             }
 
-            if (RareWriter.Overlaps(source, target))
+            if (Overlaps(source, target))
             {
+                // The kernel and an alias both copy forwards, and an alias has another address, so memmove could not see the overlap.
                 source = source.ToArray();
             }
 
-            if (StoresArePlain)
-            {
-                source.CopyTo(new Span<byte>((void*)target, source.Length));
-            }
-            else if (batch is not null)
+            if (batch is not null && !StoresArePlain)
             {
                 source.CopyTo(new Span<byte>((void*)batch.AliasOf(chunk, target), source.Length));
             }
             else
             {
-                RareWriter.Write(Name, chunk, target, source);
+                ThrowIfFailed(_writePath.Write(chunk, target, source, readOnly: !StoresArePlain), target);
             }
 
             CountUpdate();
@@ -164,24 +161,20 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "fill", target, length) is not { } chunk)
             {
                 return;
             }
 
-            if (StoresArePlain)
-            {
-                NativeMemory.Fill((void*)target, length, value);
-            }
-            else if (batch is not null)
+            if (batch is not null && !StoresArePlain)
             {
                 NativeMemory.Fill((void*)batch.AliasOf(chunk, target), length, value);
             }
             else
             {
-                RareWriter.Fill(Name, chunk, target, value, length);
+                ThrowIfFailed(_writePath.Fill(chunk, target, value, length, readOnly: !StoresArePlain), target);
             }
 
             CountUpdate();
@@ -191,7 +184,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             CheckCanWrite(batch, "publish", slot);
             if (slot % sizeof(nint) != 0)
@@ -200,17 +193,13 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             }
 
             Chunk chunk = CheckTarget(batch, "publish", slot, (nuint)sizeof(nint))!;
-            if (StoresArePlain)
-            {
-                Volatile.Write(ref *(nint*)slot, value);
-            }
-            else if (batch is not null)
+            if (batch is not null && !StoresArePlain)
             {
                 Volatile.Write(ref *(nint*)batch.AliasOf(chunk, slot), value);
             }
             else
             {
-                RareWriter.Publish(Name, chunk, slot, value);
+                ThrowIfFailed(_writePath.Publish(chunk, slot, value, readOnly: !StoresArePlain), slot);
             }
 
             CountUpdate();
@@ -244,7 +233,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Ends <paramref name="batch"/>: unmaps its aliases. Idempotent.</summary>
     internal void EndBatch(WriteRareBatch batch)
     {
-        using (_lock.EnterScope())
+        using (_core.Lock.EnterScope())
         {
             if (batch.IsOpen)
             {
@@ -254,25 +243,27 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>The alias address that <paramref name="batch"/> has mapped for <paramref name="target"/>, or 0 (for the attack catalog and tests).</summary>
-    internal nint PeekAlias(WriteRareBatch batch, nint target)
-    {
-        using (_lock.EnterScope())
-        {
-            return batch.IsOpen && FindChunk(target) is { } chunk ? batch.PeekAlias(chunk, target) : 0;
-        }
-    }
-
     private protected override void OnDestroying() => EndBatches();
 
-    /// <summary>Until <see cref="MakeReadOnly"/>, writes go through the memfd: sealing at Protect leaves its write side open.</summary>
-    private protected override bool WritesThroughBacking => !_readOnly;
-
     /// <summary>Before Protect, and unless the chunks are read-only from birth, a write is a plain store.</summary>
-    private bool StoresArePlain => State == PoolState.Writable && !ChunksBornReadOnly;
+    private bool StoresArePlain => !_core.MemoryIsReadOnly;
 
     private static nint AddressOf<T>(ref readonly T reference)
         where T : unmanaged => (nint)Unsafe.AsPointer(ref Unsafe.AsRef(in reference));
+
+    private static bool Overlaps(ReadOnlySpan<byte> source, nint target)
+    {
+        nint from = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(source));
+        return from < target + source.Length && target < from + source.Length;
+    }
+
+    private void ThrowIfFailed(OsResult result, nint target)
+    {
+        if (result.Failed)
+        {
+            ThrowHelper.ThrowOs(Name, result, target);
+        }
+    }
 
     private void EndBatches()
     {
@@ -319,8 +310,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     private Chunk? CheckTarget(WriteRareBatch? batch, string operation, nint target, nuint length)
     {
         CheckCanWrite(batch, operation, target);
-        _ = ProtectedMemory.Check(target, length, write: false, owner: this, operation, out Chunk? chunk);
-        Debug.Assert(length == 0 || ReferenceEquals(chunk, FindChunk(target)));
+        _ = CheckRange(target, length, operation, out Chunk? chunk);
         return chunk;
     }
 }

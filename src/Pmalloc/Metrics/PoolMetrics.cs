@@ -1,0 +1,95 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+
+namespace Pmalloc;
+
+/// <summary>
+/// The <c>Pmalloc</c> meter (<see cref="System.Diagnostics.Metrics"/>): live pools, mapped, allocated and
+/// protected bytes, and write-rare updates, so that <c>dotnet-counters monitor -n APP --counters Pmalloc</c>
+/// and OpenTelemetry (<c>AddMeter("Pmalloc")</c>) show them.
+/// </summary>
+/// <remarks>
+/// The sizes are observable instruments, computed only when a listener collects, so allocation pays nothing for them.
+/// The meter learns about pools and chunks only through <see cref="ChunkEvents"/> and never takes a pool's lock: a
+/// listener's callback may read <see cref="ProtectablePool.Statistics"/> without deadlocking. A pool joins the live list
+/// when it is created and leaves it in <see cref="ProtectablePool.Dispose"/>; a pool that is never disposed stays
+/// counted, as its memory stays mapped.
+/// </remarks>
+public static class PoolMetrics
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Pmalloc";
+
+    private static readonly Meter s_meter = new(MeterName, typeof(PoolMetrics).Assembly.GetName().Version?.ToString());
+
+    private static readonly Lock s_lock = new();
+
+    /// <summary>Every live pool and its chunks, as the notifications told.</summary>
+    private static readonly Dictionary<PoolCore, List<Chunk>> s_pools = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Write-rare updates (<c>Write</c>, <c>Fill</c>, <c>Publish</c>) made after protect.</summary>
+    internal static readonly Counter<long> WriteRareUpdates =
+        s_meter.CreateCounter<long>("pmalloc.write_rare.updates", "{update}", "Write-rare updates to protected pools");
+
+    static PoolMetrics()
+    {
+        s_meter.CreateObservableUpDownCounter("pmalloc.pools", () => Sum(static (_, _) => 0, countPools: true), "{pool}", "Live pools (created, not yet disposed)");
+        s_meter.CreateObservableUpDownCounter("pmalloc.mapped", () => Sum(static (_, c) => (long)c.Mapping.Length), "By", "Bytes mapped by the chunks of live pools (guard pages not included)");
+        s_meter.CreateObservableUpDownCounter("pmalloc.allocated", () => Sum(static (_, c) => (long)(c.GranuleCount - c.Avail) << c.GranuleShift), "By", "Bytes held by live allocations");
+        s_meter.CreateObservableUpDownCounter("pmalloc.protected", () => Sum(static (p, c) => p.State == PoolState.Protected ? (long)c.Mapping.Length : 0), "By", "Bytes mapped by protected (read-only) pools");
+    }
+
+    /// <summary>Subscribes the meter to the pool notifications when the assembly loads, before any pool exists.</summary>
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The meter must hear about every pool, and the pool layer must not know it.")]
+    internal static void Subscribe() => ChunkEvents.Subscribe(new Observer());
+
+    private static long Sum(Func<PoolCore, Chunk, long> measure, bool countPools = false)
+    {
+        long total = 0;
+        lock (s_lock)
+        {
+            foreach ((PoolCore pool, List<Chunk> chunks) in s_pools)
+            {
+                if (countPools)
+                {
+                    total++;
+                    continue;
+                }
+
+                foreach (Chunk chunk in chunks)
+                {
+                    total += measure(pool, chunk);
+                }
+            }
+        }
+
+        return total;
+    }
+
+    private sealed class Observer : IChunkObserver
+    {
+        public void OnChunkEvent(in ChunkEvent e)
+        {
+            lock (s_lock)
+            {
+                switch (e.Kind)
+                {
+                    case ChunkEventKind.PoolCreated:
+                        s_pools[e.Pool] = [];
+                        break;
+                    case ChunkEventKind.ChunkMapped when s_pools.TryGetValue(e.Pool, out List<Chunk>? chunks):
+                        chunks.Add(e.Chunk!);
+                        break;
+                    case ChunkEventKind.ChunkUnmapping or ChunkEventKind.ChunkRetired when s_pools.TryGetValue(e.Pool, out List<Chunk>? chunks):
+                        _ = chunks.Remove(e.Chunk!);
+                        break;
+                    case ChunkEventKind.PoolDestroyed:
+                        _ = s_pools.Remove(e.Pool);
+                        break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+namespace Pmalloc;
+
+/// <summary>
+/// One chunk's mapping, as the OS layer made it: <see cref="Length"/> usable bytes at <see cref="Start"/>, backed by a
+/// memory file (<see cref="Backing"/>), optionally between two inaccessible guard pages that belong to the same
+/// reservation (<see cref="ReservationStart"/>, <see cref="ReservationLength"/>). Created and changed only by
+/// <see cref="OsMemory"/>; it knows no pool.
+/// </summary>
+/// <remarks>
+/// There is deliberately no finalizer: addresses handed out by a pool are raw pointers the GC cannot see, so unmapping
+/// from a finalizer would turn a forgotten pool into a use-after-free. A pool that is never disposed keeps its memory
+/// until the process exits. The backing descriptor is a <see cref="SafeFdHandle"/>: closing it waits for calls in flight.
+/// </remarks>
+internal sealed class ChunkMapping
+{
+    internal ChunkMapping(SafeFdHandle backing, nint reservationStart, nuint reservationLength, nint start, nuint length, ChunkFlags flags)
+    {
+        Backing = backing;
+        Flags = flags;
+        ReservationStart = reservationStart;
+        ReservationLength = reservationLength;
+        Start = start;
+        Length = length;
+    }
+
+    /// <summary>The memory file behind the mapping (a memfd), closed once the pool no longer writes through it.</summary>
+    internal SafeFdHandle Backing { get; }
+
+    /// <summary>Is the backing descriptor still open?</summary>
+    internal bool HasBacking => !Backing.IsClosed;
+
+    /// <summary>How the chunk was mapped.</summary>
+    internal ChunkFlags Flags { get; }
+
+    /// <summary>First byte of the reservation: the leading guard page, or <see cref="Start"/> without guards.</summary>
+    internal nint ReservationStart { get; }
+
+    /// <summary>Bytes of the whole reservation, guard pages included.</summary>
+    internal nuint ReservationLength { get; }
+
+    /// <summary>First byte of the usable memory (page-aligned).</summary>
+    internal nint Start { get; }
+
+    /// <summary>Usable bytes (a multiple of the OS page size).</summary>
+    internal nuint Length { get; }
+
+    internal bool HasGuardPages => ReservationStart != Start;
+
+    /// <summary>Backed by secret memory (Linux: <c>memfd_secret</c>).</summary>
+    internal bool IsSecret => (Flags & ChunkFlags.SecretMemory) != 0;
+
+    /// <summary>The whole reservation is sealed: it can never be unmapped, remapped or made writable again.</summary>
+    internal bool IsSealed { get; set; }
+
+    /// <summary>The backing can no longer be written: memfd <c>F_SEAL_FUTURE_WRITE</c>, or the secret fd closed.</summary>
+    internal bool IsBackingSealed { get; set; }
+}

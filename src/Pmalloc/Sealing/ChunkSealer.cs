@@ -1,0 +1,116 @@
+namespace Pmalloc;
+
+/// <summary>
+/// One pool's sealing (<see cref="PoolOptions.Seal"/>): at protect, <c>mseal</c> every chunk's whole reservation (guard
+/// pages included) and seal its backing, so that not even <c>mprotect</c>, <c>munmap</c>, <c>mremap</c>,
+/// <c>MAP_FIXED</c> or a writable re-mapping of the memfd can undo the protection; at destroy, forget the chunks that
+/// can no longer be unmapped.
+/// </summary>
+/// <remarks>
+/// Used by the pool under its lock; it knows the chunks and the OS layer, nothing above. A write-rare pool keeps its
+/// backing writable at protect (only its size is sealed) and seals it for good at <see cref="WriteRarePool.MakeReadOnly"/>
+/// (<see cref="SealBacking"/>).
+/// </remarks>
+internal sealed class ChunkSealer
+{
+    private readonly PoolOptions _options;
+
+    internal ChunkSealer(PoolOptions options) => _options = options;
+
+    /// <summary>Every chunk's mapping (guard pages included) is sealed.</summary>
+    internal bool MappingsSealed { get; private set; }
+
+    /// <summary>Every chunk's backing is final: memfd write-sealed, or secret fd closed.</summary>
+    internal bool BackingSealed { get; private set; }
+
+    /// <summary>Refuses, at construction, sealing the kernel cannot give: before any data is loaded, not at Protect.</summary>
+    internal static void ValidateOptions(PoolOptions options)
+    {
+        if (options.Seal == SealMode.Required && !KernelFeatures.Mseal)
+        {
+            ThrowHelper.ThrowUnsupported(options.Name,
+                "PoolOptions.Seal is Required but this kernel has no mseal(2) (Linux 6.10 or later); use SealMode.IfSupported to protect without sealing.");
+        }
+    }
+
+    /// <summary>
+    /// The sealing step of Protect, after every chunk is read-only. Irreversible. With <paramref name="keepBackingWritable"/>
+    /// only the backings' size is sealed. <see cref="SealMode.IfSupported"/> degrades silently (and <see cref="MappingsSealed"/>
+    /// says so); <see cref="SealMode.Required"/> throws on a refused seal, leaving the pool protected.
+    /// </summary>
+    internal void SealAtProtect(IReadOnlyList<Chunk> chunks, bool keepBackingWritable)
+    {
+        // Required on a kernel without mseal was refused by the constructor; IfSupported degrades here.
+        if (_options.Seal == SealMode.None || !KernelFeatures.Mseal)
+        {
+            return;
+        }
+
+        foreach (Chunk chunk in chunks)
+        {
+            OsResult result = chunk.Mapping.IsSealed ? OsResult.Ok : OsMemory.TrySealMapping(chunk.Mapping);
+            if (!result.Failed)
+            {
+                result = OsMemory.TrySealBacking(chunk.Mapping, final: !keepBackingWritable);
+            }
+
+            if (result.Failed)
+            {
+                if (_options.Seal == SealMode.Required)
+                {
+                    ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
+                }
+
+                return;
+            }
+        }
+
+        MappingsSealed = true;
+        BackingSealed = !keepBackingWritable;
+    }
+
+    /// <summary>
+    /// Makes the backing of every chunk final, for a sealed pool whose backing Protect left writable: a write-rare
+    /// pool's <c>MakeReadOnly</c> calls this before it closes the backings. Does nothing for a pool that is not sealed.
+    /// </summary>
+    internal void SealBacking(IReadOnlyList<Chunk> chunks)
+    {
+        if (!MappingsSealed || BackingSealed)
+        {
+            return;
+        }
+
+        foreach (Chunk chunk in chunks)
+        {
+            OsResult result = OsMemory.TrySealBacking(chunk.Mapping, final: true);
+            if (result.Failed)
+            {
+                ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
+            }
+        }
+
+        BackingSealed = true;
+    }
+
+    /// <summary>
+    /// Dispose's step for one chunk of a sealed pool: it can be neither unmapped nor made writable (mseal forbids both, for
+    /// good), so it is only forgotten, and its backing closed. Only a write-rare pool's, whose backing is not write-sealed
+    /// yet, can still be wiped, through the backing. Returns false for an unsealed chunk.
+    /// </summary>
+    internal bool ForgetIfSealed(Chunk chunk, bool wipe)
+    {
+        if (!chunk.Mapping.IsSealed)
+        {
+            return false;
+        }
+
+        if (wipe && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
+        {
+            // Intentionally ignore failure: there is no other way left to wipe sealed memory, and destroy must not throw.
+            _ = OsMemory.TryZeroBacking(chunk.Mapping, chunk.UsedBytes);
+        }
+
+        OsMemory.CloseBacking(chunk.Mapping);
+        return true;
+    }
+}

@@ -84,8 +84,8 @@ public sealed record LookupResult(string Table, string Store, int Entries, doubl
 public sealed record FileIndexResult(string Root, int Entries, List<FileIndexVariant> Variants);
 
 /// <summary>One way to hold the file index.</summary>
-/// <param name="MemoryBytes">What the index occupies in RAM: for a pool, the resident bytes of its own mappings (smaps)
-/// plus the allocator's bitmaps off the pool; for a managed table, the growth of the GC heap (live bytes after a full collection).</param>
+/// <param name="MemoryBytes">What the index occupies: for a pool, the resident bytes of its own mappings (smaps) plus the
+/// allocator's bitmaps off the pool, as malloc allocated them (mallinfo2; pages never touched count too); for a managed table, the growth of the GC heap (live bytes after a full collection).</param>
 /// <param name="GcHeapBytes">Growth of the GC heap (GC.GetTotalMemory after a full collection) while the index is alive.</param>
 public sealed record FileIndexVariant(string Name, double BuildMs, long MemoryBytes, long GcHeapBytes, double NsPerLookup);
 

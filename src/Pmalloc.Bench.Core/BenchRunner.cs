@@ -404,26 +404,29 @@ public static unsafe class BenchRunner
     }
 
     /// <summary>
-    /// Builds one index (timed), weighs it, times lookups. An index in pool <paramref name="poolName"/> weighs the resident
-    /// pages of the pool's mappings (smaps) plus what malloc handed out during the build (the allocator's bookkeeping,
-    /// off the pool); a managed one (<paramref name="poolName"/> null) the growth of the GC heap.
+    /// Builds one index (timed), weighs it, times lookups. An index in pool <paramref name="poolName"/> weighs the growth
+    /// of the resident pages of the pool's mappings (smaps) plus what malloc handed out for it (the allocator's
+    /// bookkeeping, off the pool); a managed one (<paramref name="poolName"/> null) the growth of the GC heap.
     /// </summary>
     private static FileIndexVariant MeasureVariant<T>(string name, Func<T> build, string? poolName, Func<T, double> lookup, Action<T> dispose)
     {
-        // A first build, thrown away: JIT, and the buffers LINQ and the builders rent from ArrayPool.Shared, which the
-        // process keeps for reuse (a first ProtectedDictionary build leaves ~40 bytes per entry there) and which are
-        // not the index's own memory.
-        dispose(build());
+        // A first build: JIT, and the buffers LINQ and the builders rent from ArrayPool.Shared, which the process keeps
+        // for reuse (a first ProtectedDictionary build leaves ~40 bytes per entry there) and which are not the index's
+        // own memory. It stays alive until the measured build is weighed: a protected pool's bookkeeping is freed only
+        // once the GC finds it unreachable, and that must not happen in the middle of the measurement.
+        T warm = build();
         Collect();
         long heap0 = GC.GetTotalMemory(forceFullCollection: true);
         long native0 = Glibc.AllocatedBytes();
+        long resident0 = poolName is null ? 0 : ProcessMemory.PoolMappings(poolName).ResidentBytes;
         long t0 = Stopwatch.GetTimestamp();
         T index = build();
         double buildMs = Ns(t0, Stopwatch.GetTimestamp()) / 1e6;
         Collect();
         long heap = GC.GetTotalMemory(forceFullCollection: true) - heap0;
         long native = Glibc.AllocatedBytes() - native0;
-        long memory = poolName is null ? heap : ProcessMemory.PoolMappings(poolName).ResidentBytes + native;
+        long memory = poolName is null ? heap : ProcessMemory.PoolMappings(poolName).ResidentBytes - resident0 + native;
+        dispose(warm);
         double ns = lookup(index);
         dispose(index);
         GC.KeepAlive(index);

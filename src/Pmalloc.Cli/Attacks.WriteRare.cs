@@ -29,6 +29,10 @@ internal static unsafe partial class Attacks
             {
                 batch.Write(p, BitConverter.GetBytes(0x600DL));
                 alias = WritableAlias(pool.Name, p);
+                if (*(long*)alias != 0x600DL)
+                {
+                    throw new InvalidOperationException($"setup: the mapping at 0x{alias:x} does not show the batch's write");
+                }
             }
 
             Ready();

@@ -166,7 +166,7 @@ internal static class BenchCommand
                     F(v.GcHeapBytes / 1048576.0, "0.00"), F(v.NsPerLookup, "0.0"), F(v.NsPerLookup / pool.NsPerLookup, "0.00") + "x");
             }
 
-            index.Caption("memory: a pool's resident pages (smaps) plus its bitmaps; a managed table's GC heap growth");
+            index.Caption("memory: a pool's resident pages (smaps) plus its bitmaps (as malloc allocated them); a managed table's GC heap growth");
 
             console.Write(index);
         }

@@ -26,6 +26,9 @@ internal sealed class ChunkMapping
     /// <summary>The memory file behind the mapping (a memfd), closed once the pool no longer writes through it.</summary>
     internal SafeFdHandle Backing { get; }
 
+    /// <summary>The byte offset of <see cref="Start"/> in <see cref="Backing"/> (0 while each chunk has a memfd of its own).</summary>
+    internal long BackingOffset { get; init; }
+
     /// <summary>Is the backing descriptor still open?</summary>
     internal bool HasBacking => !Backing.IsClosed;
 

@@ -112,7 +112,7 @@ internal static unsafe partial class OsMemory
             return OsResult.Ok;
         }
 
-        long position = (long)offset;
+        long position = mapping.BackingOffset + (long)offset;
         while (length > 0)
         {
             // pwrite to a memfd writes everything unless interrupted or out of memory; loop for the partial case anyway.
@@ -145,7 +145,7 @@ internal static unsafe partial class OsMemory
             return OsResult.Fail(Interop.Errno.EBADF, "mmap", $"map a writable alias of {length} bytes");
         }
 
-        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Backing, (long)offset);
+        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Backing, mapping.BackingOffset + (long)offset);
         if (address == Interop.MapFailed)
         {
             return OsResult.Fail("mmap", $"map a writable alias of {length} bytes");

@@ -1,6 +1,6 @@
 using Pmalloc.Cli;
 
-namespace Pmalloc.Tests;
+namespace Pmalloc.Cli.Tests;
 
 /// <summary>The parsing behind <c>pmalloc inspect</c>: fixed smaps text as kernel 6.18 prints it, and this process's own pools.</summary>
 public sealed class PoolMapsTests

@@ -1,6 +1,6 @@
 using Pmalloc.Cli.Policy;
 
-namespace Pmalloc.Tests;
+namespace Pmalloc.Cli.Tests;
 
 /// <summary>The demo's policy loader and query path, in this process.</summary>
 public sealed unsafe class PolicyTests
@@ -82,7 +82,11 @@ public sealed unsafe class PolicyTests
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
         Assert.StartsWith($"bad.txt:{line + 300}: ", e.Message, StringComparison.Ordinal);
         Assert.Equal(before, pool.Statistics);
-        pool.ValidateInvariants();
+
+        // The policy loaded before still answers, and the pool takes the next load as if nothing had happened.
+        Assert.True(Allowed(first, "first", "read", "/x"));
+        using LoadedPolicy next = PolicyLoader.Load(pool, lines[..3], "next");
+        Assert.True(Allowed(next, "ann", "read", "/doc"));
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public sealed unsafe class PolicyTests
     [InlineData("policy late 2", 4, "'policy' must come before")]
     public void A_malformed_line_is_named_and_the_pool_is_left_exactly_as_it_was(string bad, int line, string message)
     {
-        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Environment.SystemPageSize);
 
         // Something already in the pool, so "as it was" is not simply "empty".
         using LoadedPolicy first = PolicyLoader.Load(pool, ["role base", "user first base", "allow base read /x"], "first");

@@ -1,7 +1,7 @@
 namespace Pmalloc.Tests;
 
 /// <summary>An optional kernel feature a test may need, as <see cref="ProtectedMemory.Support"/> reports it.</summary>
-internal enum KernelFeature
+public enum KernelFeature
 {
     /// <summary><c>mseal(2)</c>, Linux 6.10: <see cref="SealMode.Required"/>. Named <c>mseal</c> in PMALLOC_REQUIRE_FEATURES.</summary>
     Mseal,
@@ -43,18 +43,19 @@ internal static class KernelRequirements
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, null),
     };
 
-    /// <summary>Does <see cref="Variable"/> name <paramref name="feature"/> (or <c>all</c>)?</summary>
-    internal static bool IsRequired(KernelFeature feature)
+    /// <summary>The features <see cref="Variable"/> names; fails the test if it names one that does not exist (a typo must not pass quietly).</summary>
+    internal static KernelFeature[] Required()
     {
         string[] names = (Environment.GetEnvironmentVariable(Variable) ?? "")
             .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        string[] unknown = [.. names.Where(n => n != "all" && !Enum.GetValues<KernelFeature>().Any(f => NameOf(f) == n))];
+        KernelFeature[] known = Enum.GetValues<KernelFeature>();
+        string[] unknown = [.. names.Where(n => n != "all" && !known.Any(f => NameOf(f) == n))];
         if (unknown.Length > 0)
         {
-            Assert.Fail($"{Variable} names unknown features: {string.Join(", ", unknown)} (known: all, {string.Join(", ", Enum.GetValues<KernelFeature>().Select(NameOf))})");
+            Assert.Fail($"{Variable} names unknown features: {string.Join(", ", unknown)} (known: all, {string.Join(", ", known.Select(NameOf))})");
         }
 
-        return names.Contains("all") || names.Contains(NameOf(feature));
+        return names.Contains("all") ? known : [.. known.Where(f => names.Contains(NameOf(f)))];
     }
 
     /// <summary>The reason a test that needs <paramref name="feature"/> cannot run here.</summary>
@@ -72,6 +73,7 @@ internal static class KernelRequirements
     /// </summary>
     internal static void Require(params KernelFeature[] features)
     {
+        KernelFeature[] requiredHere = Required();
         KernelFeature[] missing = [.. features.Where(f => !Has(f))];
         if (missing.Length == 0)
         {
@@ -79,12 +81,21 @@ internal static class KernelRequirements
         }
 
         string reason = string.Join("; ", missing.Select(MissingReason));
-        KernelFeature[] required = [.. missing.Where(IsRequired)];
+        KernelFeature[] required = [.. missing.Where(requiredHere.Contains)];
         if (required.Length > 0)
         {
             Assert.Fail($"{reason}, and {Variable} requires {string.Join(", ", required.Select(NameOf))}");
         }
 
         Assert.Skip(reason);
+    }
+
+    /// <summary><see cref="Require"/> for what a pool built with <paramref name="options"/> needs: mseal for
+    /// <see cref="SealMode.Required"/>, memfd_secret for <see cref="PoolOptions.SecretMemory"/>. Returns the options.</summary>
+    internal static PoolOptions RequireFor(PoolOptions options)
+    {
+        Require([.. options.Seal == SealMode.Required ? [KernelFeature.Mseal] : Array.Empty<KernelFeature>(),
+            .. options.SecretMemory ? [KernelFeature.MemfdSecret] : Array.Empty<KernelFeature>()]);
+        return options;
     }
 }

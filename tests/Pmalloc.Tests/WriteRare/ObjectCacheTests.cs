@@ -163,7 +163,7 @@ public sealed unsafe class ObjectCacheTests
         cache.Dispose();
         Assert.Empty(TestPools.MapsLinesOf(cache.Name));
         Assert.Equal(1, WriteRareTests.MemfdsOf(cache.Name)); // ours only
-        byte[] contents = new byte[4096];
+        byte[] contents = new byte[Environment.SystemPageSize];
         memory.ReadExactly(contents);
         Assert.True(contents.AsSpan().IndexOfAnyExcept((byte)0) < 0);
 

@@ -163,7 +163,7 @@ public sealed unsafe class WriteRareTests
     public void A_batch_maps_one_alias_per_touched_chunk_and_unmaps_them_when_disposed()
     {
         using WriteRarePool pool = NewPool(chunkSize: Page);
-        nint[] slots = Enumerable.Range(0, 200).Select(_ => pool.Allocate(64)).ToArray(); // 64 * 200 bytes: several chunks
+        nint[] slots = Enumerable.Range(0, (3 * Page / 64) + 8).Select(_ => pool.Allocate(64)).ToArray(); // over 3 pages: at least 3 one-page chunks
         pool.Protect();
         int chunks = pool.Statistics.Chunks;
         Assert.True(chunks >= 3);
@@ -421,7 +421,7 @@ public sealed unsafe class WriteRareTests
         pool.Dispose();
         Assert.Empty(TestPools.MapsLinesOf(pool.Name)); // the batch's alias too
         Assert.Equal(1, MemfdsOf(pool.Name)); // ours only
-        byte[] contents = new byte[4096];
+        byte[] contents = new byte[Page];
         memory.ReadExactly(contents);
         Assert.True(contents.AsSpan().IndexOfAnyExcept((byte)0) < 0);
         Assert.Throws<ObjectDisposedException>(() => batch.Write(p, [1]));

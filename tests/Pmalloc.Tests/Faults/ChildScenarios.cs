@@ -93,6 +93,13 @@ internal static unsafe partial class ChildScenarios
             {
                 batch.Write(p, BitConverter.GetBytes(0x600DL));
                 alias = WritableAliasOf(pool.Name, p); // found as an attacker would, in /proc/self/maps
+
+                // While the batch is open the alias is writable and is the secret's page: a fault below is the unmapping, not a wrong address.
+                *(long*)alias = 0x600D2;
+                if (*(long*)p != 0x600D2)
+                {
+                    throw new InvalidOperationException($"setup: 0x{alias:x} is not the alias of 0x{p:x}");
+                }
             }
 
             Ready();
@@ -203,8 +210,8 @@ internal static unsafe partial class ChildScenarios
     private static nint WritableAliasOf(string pool, nint address)
     {
         (nint Start, nint End, string Perms, long Offset)[] maps = [.. TestPools.MapsLinesOf(pool).Select(ParseMapsLine)];
-        var target = maps.Single(m => m.Start <= address && address < m.End);
-        var alias = maps.Single(m => m.Perms.StartsWith("rw", StringComparison.Ordinal));
+        (nint Start, nint End, string Perms, long Offset) target = maps.Single(m => m.Start <= address && address < m.End);
+        (nint Start, nint End, string Perms, long Offset) alias = maps.Single(m => m.Perms.StartsWith("rw", StringComparison.Ordinal));
         return checked(alias.Start + (nint)(target.Offset + (address - target.Start) - alias.Offset));
     }
 

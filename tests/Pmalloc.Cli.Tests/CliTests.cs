@@ -2,30 +2,71 @@ using System.Diagnostics;
 using System.Text.Json;
 using Pmalloc.Cli;
 
-namespace Pmalloc.Tests;
+namespace Pmalloc.Cli.Tests;
 
 /// <summary>The <c>pmalloc</c> verbs as a user runs them: each in a child process, checked on its output.</summary>
 public sealed class CliTests
 {
     private static readonly string Samples = Path.Combine(AppContext.BaseDirectory, "samples");
 
+    /// <summary>
+    /// The one run of every attack case in this suite: <c>pmalloc selftest --json</c>, each case in its own child.
+    /// (No test here runs the cases one by one again; the library's own faults are tested with its own child.)
+    /// </summary>
     [Fact]
     public void Selftest_runs_every_attack_and_every_one_ends_as_expected()
     {
         ChildResult result = Child.Pmalloc(["selftest", "--json"]);
 
-        Assert.True(result.ExitCode == 0, $"selftest failed (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
+        Assert.True(result.ExitCode is 0 or 1, $"selftest did not finish (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
         using JsonDocument json = JsonDocument.Parse(result.StandardOutput);
         JsonElement[] cases = [.. json.RootElement.EnumerateArray()];
         Assert.Equal(Attacks.Cases.Keys, cases.Select(c => c.GetProperty("name").GetString()));
+        Dictionary<string, string> details = [];
+        List<KernelFeature> excused = [];
         foreach (JsonElement c in cases)
         {
             string name = c.GetProperty("name").GetString()!;
+            string detail = c.GetProperty("detail").GetString()!;
+            details[name] = detail;
             Assert.Equal(Attacks.Cases[name].Expected.ToString(), c.GetProperty("expected").GetString());
+
+            // A case that needs a feature this kernel lacks cannot end as expected here: reported as a skip below.
+            if (!c.GetProperty("passed").GetBoolean() && NeededFeature(name) is { } feature && !KernelRequirements.Has(feature))
+            {
+                excused.Add(feature);
+                continue;
+            }
+
+            Assert.True(c.GetProperty("passed").GetBoolean(), $"{name}: observed {c.GetProperty("observed").GetString()}: {detail}");
             Assert.Equal(c.GetProperty("expected").GetString(), c.GetProperty("observed").GetString());
-            Assert.True(c.GetProperty("passed").GetBoolean(), name);
         }
+
+        // A refusal is the library's exception, naming the pool; going over RLIMIT_MEMLOCK says so and changes nothing.
+        Assert.StartsWith("InvalidOperationException: Pool 'attack'", details["free-after-protect"], StringComparison.Ordinal);
+        Assert.StartsWith("InvalidOperationException: Pool 'attack'", details["allocate-after-protect"], StringComparison.Ordinal);
+        Assert.StartsWith("ArgumentOutOfRangeException: Pool 'attack'", details["over-read"], StringComparison.Ordinal);
+        Assert.StartsWith("InvalidOperationException: Pool 'attack'", details["write-rare-after-make-read-only"], StringComparison.Ordinal);
+        Assert.StartsWith("ArgumentException: Pool 'attack'", details["write-rare-foreign-target"], StringComparison.Ordinal);
+        string memlock = details["lock-over-memlock-limit"];
+        Assert.Contains("InsufficientMemoryException", memlock, StringComparison.Ordinal);
+        Assert.Contains("RLIMIT_MEMLOCK", memlock, StringComparison.Ordinal);
+        Assert.Contains("'attack-mlock'", memlock, StringComparison.Ordinal);
+        Assert.Contains("pool unchanged, nothing left mapped", memlock, StringComparison.Ordinal);
+
+        if (excused.Count > 0)
+        {
+            KernelRequirements.Require([.. excused.Distinct()]);
+        }
+
+        Assert.True(result.ExitCode == 0, $"selftest failed (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
     }
+
+    /// <summary>The optional kernel feature an attack case needs: the sealed cases need mseal, the secret ones memfd_secret.</summary>
+    private static KernelFeature? NeededFeature(string attack) =>
+        attack.StartsWith("sealed-", StringComparison.Ordinal) ? KernelFeature.Mseal
+        : attack.StartsWith("secret-", StringComparison.Ordinal) ? KernelFeature.MemfdSecret
+        : null;
 
     [Fact]
     public void Selftest_reports_an_outcome_that_differs_from_the_expected_one()
@@ -97,7 +138,7 @@ public sealed class CliTests
     public async Task Inspect_sees_the_protected_policy_pool_of_a_holding_demo()
     {
         using Process demo = ChildProcess.StartSelf(["demo", "--hold", "--queries", "1000"]);
-        Task<string> stderr = demo.StandardError.ReadToEndAsync();
+        Task<string> stderr = demo.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         List<string> report = [];
         try
         {

@@ -1,6 +1,6 @@
 using Pmalloc.Cli.Policy;
 
-namespace Pmalloc.Tests;
+namespace Pmalloc.Cli.Tests;
 
 /// <summary>The demo's policy loader and query path, in this process.</summary>
 public sealed unsafe class PolicyTests
@@ -67,7 +67,7 @@ public sealed unsafe class PolicyTests
     [InlineData("policy late 2", 4, "'policy' must come before")]
     public void A_malformed_line_is_named_and_the_pool_is_left_exactly_as_it_was(string bad, int line, string message)
     {
-        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Environment.SystemPageSize);
 
         // Something already in the pool, so "as it was" is not simply "empty".
         using LoadedPolicy first = PolicyLoader.Load(pool, ["role base", "user first base", "allow base read /x"], "first");
@@ -82,7 +82,11 @@ public sealed unsafe class PolicyTests
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
         Assert.StartsWith($"bad.txt:{line + 300}: ", e.Message, StringComparison.Ordinal);
         Assert.Equal(before, pool.Statistics);
-        pool.ValidateInvariants();
+
+        // The policy loaded before still answers, and the pool takes the next load as if nothing had happened.
+        Assert.True(Allowed(first, "first", "read", "/x"));
+        using LoadedPolicy next = PolicyLoader.Load(pool, lines[..3], "next");
+        Assert.True(Allowed(next, "ann", "read", "/doc"));
     }
 
     [Fact]

@@ -146,15 +146,15 @@ public sealed unsafe class UsercopyTests
             pools.Add(candidate);
             a = candidate.Allocate(16);
             candidate.Protect();
-            outside = a - OsMemory.PageSize - 8;
+            outside = a - Environment.SystemPageSize - 8;
         }
         while (Array.Exists(ChunkRegistry.Snapshot, e => outside >= e.Start && outside < e.End + 8) && pools.Count < 20);
 
         using WriteOncePool pool = pools[^1];
         pools.RemoveAt(pools.Count - 1);
         pools.ForEach(p => p.Dispose());
-        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(outside, (nuint)OsMemory.PageSize + 16));
-        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(outside, (nuint)OsMemory.PageSize + 16));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(outside, (nuint)Environment.SystemPageSize + 16));
+        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(outside, (nuint)Environment.SystemPageSize + 16));
         Assert.Equal(default, ProtectedMemory.CheckRead(outside, 8));
     }
 
@@ -244,7 +244,7 @@ public sealed unsafe class UsercopyTests
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static WeakReference DisposedProtectedChunk(SealMode seal)
     {
-        WriteOncePool pool = new(new PoolOptions { Name = "usercopy-collected", Seal = seal });
+        WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "usercopy-collected", Seal = seal }));
         pool.Allocate(16);
         pool.Protect();
         WeakReference chunk = new(pool.Chunks[0]);
@@ -255,9 +255,9 @@ public sealed unsafe class UsercopyTests
     [Fact]
     public void A_writable_pool_that_unmapped_an_emptied_chunk_forgets_it()
     {
-        using WriteOncePool pool = new(new PoolOptions { Name = "usercopy-unmap", ChunkSize = OsMemory.PageSize });
-        pool.Allocate((nuint)OsMemory.PageSize);
-        nint big = pool.Allocate((nuint)OsMemory.PageSize * 4);
+        using WriteOncePool pool = new(new PoolOptions { Name = "usercopy-unmap", ChunkSize = Environment.SystemPageSize });
+        pool.Allocate((nuint)Environment.SystemPageSize);
+        nint big = pool.Allocate((nuint)Environment.SystemPageSize * 4);
         Assert.True(ProtectedMemory.TryGetAllocation(big, out _));
         pool.Free(big);
         Assert.Equal(1, pool.Statistics.Chunks);
@@ -302,10 +302,10 @@ public sealed unsafe class UsercopyTests
             {
                 for (int round = 0; round < 300; round++)
                 {
-                    using WriteOncePool pool = new(new PoolOptions { Name = "usercopy-churn", ChunkSize = OsMemory.PageSize });
+                    using WriteOncePool pool = new(new PoolOptions { Name = "usercopy-churn", ChunkSize = Environment.SystemPageSize });
                     nint p = pool.Allocate(100);
                     Volatile.Write(ref churned, p);
-                    nint q = pool.Allocate((nuint)OsMemory.PageSize * 2);
+                    nint q = pool.Allocate((nuint)Environment.SystemPageSize * 2);
                     Volatile.Write(ref churned, q);
                     pool.Free(q);
                     if (round % 2 == 0)

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace Pmalloc.Tests;
@@ -6,7 +5,8 @@ namespace Pmalloc.Tests;
 /// <summary>
 /// Sealing (<see cref="PoolOptions.Seal"/>): after Protect, every way to undo the protection is tried directly,
 /// in this process. A sealed mapping makes those calls fail with EPERM (they do not fault), and the data is
-/// checked intact after each. The same attempts as attack cases, in a child, are in <see cref="SealingAttackTests"/>.
+/// checked intact after each. The same attempts as attack cases, in a child, are in <c>pmalloc selftest</c> (Pmalloc.Cli.Tests).
+/// Tests that need mseal skip where the kernel lacks it (<see cref="KernelRequirements"/>).
 /// </summary>
 public sealed unsafe class SealingTests
 {
@@ -14,7 +14,7 @@ public sealed unsafe class SealingTests
 
     private static WriteOncePool SealedPool(out nint p, out ChunkMapping mapping, SealMode mode = SealMode.Required)
     {
-        WriteOncePool pool = new(new PoolOptions { Name = "sealed", Seal = mode });
+        WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed", Seal = mode }));
         p = pool.Allocate(sizeof(long));
         *(long*)p = Secret;
         pool.Protect();
@@ -26,15 +26,6 @@ public sealed unsafe class SealingTests
     {
         Assert.True(result == -1, $"{call} went through on a sealed chunk");
         Assert.True(Interop.LastErrno == Interop.Errno.EPERM, $"{call} failed with {Interop.ErrnoName(Interop.LastErrno)}, expected EPERM");
-    }
-
-    [Fact]
-    public void The_kernel_here_has_mseal()
-    {
-        // The machine these tests are written for (kernel 6.18): if this fails, the rest of the class cannot pass.
-        Assert.True(ProtectedMemory.Support.Mseal);
-        Assert.True(KernelFeatures.Mseal);
-        Assert.True(ProtectedMemory.Support.GuardInstall); // 6.13 and later
     }
 
     [Fact]
@@ -68,19 +59,19 @@ public sealed unsafe class SealingTests
     }
 
     [Fact]
-    public void IfSupported_seals_on_this_kernel()
+    public void IfSupported_seals_exactly_where_the_kernel_has_mseal()
     {
         using WriteOncePool pool = SealedPool(out _, out _, SealMode.IfSupported);
-        Assert.True(pool.Statistics.Sealed);
+        Assert.Equal(ProtectedMemory.Support.Mseal, pool.Statistics.Sealed);
     }
 
     [Fact]
     public void Seal_applies_to_every_chunk_and_a_pool_without_guard_pages()
     {
-        using WriteOncePool pool = new(new PoolOptions { Name = "sealed-many", Seal = SealMode.Required, GuardPages = false, ChunkSize = OsMemory.PageSize });
+        using WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-many", Seal = SealMode.Required, GuardPages = false, ChunkSize = Environment.SystemPageSize }));
         for (int i = 0; i < 5; i++)
         {
-            pool.Allocate((nuint)OsMemory.PageSize);
+            pool.Allocate((nuint)Environment.SystemPageSize);
         }
 
         pool.Protect();
@@ -98,12 +89,12 @@ public sealed unsafe class SealingTests
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
         AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
         AssertRefused(Interop.munmap(m.Start, m.Length), "munmap");
-        AssertRefused(Interop.munmap(m.ReservationStart, (nuint)OsMemory.PageSize), "munmap of the leading guard page");
+        AssertRefused(Interop.munmap(m.ReservationStart, (nuint)Environment.SystemPageSize), "munmap of the leading guard page");
         AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length, Interop.MremapFlags.MayMove, 0), "mremap");
         AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length * 2, Interop.MremapFlags.MayMove, 0), "mremap (grow)");
         AssertRefused((int)Interop.mmap(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write,
             Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED)");
-        AssertRefused((int)Interop.mmap(m.End(), (nuint)OsMemory.PageSize, Interop.Prot.Read | Interop.Prot.Write,
+        AssertRefused((int)Interop.mmap(m.End(), (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
             Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED) over the trailing guard page");
         Assert.Equal(Secret, *(long*)p);
         Assert.Equal("r--s", SmapsEntry.Around(m.Start).Mapping.Permissions);
@@ -187,7 +178,7 @@ public sealed unsafe class SealingTests
     public void A_sealed_write_rare_pool_keeps_its_memfd_writable_until_MakeReadOnly()
     {
         // The mapping is sealed at Protect; the memfd's write side only at MakeReadOnly, since Write goes through it.
-        using WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr", Seal = SealMode.Required });
+        using WriteRarePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-wr", Seal = SealMode.Required }));
         nint p = pool.Allocate(sizeof(long));
         pool.Protect();
         ChunkMapping m = pool.Chunks[0].Mapping;
@@ -217,7 +208,7 @@ public sealed unsafe class SealingTests
     public void Disposing_a_sealed_write_rare_pool_still_wipes_it_through_the_memfd()
     {
         // Before MakeReadOnly the memfd takes writes, so even a sealed mapping's bytes can be wiped on the way out.
-        WriteRarePool pool = new(new PoolOptions { Name = "sealed-wr-wipe", Seal = SealMode.Required });
+        WriteRarePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-wr-wipe", Seal = SealMode.Required }));
         nint p = pool.Allocate(sizeof(long));
         *(long*)p = Secret;
         pool.Protect();
@@ -227,58 +218,4 @@ public sealed unsafe class SealingTests
         Assert.Equal("r--s", SmapsEntry.Around(start).Mapping.Permissions); // still mapped: sealed
     }
 
-}
-
-/// <summary>Sealing on a kernel without mseal, simulated by overriding the cached probe (so this collection runs alone).</summary>
-[Collection(nameof(KernelFeatureOverride))]
-public sealed class SealingUnsupportedTests
-{
-    [Fact]
-    public void Required_refuses_at_construction_and_IfSupported_degrades_and_says_so()
-    {
-        using (KernelFeatureOverride.Without("s_mseal"))
-        {
-            PlatformNotSupportedException e = Assert.Throws<PlatformNotSupportedException>(
-                () => new WriteOncePool(new PoolOptions { Name = "no-mseal", Seal = SealMode.Required }));
-            Assert.Contains("'no-mseal'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("mseal", e.Message, StringComparison.Ordinal);
-            Assert.False(ProtectedMemory.Support.Mseal);
-
-            using WriteOncePool pool = new(new PoolOptions { Name = "no-mseal", Seal = SealMode.IfSupported });
-            pool.Allocate(16);
-            pool.Protect();
-            Assert.Equal(PoolState.Protected, pool.State);
-            Assert.False(pool.Statistics.Sealed);
-            Assert.Equal(PoolHardening.None, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
-            Assert.DoesNotContain("sl", SmapsEntry.Around(pool.Chunks[0].Start).Mapping.VmFlags);
-        }
-    }
-}
-
-/// <summary>Pretends the kernel lacks a feature by setting its cached probe to "missing", and restores it.</summary>
-[CollectionDefinition(nameof(KernelFeatureOverride), DisableParallelization = true)]
-public sealed class KernelFeatureOverride : IDisposable
-{
-    private readonly FieldInfo? _field;
-    private readonly object? _saved;
-
-    public KernelFeatureOverride()
-    {
-    }
-
-    private KernelFeatureOverride(string field)
-    {
-        _field = typeof(KernelFeatures).GetField(field, BindingFlags.NonPublic | BindingFlags.Static)!;
-        _saved = _field.GetValue(null);
-        _field.SetValue(null, -1);
-    }
-
-    internal static KernelFeatureOverride Without(string field) => new(field);
-
-    public void Dispose() => _field?.SetValue(null, _saved);
-}
-
-internal static class ChunkMappingExtensions
-{
-    internal static nint End(this ChunkMapping mapping) => mapping.Start + (nint)mapping.Length;
 }

@@ -84,12 +84,11 @@ public sealed class MisuseTests
         AssertRefusedWithoutChange<ArgumentOutOfRangeException>(pool, () => pool.AllocateArray<decimal>(int.MaxValue));
     }
 
+    /// <summary>Not powers of two, too small, and twice the page size (the largest valid alignment is one page).</summary>
+    public static TheoryData<int> BadAlignments => [0, 4, 12, 48, 2 * Environment.SystemPageSize];
+
     [Theory]
-    [InlineData(0)]
-    [InlineData(4)]
-    [InlineData(12)]
-    [InlineData(48)]
-    [InlineData(8192)]
+    [MemberData(nameof(BadAlignments))]
     public void An_alignment_that_is_not_a_power_of_two_in_range_is_refused(int alignment)
     {
         ArgumentException e = Assert.Throws<ArgumentException>(() => new WriteOncePool(new PoolOptions { Alignment = alignment }));

@@ -5,17 +5,17 @@ namespace Pmalloc.Tests;
 
 public sealed unsafe class AllocationTests
 {
+    /// <summary>Alignments up to the largest valid one, the page size.</summary>
+    public static TheoryData<int> Alignments => [8, 16, 64, 256, Environment.SystemPageSize];
+
     [Theory]
-    [InlineData(8)]
-    [InlineData(16)]
-    [InlineData(64)]
-    [InlineData(256)]
-    [InlineData(4096)]
+    [MemberData(nameof(Alignments))]
     public void Allocations_are_aligned_zeroed_and_distinct(int alignment)
     {
         using WriteOncePool pool = TestPools.NewPool(alignment);
         List<(nint Address, nuint Size)> blocks = [];
-        foreach (nuint size in new nuint[] { 1, 7, 8, 15, 16, 17, 100, 4095, 4096, 4097, 70_000 })
+        nuint page = (nuint)Environment.SystemPageSize;
+        foreach (nuint size in new nuint[] { 1, 7, 8, 15, 16, 17, 100, page - 1, page, page + 1, 70_000 })
         {
             nint p = pool.Allocate(size);
             Assert.Equal(0, p % alignment);

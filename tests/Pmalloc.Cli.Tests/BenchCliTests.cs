@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Pmalloc.Cli;
 
-namespace Pmalloc.Tests;
+namespace Pmalloc.Cli.Tests;
 
 /// <summary>
 /// <c>pmalloc bench --quick --json</c> as a child: the JSON a user feeds to a script or a chart has every

@@ -29,7 +29,7 @@ public sealed class ModelTests
 
     private static void Run(int alignment, (Op Op, int Size, int Pick)[] steps)
     {
-        using WriteOncePool pool = new(new PoolOptions { Name = "model", Alignment = alignment, ChunkSize = 4096 });
+        using WriteOncePool pool = new(new PoolOptions { Name = "model", Alignment = alignment, ChunkSize = Environment.SystemPageSize });
         List<Block> live = [];
         List<(PoolCheckpoint Mark, int LastId)> marks = [];
         int nextId = 0;

@@ -5,7 +5,7 @@ public sealed class RollbackTests
     [Fact]
     public void RollbackTo_frees_everything_after_the_mark_and_restores_the_statistics()
     {
-        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Environment.SystemPageSize);
         nint kept = pool.Allocate(100);
         TestPools.Fill(kept, 100, 1);
         PoolStatistics before = pool.Statistics;

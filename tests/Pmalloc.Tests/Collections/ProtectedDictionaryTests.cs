@@ -386,18 +386,18 @@ public class ProtectedDictionaryTests
     [Fact]
     public void WriteIntoAValue_Faults()
     {
-        Child.AssertDiedOfAccessViolation(Child.Attack("collection-write"));
+        Child.AssertFaults("dictionary-value-write");
     }
 
     [Fact]
     public void WriteIntoAStringValue_Faults()
     {
-        Child.AssertDiedOfAccessViolation(Child.Attack("collection-string-write"));
+        Child.AssertFaults("dictionary-string-value-write");
     }
 
     [Fact]
     public void WriteIntoTheHashTable_Faults()
     {
-        Child.AssertDiedOfAccessViolation(Child.Attack("collection-table-write"));
+        Child.AssertFaults("dictionary-table-write");
     }
 }

@@ -4,14 +4,14 @@ namespace Pmalloc.Tests;
 
 /// <summary>
 /// Secrets hardening as the kernel reports it in <c>/proc/self/smaps</c>: locked pages, pages left out of core
-/// dumps, guard pages, <c>memfd_secret</c> backing, and the wipe on destroy. Going over RLIMIT_MEMLOCK is the
-/// <c>lock-over-memlock-limit</c> attack case (it must give up CAP_IPC_LOCK, so it runs in a child).
+/// dumps, guard pages, <c>memfd_secret</c> backing, and the wipe on destroy. Going over RLIMIT_MEMLOCK is in
+/// <see cref="ForbiddenAccessTests"/> (it must give up CAP_IPC_LOCK, so it runs in a child).
 /// </summary>
 public sealed unsafe class SecretsTests
 {
     private static WriteOncePool Filled(PoolOptions options, out nint p)
     {
-        WriteOncePool pool = new(options);
+        WriteOncePool pool = new(KernelRequirements.RequireFor(options));
         p = pool.Allocate(64);
         *(long*)p = 0x5EC12E7;
         return pool;
@@ -22,7 +22,7 @@ public sealed unsafe class SecretsTests
     {
         using WriteOncePool pool = Filled(new PoolOptions { Name = "locked", LockInMemory = true }, out _);
         SmapsEntry chunk = SmapsEntry.Around(pool.Chunks[0].Start).Mapping;
-        Assert.True(chunk.Kilobytes["Locked"] >= OsMemory.PageSize / 1024, $"Locked: {chunk.Kilobytes["Locked"]} kB");
+        Assert.True(chunk.Kilobytes["Locked"] >= Environment.SystemPageSize / 1024, $"Locked: {chunk.Kilobytes["Locked"]} kB");
         Assert.Contains("lo", chunk.VmFlags);  // VM_LOCKED
         Assert.Contains("lf", chunk.VmFlags);  // VM_LOCKONFAULT: only touched pages are resident and locked
         Assert.True((pool.Statistics.Hardening & PoolHardening.LockedInMemory) != 0);
@@ -60,10 +60,10 @@ public sealed unsafe class SecretsTests
     [Fact]
     public void Every_chunk_has_a_guard_page_on_each_side()
     {
-        using WriteOncePool pool = Filled(new PoolOptions { Name = "guarded", ChunkSize = OsMemory.PageSize }, out _);
+        using WriteOncePool pool = Filled(new PoolOptions { Name = "guarded", ChunkSize = Environment.SystemPageSize }, out _);
         for (int i = 0; i < 4; i++)
         {
-            pool.Allocate((nuint)OsMemory.PageSize * 2);
+            pool.Allocate((nuint)Environment.SystemPageSize * 2);
         }
 
         pool.Protect();
@@ -79,7 +79,7 @@ public sealed unsafe class SecretsTests
                 Assert.Equal("---p", guard.Permissions);
 
                 // At least one page: two neighbouring chunks' guard pages may show as one merged mapping.
-                Assert.True(guard.End - guard.Start >= OsMemory.PageSize);
+                Assert.True(guard.End - guard.Start >= Environment.SystemPageSize);
             }
         }
     }
@@ -92,12 +92,6 @@ public sealed unsafe class SecretsTests
         Assert.Equal(m.Start, m.ReservationStart);
         Assert.Equal(m.Length, m.ReservationLength);
         Assert.Equal(PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
-    }
-
-    [Fact]
-    public void The_kernel_here_has_memfd_secret()
-    {
-        Assert.True(ProtectedMemory.Support.MemfdSecret);
     }
 
     [Fact]
@@ -182,53 +176,5 @@ public sealed unsafe class SecretsTests
         using WriteOncePool pool = Filled(new PoolOptions { Name = "secret-all", SecretMemory = true, LockInMemory = true, ExcludeFromCoreDumps = true }, out nint p);
         pool.Protect();
         Assert.Equal(0x5EC12E7, *(long*)p);
-    }
-}
-
-/// <summary>SecretMemory on a kernel without memfd_secret, simulated by overriding the cached probe.</summary>
-[Collection(nameof(KernelFeatureOverride))]
-public sealed class SecretsUnsupportedTests
-{
-    [Fact]
-    public void SecretMemory_refuses_at_construction_where_memfd_secret_is_missing()
-    {
-        using (KernelFeatureOverride.Without("s_memfdSecret"))
-        {
-            PlatformNotSupportedException e = Assert.Throws<PlatformNotSupportedException>(
-                () => new WriteOncePool(new PoolOptions { Name = "no-secret", SecretMemory = true }));
-            Assert.Contains("'no-secret'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("memfd_secret", e.Message, StringComparison.Ordinal);
-            Assert.False(ProtectedMemory.Support.MemfdSecret);
-        }
-    }
-}
-
-/// <summary>The write-rare paths on <c>memfd_secret</c> backing, which takes no <c>pwrite</c>.</summary>
-public sealed unsafe class SecretWriteRareTests
-{
-    [Fact]
-    public void A_protected_secret_write_rare_pool_can_still_be_written()
-    {
-        using WriteRarePool pool = new(new PoolOptions { Name = "secret-wr", SecretMemory = true, Seal = SealMode.Required });
-        nint p = pool.Allocate(64);
-        pool.Protect();
-        pool.Write(p, BitConverter.GetBytes(0x5EC12E7L));
-        pool.Fill(p + 8, 0x42, 56);
-        Assert.Equal(0x5EC12E7L, *(long*)p);
-        Assert.Equal(0x42, *(byte*)(p + 63));
-        pool.MakeReadOnly();
-        Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
-    }
-
-    [Fact]
-    public void A_secret_object_cache_creates_and_frees()
-    {
-        using ObjectCache<long> cache = new(new PoolOptions { Name = "secret-cache", SecretMemory = true });
-        ref readonly long item = ref cache.Create(0x5EC12E7L);
-        Assert.Equal(0x5EC12E7L, item);
-        nint address = (nint)Unsafe.AsPointer(ref Unsafe.AsRef(in item));
-        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(address, sizeof(long)));
-        cache.Free(in item);
-        Assert.Equal(0, cache.Count);
     }
 }

@@ -5,7 +5,7 @@ public sealed class ConcurrencyTests
     [Fact]
     public void Two_threads_allocating_and_freeing_at_once_never_share_a_byte()
     {
-        using WriteOncePool pool = TestPools.NewPool(chunkSize: 4096);
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Environment.SystemPageSize);
         const int PerThread = 20_000;
         List<(nint Address, nuint Size, int Seed)>[] kept = [[], []];
         using Barrier start = new(2);

@@ -1,0 +1,321 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Pmalloc.Tests;
+
+/// <summary>
+/// The child side of the fault tests, run as <c>Pmalloc.Tests --child NAME</c> (see <see cref="Program"/>
+/// and <see cref="Child"/>). Each scenario builds and protects a pool, prints <see cref="ReadyMarker"/>, then
+/// does one forbidden thing. A write the library stops is the death of the process: the runtime turns the
+/// hardware fault into a fail-fast <see cref="AccessViolationException"/>, exit status 134. So a scenario that
+/// returns was not stopped, and says so with <see cref="SurvivedMarker"/>.
+/// </summary>
+internal static unsafe partial class ChildScenarios
+{
+    /// <summary>The first argument that makes the test executable run a scenario instead of the tests.</summary>
+    internal const string Flag = "--child";
+
+    /// <summary>Printed on stdout just before the forbidden step, so a death before it is told apart.</summary>
+    internal const string ReadyMarker = "CHILD-READY";
+
+    /// <summary>Printed if the forbidden step did not stop the child.</summary>
+    internal const string SurvivedMarker = "CHILD-SURVIVED";
+
+    /// <summary>Exit status when a scenario threw (printed as "threw: TYPE: MESSAGE").</summary>
+    internal const int ThrewExitCode = 3;
+
+    /// <summary>The value every scenario's pool holds.</summary>
+    private const long Secret = 0x5EC12E7;
+
+    private static readonly Dictionary<string, Action> Scenarios = new(StringComparer.Ordinal)
+    {
+        ["write-pointer"] = () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            Ready();
+            *(long*)p = 0x0BAD;
+        },
+        ["write-span"] = () =>
+        {
+            using WriteOncePool pool = new(new PoolOptions { Name = "child-span" });
+            Span<long> span = pool.AllocateArray<long>(8);
+            span.Fill(42);
+            pool.Protect();
+            Ready();
+            span[3] = 0x0BAD;
+        },
+        ["write-memorycopy"] = () =>
+        {
+            using WriteOncePool pool = ProtectedSecret(out nint p);
+            long evil = 0x0BAD;
+            Ready();
+            Buffer.MemoryCopy(&evil, (void*)p, sizeof(long), sizeof(long));
+        },
+        ["read-after-dispose"] = () =>
+        {
+            WriteOncePool pool = ProtectedSecret(out nint p);
+
+            // Announce first: once unmapped, the range may be reused by the next mapping anyone makes
+            // (printing can map memory), and a read there would then see that mapping instead of faulting.
+            Ready();
+            pool.Dispose();
+            Console.WriteLine(*(long*)p);
+        },
+        ["secret-write-pointer"] = () =>
+        {
+            using WriteOncePool pool = new(new PoolOptions { Name = "child-secret", SecretMemory = true });
+            nint p = pool.Allocate(sizeof(long));
+            *(long*)p = Secret;
+            pool.Protect();
+            Ready();
+            *(long*)p = 0x0BAD;
+        },
+        ["write-rare-pointer"] = () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.Write(p, BitConverter.GetBytes(0x600DL)); // the sanctioned path works...
+            Ready();
+            *(long*)p = 0x0BAD;                             // ...a stray store does not
+        },
+        ["write-rare-after-make-read-only"] = () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.MakeReadOnly();
+            Ready();
+            *(long*)p = 0x0BAD;
+        },
+        ["write-rare-batch-alias-after-dispose"] = () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            nint alias;
+            using (WriteRareBatch batch = pool.BeginWrites())
+            {
+                batch.Write(p, BitConverter.GetBytes(0x600DL));
+                alias = WritableAliasOf(pool.Name, p); // found as an attacker would, in /proc/self/maps
+
+                // While the batch is open the alias is writable and is the secret's page: a fault below is the unmapping, not a wrong address.
+                *(long*)alias = 0x600D2;
+                if (*(long*)p != 0x600D2)
+                {
+                    throw new InvalidOperationException($"setup: 0x{alias:x} is not the alias of 0x{p:x}");
+                }
+            }
+
+            Ready();
+            *(long*)alias = 0x0BAD;
+        },
+        ["objectcache-write"] = () =>
+        {
+            using ObjectCache<long> cache = new(new PoolOptions { Name = "child-cache" });
+            ref readonly long secret = ref cache.Create(Secret);
+            Ready();
+            Unsafe.AsRef(in secret) = 0x0BAD;
+        },
+        ["dictionary-value-write"] = () =>
+        {
+            using ProtectedDictionary<int, long> rights = new Dictionary<int, long> { [1000] = 0x1, [0] = 0x7FFF }.ToProtectedDictionary();
+            ref readonly long guest = ref rights.GetValueRefOrNullRef(1000);
+            Ready();
+            Unsafe.AsRef(in guest) = 0x7FFF;
+        },
+        ["dictionary-string-value-write"] = () =>
+        {
+            using ProtectedDictionary<ProtectedString, ProtectedString> roles = new Dictionary<string, string> { ["alice"] = "reader" }.ToProtectedDictionary();
+            ReadOnlySpan<char> role = roles["alice"].AsSpan();
+            Ready();
+            MemoryMarshal.GetReference(role) = 'W';
+        },
+        ["dictionary-table-write"] = () =>
+        {
+            using ProtectedDictionary<int, long> rights = new Dictionary<int, long> { [1000] = 0x1 }.ToProtectedDictionary();
+            Ready();
+            rights.Table->Count = 0;
+        },
+        ["set-table-write"] = () =>
+        {
+            using ProtectedSet<ProtectedString> banned = new[] { "mallory" }.ToProtectedSet();
+            Ready();
+            banned.Table->Count = 0;
+        },
+        ["set-string-write"] = () =>
+        {
+            using ProtectedSet<ProtectedString> banned = new[] { "mallory" }.ToProtectedSet();
+            ReadOnlySpan<char> name = banned.First().AsSpan();
+            Ready();
+            MemoryMarshal.GetReference(name) = 'W';
+        },
+        ["lock-over-memlock-limit"] = LockOverMemlockLimit,
+    };
+
+    /// <summary>Every scenario's name.</summary>
+    internal static IEnumerable<string> Names => Scenarios.Keys;
+
+    /// <summary>Runs the scenario named by <paramref name="args"/> in this process; returns only if it was not stopped.</summary>
+    internal static int Run(string[] args)
+    {
+        if (args is not [string name] || !Scenarios.TryGetValue(name, out Action? scenario))
+        {
+            Console.Error.WriteLine($"usage: Pmalloc.Tests {Flag} NAME, where NAME is one of: {string.Join(", ", Scenarios.Keys)}");
+            return 2;
+        }
+
+        try
+        {
+            scenario();
+        }
+#pragma warning disable CA1031 // the parent test reads what the child threw; an AccessViolationException cannot be caught anyway
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Console.WriteLine($"threw: {e.GetType().Name}: {e.Message}");
+            return ThrewExitCode;
+        }
+
+        Console.WriteLine(SurvivedMarker);
+        return 0;
+    }
+
+    /// <summary>A protected pool holding one 8-byte secret.</summary>
+    private static WriteOncePool ProtectedSecret(out nint address)
+    {
+        WriteOncePool pool = new(new PoolOptions { Name = "child" });
+        address = pool.Allocate(sizeof(long));
+        *(long*)address = Secret;
+        pool.Protect();
+        return pool;
+    }
+
+    /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>
+    private static WriteRarePool ProtectedRareSecret(out nint address)
+    {
+        WriteRarePool pool = new(new PoolOptions { Name = "child-rare" });
+        address = pool.Allocate(sizeof(long));
+        *(long*)address = Secret;
+        pool.Protect();
+        return pool;
+    }
+
+    /// <summary>Announces the forbidden step, which comes next.</summary>
+    private static void Ready()
+    {
+        Console.WriteLine(ReadyMarker);
+        Console.Out.Flush();
+    }
+
+    /// <summary>
+    /// The address that <paramref name="address"/> has in the pool's writable alias mapping (a <c>rw-s</c> mapping
+    /// of the same memfd), read from /proc/self/maps with the file offsets of both mappings.
+    /// </summary>
+    private static nint WritableAliasOf(string pool, nint address)
+    {
+        (nint Start, nint End, string Perms, long Offset)[] maps = [.. TestPools.MapsLinesOf(pool).Select(ParseMapsLine)];
+        (nint Start, nint End, string Perms, long Offset) target = maps.Single(m => m.Start <= address && address < m.End);
+        (nint Start, nint End, string Perms, long Offset) alias = maps.Single(m => m.Perms.StartsWith("rw", StringComparison.Ordinal));
+        return checked(alias.Start + (nint)(target.Offset + (address - target.Start) - alias.Offset));
+    }
+
+    private static (nint Start, nint End, string Perms, long Offset) ParseMapsLine(string line)
+    {
+        string[] fields = line.Split(' ', 4);
+        string[] range = fields[0].Split('-');
+        return ((nint)long.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+            (nint)long.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture), fields[1],
+            long.Parse(fields[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// A pool that locks its chunks asks for more than RLIMIT_MEMLOCK allows (with CAP_IPC_LOCK, which ignores the
+    /// limit, given up first). Prints what <c>Allocate</c> threw and whether the pool and the process were left as they were.
+    /// </summary>
+    private static void LockOverMemlockLimit()
+    {
+        const string name = "child-mlock";
+        Native.DropIpcLock();
+        Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
+        if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
+        {
+            throw new InvalidOperationException($"setup: setrlimit(RLIMIT_MEMLOCK) failed, errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        using WriteOncePool pool = new(new PoolOptions { Name = name, LockInMemory = true, ChunkSize = 1 << 20 });
+        PoolStatistics before = pool.Statistics;
+        (int Mappings, int Descriptors) resources = (TestPools.MapsLinesOf(name).Length, MemfdsOf(name));
+        Ready();
+        try
+        {
+            pool.Allocate(16);
+        }
+        catch (InsufficientMemoryException e)
+        {
+            Console.WriteLine($"refused: {e.GetType().Name}: {e.Message}");
+            Console.WriteLine($"statistics unchanged: {pool.Statistics == before}");
+            Console.WriteLine($"mappings and descriptors unchanged: {(TestPools.MapsLinesOf(name).Length, MemfdsOf(name)) == resources}");
+            return;
+        }
+
+        Console.WriteLine("Allocate went through past RLIMIT_MEMLOCK");
+    }
+
+    /// <summary>How many of this process's descriptors are memfds of the pool named <paramref name="name"/>.</summary>
+    private static int MemfdsOf(string name) =>
+        Directory.EnumerateFiles("/proc/self/fd").Count(fd => new FileInfo(fd).LinkTarget == $"/memfd:pmalloc:{name} (deleted)");
+
+    /// <summary>libc calls only the memlock scenario needs.</summary>
+    private static partial class Native
+    {
+        internal const int RLimitMemLock = 8;
+        private const int CapIpcLock = 14;
+        private const uint LinuxCapabilityVersion3 = 0x20080522;
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct RLimit
+        {
+            public ulong Current;
+            public ulong Maximum;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct CapHeader
+        {
+            public uint Version;
+            public int Pid;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct CapData
+        {
+            public uint Effective;
+            public uint Permitted;
+            public uint Inheritable;
+        }
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int setrlimit(int resource, in RLimit limit);
+
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int capget(ref CapHeader header, CapData* data);
+
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int capset(ref CapHeader header, CapData* data);
+
+        /// <summary>Drops CAP_IPC_LOCK from this process, so RLIMIT_MEMLOCK applies to it (root has it by default).</summary>
+        internal static void DropIpcLock()
+        {
+            CapHeader header = new() { Version = LinuxCapabilityVersion3 };
+            CapData* data = stackalloc CapData[2];
+            if (capget(ref header, data) != 0)
+            {
+                throw new InvalidOperationException("setup: capget failed");
+            }
+
+            data[0].Effective &= ~(1u << CapIpcLock);
+            data[0].Permitted &= ~(1u << CapIpcLock);
+            data[0].Inheritable &= ~(1u << CapIpcLock);
+            if (capset(ref header, data) != 0)
+            {
+                throw new InvalidOperationException("setup: capset failed");
+            }
+        }
+    }
+}

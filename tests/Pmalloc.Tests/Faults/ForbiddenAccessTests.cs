@@ -1,0 +1,56 @@
+namespace Pmalloc.Tests;
+
+/// <summary>
+/// A write to protected memory must really fault. Each scenario runs in a child process (this test executable with
+/// <c>--child NAME</c>, see <see cref="ChildScenarios"/>), which must die of the runtime's AccessViolationException
+/// (exit 134), while this process's protected data is intact.
+/// </summary>
+public sealed unsafe class ForbiddenAccessTests
+{
+    [Theory]
+    [InlineData("write-pointer")]
+    [InlineData("write-span")]
+    [InlineData("write-memorycopy")]
+    [InlineData("read-after-dispose")]
+    public void A_forbidden_access_kills_the_child_and_leaves_our_data_intact(string scenario)
+    {
+        using WriteOncePool pool = TestPools.NewPool();
+        nint p = pool.Allocate(64);
+        TestPools.Fill(p, 64, 77);
+        pool.Protect();
+
+        ChildResult result = Child.Run(scenario);
+
+        Child.AssertDiedOfAccessViolation(result);
+        Assert.True(TestPools.HasPattern(p, 64, 77));
+    }
+
+    [Fact]
+    public void A_write_into_a_protected_secret_memory_pool_kills_the_child()
+    {
+        KernelRequirements.Require(KernelFeature.MemfdSecret);
+        Child.AssertFaults("secret-write-pointer");
+    }
+
+    [Fact]
+    public void Locking_past_RLIMIT_MEMLOCK_is_refused_naming_the_limit_and_the_pool_and_changes_nothing()
+    {
+        ChildResult result = Child.Run("lock-over-memlock-limit");
+
+        Assert.True(result.ExitCode == 0 && result.StandardOutput.Contains(ChildScenarios.SurvivedMarker, StringComparison.Ordinal), result.ToString());
+        Assert.Contains("refused: InsufficientMemoryException: ", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("RLIMIT_MEMLOCK", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("'child-mlock'", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("statistics unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("mappings and descriptors unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_scenario_is_a_usage_error_listing_the_known_ones()
+    {
+        // The entry point must not hand an unknown --child to the test runner (which would run every test in the child).
+        ChildResult result = Child.Run("no-such-scenario");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("write-pointer", result.StandardError, StringComparison.Ordinal);
+    }
+}

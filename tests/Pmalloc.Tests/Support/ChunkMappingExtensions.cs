@@ -1,0 +1,6 @@
+namespace Pmalloc.Tests;
+
+internal static class ChunkMappingExtensions
+{
+    internal static nint End(this ChunkMapping mapping) => mapping.Start + (nint)mapping.Length;
+}

@@ -63,7 +63,7 @@ internal static class ChunkRegistry
     /// <summary>Forgets one chunk's entry, before the chunk is unmapped.</summary>
     private static void Kill(Entry entry)
     {
-        entry.Dead = true;
+        entry.Kill();
         s_dead++;
         Table table = s_table;
         if (s_dead > RecentLimit && s_dead > (table.Sorted.Length + table.Recent.Length) / 2)
@@ -123,20 +123,37 @@ internal static class ChunkRegistry
     /// <summary>One chunk's reservation, [<see cref="Start"/>, <see cref="End"/>), guard pages included.</summary>
     internal sealed class Entry(nint start, nint end, Chunk? chunk, PoolCore pool)
     {
+        private volatile Chunk? _chunk = chunk;
+
         /// <summary>First byte of the reservation.</summary>
         internal nint Start { get; } = start;
 
         /// <summary>One past its last byte.</summary>
         internal nint End { get; } = end;
 
-        /// <summary>The chunk, or null for a retired entry (a destroyed sealed pool's).</summary>
-        internal Chunk? Chunk { get; } = chunk;
+        /// <summary>
+        /// The chunk; null for a retired entry (a destroyed sealed pool's), and once the entry is dead, so that a dead entry
+        /// kept by a table until its next merge does not keep the chunk (and its bitmaps) from being collected. Read it once.
+        /// </summary>
+        internal Chunk? Chunk => _chunk;
+
+        /// <summary>A destroyed sealed pool's range: still mapped read-only, holding no allocation.</summary>
+        internal bool IsRetired { get; } = chunk is null;
 
         /// <summary>The pool that owns (or owned) it.</summary>
         internal PoolCore Pool { get; } = pool;
 
         /// <summary>Set, for good, when the chunk is unmapped or retired: every table that holds the entry then skips it.</summary>
-        internal volatile bool Dead;
+        internal bool Dead => _dead;
+
+        private volatile bool _dead;
+
+        /// <summary>Marks the entry dead and lets go of the chunk.</summary>
+        internal void Kill()
+        {
+            _dead = true;
+            _chunk = null;
+        }
     }
 
     /// <summary>One immutable version of the registry (see the class remarks).</summary>

@@ -122,7 +122,22 @@ public static class ProtectedMemory
             }
 
             PoolCore pool = entry.Pool;
-            Chunk chunk = entry.Chunk ?? throw ThrowHelper.Retired(pool.Name, operation, address, length);
+            if (entry.IsRetired)
+            {
+                throw ThrowHelper.Retired(pool.Name, operation, address, length);
+            }
+
+            if (entry.Chunk is not { } chunk)
+            {
+                // Unmapped since this table was read: look again, or it is gone for good.
+                if (table != ChunkRegistry.Current)
+                {
+                    continue;
+                }
+
+                return default;
+            }
+
             if (write && pool.MemoryIsReadOnly)
             {
                 // Any byte of protected memory (guard pages included) refuses a write, wherever the range starts.

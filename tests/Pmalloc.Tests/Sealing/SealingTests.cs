@@ -44,8 +44,8 @@ public sealed unsafe class SealingTests
         Assert.Contains("sl", before!.VmFlags);
         Assert.Contains("sl", after!.VmFlags);
 
-        int seals = Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0);
-        Assert.Equal((int)OsMemory.FinalSeals, seals & (int)OsMemory.FinalSeals);
+        int seals = RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0);
+        Assert.Equal(RawLibc.FinalSeals, seals & RawLibc.FinalSeals);
     }
 
     [Fact]
@@ -55,7 +55,7 @@ public sealed unsafe class SealingTests
         Assert.False(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.GuardPages | PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
         Assert.DoesNotContain("sl", SmapsEntry.Around(m.Start).Mapping.VmFlags);
-        Assert.Equal(0, Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0));
+        Assert.Equal(0, RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0));
     }
 
     [Fact]
@@ -90,12 +90,12 @@ public sealed unsafe class SealingTests
         AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
         AssertRefused(Interop.munmap(m.Start, m.Length), "munmap");
         AssertRefused(Interop.munmap(m.ReservationStart, (nuint)Environment.SystemPageSize), "munmap of the leading guard page");
-        AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length, Interop.MremapFlags.MayMove, 0), "mremap");
-        AssertRefused((int)Interop.mremap(m.Start, m.Length, m.Length * 2, Interop.MremapFlags.MayMove, 0), "mremap (grow)");
+        AssertRefused((int)RawLibc.mremap(m.Start, m.Length, m.Length, RawLibc.MremapMayMove, 0), "mremap");
+        AssertRefused((int)RawLibc.mremap(m.Start, m.Length, m.Length * 2, RawLibc.MremapMayMove, 0), "mremap (grow)");
         AssertRefused((int)Interop.mmap(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write,
-            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED)");
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed), "mmap(MAP_FIXED)");
         AssertRefused((int)Interop.mmap(m.End(), (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
-            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed, -1, 0), "mmap(MAP_FIXED) over the trailing guard page");
+            Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed), "mmap(MAP_FIXED) over the trailing guard page");
         Assert.Equal(Secret, *(long*)p);
         Assert.Equal("r--s", SmapsEntry.Around(m.Start).Mapping.Permissions);
     }
@@ -105,18 +105,18 @@ public sealed unsafe class SealingTests
     {
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
         long evil = 0x0BAD;
-        AssertRefused((int)Interop.pwrite(m.Fd, &evil, sizeof(long), p - m.Start), "pwrite");
-        AssertRefused(Interop.ftruncate(m.Fd, 0), "ftruncate");
+        AssertRefused((int)RawLibc.pwrite(m.RawFd(), &evil, sizeof(long), p - m.Start), "pwrite");
+        AssertRefused(RawLibc.ftruncate(m.RawFd(), 0), "ftruncate");
 
-        foreach (string path in new[] { $"/proc/self/fd/{m.Fd}", $"/proc/self/map_files/{m.Start:x}-{m.End():x}" })
+        foreach (string path in new[] { $"/proc/self/fd/{m.RawFd()}", $"/proc/self/map_files/{m.Start:x}-{m.End():x}" })
         {
             using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
             int fd = (int)file.DangerousGetHandle();
-            AssertRefused((int)Interop.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), $"writable mmap of {path}");
-            AssertRefused((int)Interop.pwrite(fd, &evil, sizeof(long), p - m.Start), $"pwrite to {path}");
+            AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), $"writable mmap of {path}");
+            AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), p - m.Start), $"pwrite to {path}");
 
             // A read-only mapping is still fine: sealing is against writes.
-            nint view = Interop.mmap(0, m.Length, Interop.Prot.Read, Interop.MapFlags.Shared, fd, 0);
+            nint view = RawLibc.mmap(0, m.Length, Interop.Prot.Read, Interop.MapFlags.Shared, fd, 0);
             Assert.NotEqual(Interop.MapFailed, view);
             Assert.Equal(Secret, *(long*)(view + (p - m.Start)));
             Assert.Equal(0, Interop.munmap(view, m.Length));
@@ -141,9 +141,9 @@ public sealed unsafe class SealingTests
     {
         // The documented limit that sealing closes: Protect alone does not stop a writer who reopens the memfd.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, SealMode.None);
-        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/fd/{m.Fd}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         long evil = 0x0BAD;
-        Assert.Equal(sizeof(long), (int)Interop.pwrite((int)file.DangerousGetHandle(), &evil, sizeof(long), p - m.Start));
+        Assert.Equal(sizeof(long), (int)RawLibc.pwrite((int)file.DangerousGetHandle(), &evil, sizeof(long), p - m.Start));
         Assert.Equal(0x0BAD, *(long*)p);
     }
 
@@ -151,7 +151,7 @@ public sealed unsafe class SealingTests
     public void Disposing_a_sealed_pool_only_forgets_it()
     {
         WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
-        int fd = m.Fd;
+        int fd = m.RawFd();
         string fdTarget = File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)!.FullName;
         pool.Dispose();
 
@@ -163,7 +163,7 @@ public sealed unsafe class SealingTests
         SmapsEntry mapping = SmapsEntry.Around(m.Start).Mapping;
         Assert.Equal("r--s", mapping.Permissions);
         Assert.Contains("sl", mapping.VmFlags);
-        Assert.Equal(-1, m.Fd);
+        Assert.Equal(-1, m.RawFd());
         Assert.False(File.Exists($"/proc/self/fd/{fd}") && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.FullName == fdTarget);
 
         // The registry keeps refusing the range: it is read-only for good, and holds no allocation.
@@ -185,22 +185,22 @@ public sealed unsafe class SealingTests
         Assert.True(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.MappingsSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
         AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
-        Assert.Equal((int)OsMemory.SizeSeals, Interop.fcntl(m.Fd, Interop.FcntlCommand.GetSeals, 0));
+        Assert.Equal(RawLibc.SizeSeals, RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0));
 
         pool.Write(p, BitConverter.GetBytes(Secret));
         Assert.Equal(Secret, *(long*)p);
 
         pool.MakeReadOnly();
         Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
-        Assert.Equal(-1, m.Fd);
+        Assert.Equal(-1, m.RawFd());
 
         // The memfd is closed, and write-sealed first: reopening it through /proc gives nothing writable.
         using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/map_files/{m.Start:x}-{m.End():x}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         int fd = (int)file.DangerousGetHandle();
-        Assert.Equal((int)OsMemory.FinalSeals, Interop.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
+        Assert.Equal(RawLibc.FinalSeals, RawLibc.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
         long evil = 0x0BAD;
-        AssertRefused((int)Interop.pwrite(fd, &evil, sizeof(long), p - m.Start), "pwrite after MakeReadOnly");
-        AssertRefused((int)Interop.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), "writable mmap after MakeReadOnly");
+        AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), p - m.Start), "pwrite after MakeReadOnly");
+        AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), "writable mmap after MakeReadOnly");
         Assert.Equal(Secret, *(long*)p);
     }
 

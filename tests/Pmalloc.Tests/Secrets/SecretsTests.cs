@@ -133,7 +133,7 @@ public sealed unsafe class SecretsTests
         using WriteOncePool pool = Filled(new PoolOptions { Name = "secret-sealed", SecretMemory = true, Seal = SealMode.Required }, out nint p);
         pool.Protect();
         ChunkMapping m = pool.Chunks[0].Mapping;
-        Assert.Equal(-1, m.Fd);
+        Assert.Equal(-1, m.RawFd());
         Assert.True(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
         Assert.Equal(-1, Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write));
@@ -161,7 +161,7 @@ public sealed unsafe class SecretsTests
         WriteOncePool pool = Filled(new PoolOptions { Name = "wiped", WipeOnDestroy = wipe }, out nint p);
         pool.Protect();
         ChunkMapping m = pool.Chunks[0].Mapping;
-        using Microsoft.Win32.SafeHandles.SafeFileHandle kept = File.OpenHandle($"/proc/self/fd/{m.Fd}", FileMode.Open, FileAccess.Read);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle kept = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.Read);
         long offset = p - m.Start;
         pool.Dispose();
 

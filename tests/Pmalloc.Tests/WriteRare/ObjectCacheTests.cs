@@ -41,9 +41,9 @@ public sealed unsafe class ObjectCacheTests
         Assert.Equal(32, (int)(addresses[1] - addresses[0]));
         Assert.Equal(Environment.SystemPageSize / 32, addresses.Count(a => a / Environment.SystemPageSize == addresses[0] / Environment.SystemPageSize));
         string[] lines = TestPools.MapsLinesOf(cache.Name);
-        Assert.Equal(cache.Pool.Statistics.Chunks, lines.Length);
+        Assert.Equal(cache.Statistics.Chunks, lines.Length);
         Assert.All(lines, line => Assert.Contains(" r--s ", line, StringComparison.Ordinal));
-        cache.Pool.ValidateInvariants();
+        cache.ValidateInvariants();
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed unsafe class ObjectCacheTests
 
         ref readonly long zero = ref cache.Create(0);
         Assert.Equal(0, zero);
-        cache.Pool.ValidateInvariants();
+        cache.ValidateInvariants();
     }
 
     [Fact]
@@ -93,7 +93,7 @@ public sealed unsafe class ObjectCacheTests
     private static void AssertRefused<T>(ObjectCache<T> cache, Action misuse, nint address, string why)
         where T : unmanaged
     {
-        PoolStatistics before = cache.Pool.Statistics;
+        PoolStatistics before = cache.Statistics;
         ArgumentException e = Assert.Throws<ArgumentException>(misuse);
         Assert.Contains($"'{cache.Name}'", e.Message, StringComparison.Ordinal);
         Assert.Contains(why, e.Message, StringComparison.Ordinal);
@@ -102,8 +102,8 @@ public sealed unsafe class ObjectCacheTests
             Assert.Contains($"0x{address:x}", e.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(before, cache.Pool.Statistics);
-        cache.Pool.ValidateInvariants();
+        Assert.Equal(before, cache.Statistics);
+        cache.ValidateInvariants();
     }
 
     [Fact]
@@ -150,8 +150,8 @@ public sealed unsafe class ObjectCacheTests
         }
 
         Assert.All(errors, Assert.Null);
-        cache.Pool.ValidateInvariants();
-        Assert.Equal(cache.Pool.Statistics.LiveAllocations, cache.Count);
+        cache.ValidateInvariants();
+        Assert.Equal(cache.Statistics.LiveAllocations, cache.Count);
     }
 
     [Fact]

@@ -18,7 +18,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache=${PMALLOC_WINE_CACHE:-${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/pmalloc-wine}
+home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+cache=${PMALLOC_WINE_CACHE:-${XDG_CACHE_HOME:-${home:?no home directory}/.cache}/pmalloc-wine}
 out=${PMALLOC_WINE_OUT:-$repo/artifacts/wine}
 run_timeout=${PMALLOC_WINE_TIMEOUT:-900}
 boot_timeout=300

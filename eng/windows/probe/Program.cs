@@ -139,6 +139,22 @@ internal static unsafe class Program
             Say($"[{label}] parent's read-only view sees the child's store: {saw}");
             seen |= saw;
         }
+        {
+            // Does Wine hold a duplicated handle to the access it was given? A read-only handle must not map writable.
+            using var child = Process.Start(ChildStart(["map-and-write", size.ToString(CultureInfo.InvariantCulture), (1 * Page).ToString(CultureInfo.InvariantCulture)]))!;
+            var stdout = child.StandardOutput.ReadToEndAsync();
+            var process = OpenProcess(ProcessDupHandle, false, (uint)child.Id);
+            nint remote = 0;
+            bool duplicated = process != 0 && DuplicateHandle(GetCurrentProcess(), section, process, out remote, SectionMapRead, false, 0);
+            if (process != 0)
+                CloseHandle(process);
+            child.StandardInput.WriteLine(duplicated ? remote.ToString("X", CultureInfo.InvariantCulture) : "0");
+            child.StandardInput.Close();
+            if (!child.WaitForExit(TimeSpan.FromSeconds(120))) { child.Kill(); Say("child timed out"); }
+            else
+                Say($"[SECTION_MAP_READ only] DuplicateHandle: {(duplicated ? "ok" : "failed")}; child exit code {Hex(child.ExitCode)}: {stdout.Result.Trim()}; "
+                    + $"writable mapping refused: {(child.ExitCode == 12 ? "yes" : "NO")}");
+        }
         // The parent drops its own handle: from here on only its read-only view (and no handle) is left in it.
         CloseHandle(section);
         Say($"a writer process through a duplicated section handle works: {(seen ? "yes" : "no")}");

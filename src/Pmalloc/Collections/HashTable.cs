@@ -10,7 +10,9 @@ namespace Pmalloc;
 /// values. <see cref="HashTableBuilder"/> lays it out; this class reads it.
 /// </summary>
 /// <remarks>
-/// <para><b>Lookup.</b> Hash the key, pick the bucket with Lemire's fast modulo by a prime bucket count, scan the
+/// <para><b>Lookup.</b> Hash the key, pick the bucket (for unmanaged keys with Lemire's fast modulo by a prime bucket
+/// count, so that even sequential keys spread; for string keys, whose hashes are well mixed, with the top bits of the hash
+/// code and a power-of-two bucket count, one shift instead of two multiplications on the path of every lookup), scan the
 /// bucket's entries (few: the bucket count is chosen to minimise collisions, and the build refuses crowded buckets for
 /// string keys). Primitive keys are compared directly (their first candidate with one branch for hit or miss); string
 /// keys compare their hash code and length as one 8-byte value, then the text; others compare the cached hash code
@@ -71,17 +73,37 @@ internal static unsafe class HashTable
     }
 
     /// <summary>Finds the entry index of the string <paramref name="key"/> in a table of <see cref="ProtectedString"/> keys, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int IndexOfString(TableHeader* table, ReadOnlySpan<char> key)
     {
         // Equal strings have equal lengths, under ordinal-ignore-case too (it maps char to char).
-        int length = key.Length;
-        if (unchecked((uint)(length - table->MinLength) > (uint)table->LengthRange))
+        if (unchecked((uint)(key.Length - table->MinLength) > (uint)table->LengthRange))
         {
             return -1;
         }
 
-        int hash = StringHash.Compute(table, key);
-        int* bucket = table->BucketStarts + FastMod(unchecked((uint)hash), (uint)table->BucketCount, table->FastModMultiplier);
+        return table->HashKind switch
+        {
+            StringHashKind.OrdinalSlice4 => Find<StringHash.OrdinalSlice4>(table, key),
+            StringHashKind.OrdinalSlice8 => Find<StringHash.OrdinalSlice8>(table, key),
+            StringHashKind.OrdinalSlice => Find<StringHash.OrdinalSliceAny>(table, key),
+            StringHashKind.Ordinal => Find<StringHash.OrdinalFull>(table, key),
+            StringHashKind.IgnoreCaseAsciiSlice4 => Find<StringHash.IgnoreCaseAsciiSlice4>(table, key),
+            StringHashKind.IgnoreCaseAsciiSlice8 => Find<StringHash.IgnoreCaseAsciiSlice8>(table, key),
+            StringHashKind.IgnoreCaseAsciiSlice => Find<StringHash.IgnoreCaseAsciiSliceAny>(table, key),
+            StringHashKind.IgnoreCaseAscii => Find<StringHash.IgnoreCaseAsciiFull>(table, key),
+            StringHashKind.Randomized => Find<StringHash.Randomized>(table, key),
+            _ => Find<StringHash.RandomizedIgnoreCase>(table, key),
+        };
+    }
+
+    /// <summary>The lookup of a string key whose length is in the table's range, compiled once per <typeparamref name="TKind"/>.</summary>
+    private static int Find<TKind>(TableHeader* table, ReadOnlySpan<char> key)
+        where TKind : struct, StringHash.IKind
+    {
+        int length = key.Length;
+        int hash = TKind.Hash(key, table->SliceStart, table->SliceLength);
+        int* bucket = table->BucketStarts + TopBits(hash, table->BucketShift);
         StringKey* keys = (StringKey*)table->Keys;
         StringKey* entry = keys + bucket[0];
         StringKey* end = keys + bucket[1];
@@ -89,7 +111,7 @@ internal static unsafe class HashTable
         for (; entry < end; entry++)
         {
             if (Unsafe.ReadUnaligned<long>(entry) == tag &&
-                (table->IgnoreCase ? EqualsIgnoreCase(key, new(entry->Chars, length)) : key.SequenceEqual(new ReadOnlySpan<char>(entry->Chars, length))))
+                (TKind.IgnoreCase ? EqualsIgnoreCase(key, new(entry->Chars, length)) : key.SequenceEqual(new ReadOnlySpan<char>(entry->Chars, length))))
             {
                 return (int)(entry - keys);
             }
@@ -141,6 +163,10 @@ internal static unsafe class HashTable
 
     /// <summary>The bytes of one key slot in a table of <typeparamref name="T"/> keys, or of one value slot.</summary>
     internal static int SlotSize<T>() => typeof(T) == typeof(ProtectedString) ? sizeof(StringKey) : Unsafe.SizeOf<T>();
+
+    /// <summary>The bucket of a string key's hash code: its top bits (the hashes' best mixed), one shift instead of a modulo.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint TopBits(int hash, int shift) => unchecked((uint)((ulong)(uint)hash >> shift));
 
     /// <summary><c>value % divisor</c> without a division (Lemire; the runtime's <c>HashHelpers.FastMod</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

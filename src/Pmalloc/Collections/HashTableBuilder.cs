@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace Pmalloc;
@@ -81,7 +82,7 @@ internal static unsafe class HashTableBuilder
                     hashes[i] = StringHash.Of(kind, stringKeys[i], sliceStart, sliceLength);
                 }
 
-                groups = Group(hashes);
+                groups = Group(hashes, topBits: true);
                 if (!IsCrowded(groups, hashes) || !StringHash.TryEscalate(kind, out kind))
                 {
                     break;
@@ -97,7 +98,7 @@ internal static unsafe class HashTableBuilder
                 hashes[i] = EqualityComparer<TKey>.Default.GetHashCode(keys![i]!);
             }
 
-            groups = Group(hashes);
+            groups = Group(hashes, topBits: false);
         }
 
         if (checkDistinct)
@@ -138,6 +139,7 @@ internal static unsafe class HashTableBuilder
             Count = count,
             BucketCount = bucketCount,
             FastModMultiplier = groups.Multiplier,
+            BucketShift = groups.Shift,
             BucketStarts = (int*)(start + bucketsAt),
             HashCodes = keepsHashCodes ? (int*)(start + hashesAt) : null,
             Keys = start + keysAt,
@@ -202,19 +204,24 @@ internal static unsafe class HashTableBuilder
         return table;
     }
 
-    /// <summary>The entries sorted by bucket: per new position, the source index; bucket b holds positions <c>BucketStarts[b]</c> up to <c>BucketStarts[b + 1]</c>.</summary>
-    private readonly record struct Grouping(int BucketCount, ulong Multiplier, int[] Order, int[] BucketStarts, int LongestBucket);
+    /// <summary>
+    /// The entries sorted by bucket: per new position, the source index; bucket b holds positions <c>BucketStarts[b]</c> up to
+    /// <c>BucketStarts[b + 1]</c>. Buckets are picked by <see cref="HashTable.FastMod"/> with <see cref="Multiplier"/> (a prime
+    /// count), or by <see cref="HashTable.TopBits"/> with <see cref="Shift"/> (a power of two).
+    /// </summary>
+    private readonly record struct Grouping(int BucketCount, ulong Multiplier, int Shift, int[] Order, int[] BucketStarts, int LongestBucket);
 
     /// <summary>Chooses the bucket count and sorts the entries by bucket (a counting sort, stable: a bucket keeps the source order).</summary>
-    private static Grouping Group(int[] hashes)
+    private static Grouping Group(int[] hashes, bool topBits)
     {
-        int bucketCount = ChooseBucketCount(hashes);
-        ulong multiplier = HashTable.FastModMultiplier((uint)bucketCount);
+        int bucketCount = ChooseBucketCount(hashes, topBits);
+        ulong multiplier = topBits ? 0 : HashTable.FastModMultiplier((uint)bucketCount);
+        int shift = topBits ? 32 - BitOperations.Log2((uint)bucketCount) : 0;
         int[] bucketOf = new int[hashes.Length];
         int[] starts = new int[bucketCount + 1];
         for (int i = 0; i < hashes.Length; i++)
         {
-            int bucket = (int)HashTable.FastMod(unchecked((uint)hashes[i]), (uint)bucketCount, multiplier);
+            int bucket = (int)BucketOf(hashes[i], bucketCount, multiplier, shift, topBits);
             bucketOf[i] = bucket;
             starts[bucket + 1]++;
         }
@@ -234,8 +241,12 @@ internal static unsafe class HashTableBuilder
             order[--next[bucketOf[i] + 1]] = i;
         }
 
-        return new Grouping(bucketCount, multiplier, order, starts, longest);
+        return new Grouping(bucketCount, multiplier, shift, order, starts, longest);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BucketOf(int hash, int bucketCount, ulong multiplier, int shift, bool topBits) =>
+        topBits ? HashTable.TopBits(hash, shift) : HashTable.FastMod(unchecked((uint)hash), (uint)bucketCount, multiplier);
 
     /// <summary>Does any bucket hold too many keys, or too many keys with one hash code?</summary>
     private static bool IsCrowded(Grouping groups, int[] hashes)
@@ -330,32 +341,35 @@ internal static unsafe class HashTableBuilder
     }
 
     /// <summary>
-    /// A prime bucket count (so that the fast modulo spreads even sequential keys) of at least twice the number of keys, so
-    /// that most misses land in an empty bucket: the first one tried under which at most 5% of the keys share a bucket, or
-    /// else the best one tried, up to 3 times the count (16 times for small tables), candidates growing by a fifth.
-    /// FrozenHashTable's search, with its limits.
+    /// A bucket count of at least twice the number of keys, so that most misses land in an empty bucket: the first one tried
+    /// under which at most 5% of the keys share a bucket, or else the best one tried, up to 3 times the count (16 times for
+    /// small tables). FrozenHashTable's search, with its limits. Primes (so that the fast modulo spreads even sequential
+    /// keys) grow by a fifth; powers of two (for well-mixed hashes) double, rounding the limits up.
     /// </summary>
-    private static int ChooseBucketCount(int[] hashes)
+    private static int ChooseBucketCount(int[] hashes, bool powerOfTwo)
     {
         int n = hashes.Length;
         if (n == 0)
         {
-            return 1;
+            return powerOfTwo ? 2 : 1;
         }
 
-        long max = Math.Min(int.MaxValue / 2, (long)n * (n < SparseTableLimit ? 16 : 3));
+        long max = Math.Min(1 << 29, (long)n * (n < SparseTableLimit ? 16 : 3));
+        int first = powerOfTwo ? (int)BitOperations.RoundUpToPowerOf2((uint)(2 * n)) : NextPrime(2 * n);
+        max = powerOfTwo ? (long)BitOperations.RoundUpToPowerOf2((ulong)max) : max;
+        max = Math.Max(max, first);
         int acceptable = n / 20;
         ulong[] seen = new ulong[(max >> 6) + 1];
-        int first = NextPrime((int)Math.Min(int.MaxValue / 2, 2L * n));
         int best = first, bestCollisions = int.MaxValue;
-        for (int candidate = first; candidate <= max; candidate = NextPrime((int)Math.Min(int.MaxValue / 2, candidate + 1 + (candidate / 5L))))
+        for (int candidate = first; candidate <= max; candidate = powerOfTwo ? 2 * candidate : NextPrime(candidate + 1 + (candidate / 5)))
         {
-            ulong multiplier = HashTable.FastModMultiplier((uint)candidate);
+            ulong multiplier = powerOfTwo ? 0 : HashTable.FastModMultiplier((uint)candidate);
+            int shift = powerOfTwo ? 32 - BitOperations.Log2((uint)candidate) : 0;
             Array.Clear(seen, 0, (candidate >> 6) + 1);
             int collisions = 0;
             foreach (int hash in hashes)
             {
-                uint bucket = HashTable.FastMod(unchecked((uint)hash), (uint)candidate, multiplier);
+                uint bucket = BucketOf(hash, candidate, multiplier, shift, powerOfTwo);
                 ref ulong word = ref seen[bucket >> 6];
                 ulong bit = 1UL << (int)(bucket & 63);
                 if ((word & bit) == 0)

@@ -44,27 +44,19 @@ internal static class StringHash
     /// </summary>
     internal static readonly ulong Seed = NewSeed();
 
-    /// <summary>The hash of <paramref name="key"/> in <paramref name="table"/>; the key's length is within the table's range.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe int Compute(TableHeader* table, ReadOnlySpan<char> key) => table->HashKind switch
-    {
-        StringHashKind.OrdinalSlice => Slice(key, table->SliceStart, table->SliceLength, ignoreCase: false),
-        StringHashKind.Ordinal => Ordinal(key),
-        StringHashKind.IgnoreCaseAsciiSlice => Slice(key, table->SliceStart, table->SliceLength, ignoreCase: true),
-        StringHashKind.IgnoreCaseAscii => OrdinalIgnoreCaseAscii(key),
-        StringHashKind.Randomized => string.GetHashCode(key),
-        _ => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase),
-    };
-
-    /// <summary>The hash of a key under a chosen kind (for the build).</summary>
+    /// <summary>The hash of a key under a chosen kind (for the build; lookups call the kind's <see cref="IKind.Hash"/>).</summary>
     internal static int Of(StringHashKind kind, ReadOnlySpan<char> key, int sliceStart, int sliceLength) => kind switch
     {
-        StringHashKind.OrdinalSlice => Slice(key, sliceStart, sliceLength, ignoreCase: false),
-        StringHashKind.Ordinal => Ordinal(key),
-        StringHashKind.IgnoreCaseAsciiSlice => Slice(key, sliceStart, sliceLength, ignoreCase: true),
-        StringHashKind.IgnoreCaseAscii => OrdinalIgnoreCaseAscii(key),
-        StringHashKind.Randomized => string.GetHashCode(key),
-        _ => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase),
+        StringHashKind.OrdinalSlice4 => OrdinalSlice4.Hash(key, sliceStart, sliceLength),
+        StringHashKind.OrdinalSlice8 => OrdinalSlice8.Hash(key, sliceStart, sliceLength),
+        StringHashKind.OrdinalSlice => OrdinalSliceAny.Hash(key, sliceStart, sliceLength),
+        StringHashKind.Ordinal => OrdinalFull.Hash(key, sliceStart, sliceLength),
+        StringHashKind.IgnoreCaseAsciiSlice4 => IgnoreCaseAsciiSlice4.Hash(key, sliceStart, sliceLength),
+        StringHashKind.IgnoreCaseAsciiSlice8 => IgnoreCaseAsciiSlice8.Hash(key, sliceStart, sliceLength),
+        StringHashKind.IgnoreCaseAsciiSlice => IgnoreCaseAsciiSliceAny.Hash(key, sliceStart, sliceLength),
+        StringHashKind.IgnoreCaseAscii => IgnoreCaseAsciiFull.Hash(key, sliceStart, sliceLength),
+        StringHashKind.Randomized => Randomized.Hash(key, sliceStart, sliceLength),
+        _ => RandomizedIgnoreCase.Hash(key, sliceStart, sliceLength),
     };
 
     /// <summary>The kind to rebuild with when <paramref name="kind"/> let the keys collide too much; false for the randomized kinds, the last resort.</summary>
@@ -72,9 +64,9 @@ internal static class StringHash
     {
         next = kind switch
         {
-            StringHashKind.OrdinalSlice => StringHashKind.Ordinal,
+            StringHashKind.OrdinalSlice4 or StringHashKind.OrdinalSlice8 or StringHashKind.OrdinalSlice => StringHashKind.Ordinal,
             StringHashKind.Ordinal => StringHashKind.Randomized,
-            StringHashKind.IgnoreCaseAsciiSlice => StringHashKind.IgnoreCaseAscii,
+            StringHashKind.IgnoreCaseAsciiSlice4 or StringHashKind.IgnoreCaseAsciiSlice8 or StringHashKind.IgnoreCaseAsciiSlice => StringHashKind.IgnoreCaseAscii,
             StringHashKind.IgnoreCaseAscii => StringHashKind.RandomizedIgnoreCase,
             _ => kind,
         };
@@ -127,7 +119,15 @@ internal static class StringHash
                 if (repeats <= allowed)
                 {
                     (sliceStart, sliceLength) = (start, length);
-                    return ignoreCase ? StringHashKind.IgnoreCaseAsciiSlice : StringHashKind.OrdinalSlice;
+                    return (length, ignoreCase) switch
+                    {
+                        (4, false) => StringHashKind.OrdinalSlice4,
+                        (8, false) => StringHashKind.OrdinalSlice8,
+                        (_, false) => StringHashKind.OrdinalSlice,
+                        (4, true) => StringHashKind.IgnoreCaseAsciiSlice4,
+                        (8, true) => StringHashKind.IgnoreCaseAsciiSlice8,
+                        _ => StringHashKind.IgnoreCaseAsciiSlice,
+                    };
                 }
             }
         }
@@ -179,7 +179,7 @@ internal static class StringHash
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Slice(ReadOnlySpan<char> text, int start, int length, bool ignoreCase)
     {
-        int at = start >= 0 ? start : text.Length + start;
+        int at = At(text, start);
         ulong first = length >= 4 ? Read4(text, at) : ReadSlice(text, at, length);
         ulong hash = (ignoreCase ? Fold(first) : first) ^ Seed ^ unchecked((ulong)text.Length * LengthMultiplier);
         if (length > 4)
@@ -254,6 +254,113 @@ internal static class StringHash
         hash = unchecked(hash * Multiplier);
         return unchecked((int)(hash >> 32) ^ (int)hash);
     }
+
+    /// <summary>
+    /// One way of hashing, as a type: a lookup path is compiled once per kind (<c>HashTable.Find</c>), so each has one hash
+    /// inlined and nothing to decide per key, as FrozenDictionary's one class per kind does.
+    /// </summary>
+    internal interface IKind
+    {
+        /// <summary>Keys compare with ordinal-ignore-case.</summary>
+        static abstract bool IgnoreCase { get; }
+
+        /// <summary>The hash of <paramref name="key"/>; the slice is the table's (ignored by the kinds that hash every code unit).</summary>
+        static abstract int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength);
+    }
+
+    internal readonly struct OrdinalSlice4 : IKind
+    {
+        public static bool IgnoreCase => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) =>
+            Finish(Read4(key, At(key, sliceStart)) ^ Seed ^ unchecked((ulong)key.Length * LengthMultiplier));
+    }
+
+    internal readonly struct OrdinalSlice8 : IKind
+    {
+        public static bool IgnoreCase => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength)
+        {
+            int at = At(key, sliceStart);
+            return Finish(Step(Read4(key, at) ^ Seed ^ unchecked((ulong)key.Length * LengthMultiplier), Read4(key, at + 4)));
+        }
+    }
+
+    internal readonly struct OrdinalSliceAny : IKind
+    {
+        public static bool IgnoreCase => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => Slice(key, sliceStart, sliceLength, ignoreCase: false);
+    }
+
+    internal readonly struct OrdinalFull : IKind
+    {
+        public static bool IgnoreCase => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => Ordinal(key);
+    }
+
+    internal readonly struct IgnoreCaseAsciiSlice4 : IKind
+    {
+        public static bool IgnoreCase => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) =>
+            Finish(Fold(Read4(key, At(key, sliceStart))) ^ Seed ^ unchecked((ulong)key.Length * LengthMultiplier));
+    }
+
+    internal readonly struct IgnoreCaseAsciiSlice8 : IKind
+    {
+        public static bool IgnoreCase => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength)
+        {
+            int at = At(key, sliceStart);
+            return Finish(Step(Fold(Read4(key, at)) ^ Seed ^ unchecked((ulong)key.Length * LengthMultiplier), Fold(Read4(key, at + 4))));
+        }
+    }
+
+    internal readonly struct IgnoreCaseAsciiSliceAny : IKind
+    {
+        public static bool IgnoreCase => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => Slice(key, sliceStart, sliceLength, ignoreCase: true);
+    }
+
+    internal readonly struct IgnoreCaseAsciiFull : IKind
+    {
+        public static bool IgnoreCase => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => OrdinalIgnoreCaseAscii(key);
+    }
+
+    internal readonly struct Randomized : IKind
+    {
+        public static bool IgnoreCase => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => string.GetHashCode(key);
+    }
+
+    internal readonly struct RandomizedIgnoreCase : IKind
+    {
+        public static bool IgnoreCase => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Hash(ReadOnlySpan<char> key, int sliceStart, int sliceLength) => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Where a slice starts in <paramref name="text"/>: at <paramref name="start"/>, or that far from the end when negative.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int At(ReadOnlySpan<char> text, int start) => start >= 0 ? start : text.Length + start;
 
     private static bool AllAscii(string[] keys)
     {

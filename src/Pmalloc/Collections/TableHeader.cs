@@ -7,8 +7,13 @@ namespace Pmalloc;
 internal unsafe struct TableHeader
 {
     internal int Count;
+
+    /// <summary>A prime for unmanaged keys (picked by <see cref="HashTable.FastMod"/>), a power of two for string keys (picked by <see cref="BucketShift"/>).</summary>
     internal int BucketCount;
     internal ulong FastModMultiplier;
+
+    /// <summary>String keys: their bucket is the hash code's top bits, <c>(uint)hash &gt;&gt; BucketShift</c> (as a 64-bit shift, so 32 gives bucket 0).</summary>
+    internal int BucketShift;
 
     /// <summary>
     /// <see cref="BucketCount"/> + 1 entry indexes: bucket b holds entries <c>BucketStarts[b]</c> up to, not including,

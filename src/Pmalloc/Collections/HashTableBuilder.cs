@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -56,11 +57,39 @@ internal static unsafe class HashTableBuilder
         Debug.Assert(typeof(TValue) != typeof(ProtectedString) || !hasValues || stringValues is not null);
 
         int count = stringKeys?.Length ?? keys!.Length;
-        int[] hashes = new int[count];
+
+        // The scratch arrays come from the shared pool: a build of a million keys would otherwise put megabytes of
+        // short-lived arrays on the large object heap (zeroed, then collected by full collections).
+        int[] hashBuffer = ArrayPool<int>.Shared.Rent(count);
+        Grouping groups = default;
+        try
+        {
+            return BuildCore(pool, count, hashBuffer, ref groups, keys, stringKeys, ignoreCase, values, stringValues, hasValues, checkDistinct);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(hashBuffer);
+            groups.Return();
+        }
+    }
+
+    private static TableHeader* BuildCore<TKey, TValue>(
+        ProtectablePool pool,
+        int count,
+        int[] hashBuffer,
+        ref Grouping groups,
+        TKey[]? keys,
+        string[]? stringKeys,
+        bool ignoreCase,
+        TValue[]? values,
+        string[]? stringValues,
+        bool hasValues,
+        bool checkDistinct)
+    {
+        Span<int> hashes = hashBuffer.AsSpan(0, count);
         StringHashKind kind = default;
         int sliceStart = 0, sliceLength = 0, minLength = 0, maxLength = 0;
         long chars = 0;
-        Grouping groups;
         if (stringKeys is not null)
         {
             if (count > 0)
@@ -82,6 +111,7 @@ internal static unsafe class HashTableBuilder
                     hashes[i] = StringHash.Of(kind, stringKeys[i], sliceStart, sliceLength);
                 }
 
+                groups.Return();
                 groups = Group(hashes, topBits: true);
                 if (!IsCrowded(groups, hashes) || !StringHash.TryEscalate(kind, out kind))
                 {
@@ -151,10 +181,10 @@ internal static unsafe class HashTableBuilder
             SliceStart = sliceStart,
             SliceLength = sliceLength,
         };
-        groups.BucketStarts.CopyTo(new Span<int>(table->BucketStarts, bucketCount + 1));
+        groups.Starts.CopyTo(new Span<int>(table->BucketStarts, bucketCount + 1));
 
         char* text = (char*)(start + charsAt);
-        int[] order = groups.Order;
+        ReadOnlySpan<int> order = groups.Order;
         if (stringKeys is not null)
         {
             StringKey* slots = (StringKey*)table->Keys;
@@ -205,25 +235,51 @@ internal static unsafe class HashTableBuilder
     }
 
     /// <summary>
-    /// The entries sorted by bucket: per new position, the source index; bucket b holds positions <c>BucketStarts[b]</c> up to
-    /// <c>BucketStarts[b + 1]</c>. Buckets are picked by <see cref="HashTable.FastMod"/> with <see cref="Multiplier"/> (a prime
-    /// count), or by <see cref="HashTable.TopBits"/> with <see cref="Shift"/> (a power of two).
+    /// The entries sorted by bucket: per new position, the source index (<see cref="Order"/>); bucket b holds positions
+    /// <c>Starts[b]</c> up to <c>Starts[b + 1]</c>. Buckets are picked by <see cref="HashTable.FastMod"/> with
+    /// <see cref="Multiplier"/> (a prime count), or by <see cref="HashTable.TopBits"/> with <see cref="Shift"/> (a power of
+    /// two). Its arrays are rented: <see cref="Return"/> gives them back.
     /// </summary>
-    private readonly record struct Grouping(int BucketCount, ulong Multiplier, int Shift, int[] Order, int[] BucketStarts, int LongestBucket);
+    private struct Grouping
+    {
+        internal int BucketCount;
+        internal ulong Multiplier;
+        internal int Shift;
+        internal int LongestBucket;
+        internal int Count;
+        internal int[]? OrderBuffer;
+        internal int[]? StartsBuffer;
+
+        internal readonly ReadOnlySpan<int> Order => OrderBuffer.AsSpan(0, Count);
+
+        internal readonly ReadOnlySpan<int> Starts => StartsBuffer.AsSpan(0, BucketCount + 1);
+
+        internal void Return()
+        {
+            if (OrderBuffer is not null)
+            {
+                ArrayPool<int>.Shared.Return(OrderBuffer);
+                ArrayPool<int>.Shared.Return(StartsBuffer!);
+            }
+
+            this = default;
+        }
+    }
 
     /// <summary>Chooses the bucket count and sorts the entries by bucket (a counting sort, stable: a bucket keeps the source order).</summary>
-    private static Grouping Group(int[] hashes, bool topBits)
+    private static Grouping Group(ReadOnlySpan<int> hashes, bool topBits)
     {
         int bucketCount = ChooseBucketCount(hashes, topBits);
         ulong multiplier = topBits ? 0 : HashTable.FastModMultiplier((uint)bucketCount);
         int shift = topBits ? 32 - BitOperations.Log2((uint)bucketCount) : 0;
-        int[] bucketOf = new int[hashes.Length];
-        int[] starts = new int[bucketCount + 1];
-        for (int i = 0; i < hashes.Length; i++)
+        int[] startsBuffer = ArrayPool<int>.Shared.Rent(bucketCount + 1);
+        int[] orderBuffer = ArrayPool<int>.Shared.Rent(hashes.Length);
+        Span<int> starts = startsBuffer.AsSpan(0, bucketCount + 1);
+        Span<int> order = orderBuffer.AsSpan(0, hashes.Length);
+        starts.Clear();
+        foreach (int hash in hashes)
         {
-            int bucket = (int)BucketOf(hashes[i], bucketCount, multiplier, shift, topBits);
-            bucketOf[i] = bucket;
-            starts[bucket + 1]++;
+            starts[(int)BucketOf(hash, bucketCount, multiplier, shift, topBits) + 1]++;
         }
 
         int longest = 0;
@@ -233,15 +289,25 @@ internal static unsafe class HashTableBuilder
             starts[b + 1] += starts[b];
         }
 
-        // Fill each bucket from its end, walking the source backwards: the positions of a bucket then follow the source order.
-        int[] order = new int[hashes.Length];
-        int[] next = (int[])starts.Clone();
+        // Fill each bucket from its end, walking the source backwards, so that a bucket's positions follow the source
+        // order. That moves each bucket's end to its start, one place up: shift them back down.
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
-            order[--next[bucketOf[i] + 1]] = i;
+            order[--starts[(int)BucketOf(hashes[i], bucketCount, multiplier, shift, topBits) + 1]] = i;
         }
 
-        return new Grouping(bucketCount, multiplier, shift, order, starts, longest);
+        starts[1..].CopyTo(starts);
+        starts[bucketCount] = hashes.Length;
+        return new Grouping
+        {
+            BucketCount = bucketCount,
+            Multiplier = multiplier,
+            Shift = shift,
+            LongestBucket = longest,
+            Count = hashes.Length,
+            OrderBuffer = orderBuffer,
+            StartsBuffer = startsBuffer,
+        };
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -249,7 +315,7 @@ internal static unsafe class HashTableBuilder
         topBits ? HashTable.TopBits(hash, shift) : HashTable.FastMod(unchecked((uint)hash), (uint)bucketCount, multiplier);
 
     /// <summary>Does any bucket hold too many keys, or too many keys with one hash code?</summary>
-    private static bool IsCrowded(Grouping groups, int[] hashes)
+    private static bool IsCrowded(in Grouping groups, ReadOnlySpan<int> hashes)
     {
         if (groups.LongestBucket > MaxBucketLength)
         {
@@ -261,16 +327,16 @@ internal static unsafe class HashTableBuilder
             return false;
         }
 
-        int[] starts = groups.BucketStarts;
+        ReadOnlySpan<int> starts = groups.Starts, order = groups.Order;
         for (int b = 0; b < groups.BucketCount; b++)
         {
             int first = starts[b], end = starts[b + 1];
             for (int i = first; end - first > MaxSharedHashCode && i < end; i++)
             {
-                int hash = hashes[groups.Order[i]], shared = 0;
+                int hash = hashes[order[i]], shared = 0;
                 for (int j = first; j < end; j++)
                 {
-                    shared += hashes[groups.Order[j]] == hash ? 1 : 0;
+                    shared += hashes[order[j]] == hash ? 1 : 0;
                 }
 
                 if (shared > MaxSharedHashCode)
@@ -284,15 +350,15 @@ internal static unsafe class HashTableBuilder
     }
 
     /// <summary>Throws, naming the later of the two, if two keys are equal under the lookup's equality (they share a bucket and a hash code).</summary>
-    private static void ThrowIfDuplicate<TKey>(Grouping groups, int[] hashes, TKey[]? keys, string[]? stringKeys, bool ignoreCase, string poolName)
+    private static void ThrowIfDuplicate<TKey>(in Grouping groups, ReadOnlySpan<int> hashes, TKey[]? keys, string[]? stringKeys, bool ignoreCase, string poolName)
     {
-        int[] starts = groups.BucketStarts, order = groups.Order;
+        ReadOnlySpan<int> starts = groups.Starts, order = groups.Order;
         for (int b = 0; b < groups.BucketCount; b++)
         {
             int first = starts[b], end = starts[b + 1];
             if (end - first > PairwiseLimit)
             {
-                ThrowIfDuplicateInLongBucket(order.AsSpan(first, end - first), keys, stringKeys, ignoreCase, poolName);
+                ThrowIfDuplicateInLongBucket(order.Slice(first, end - first), keys, stringKeys, ignoreCase, poolName);
                 continue;
             }
 
@@ -346,7 +412,7 @@ internal static unsafe class HashTableBuilder
     /// small tables). FrozenHashTable's search, with its limits. Primes (so that the fast modulo spreads even sequential
     /// keys) grow by a fifth; powers of two (for well-mixed hashes) double, rounding the limits up.
     /// </summary>
-    private static int ChooseBucketCount(int[] hashes, bool powerOfTwo)
+    private static int ChooseBucketCount(ReadOnlySpan<int> hashes, bool powerOfTwo)
     {
         int n = hashes.Length;
         if (n == 0)
@@ -359,7 +425,7 @@ internal static unsafe class HashTableBuilder
         max = powerOfTwo ? (long)BitOperations.RoundUpToPowerOf2((ulong)max) : max;
         max = Math.Max(max, first);
         int acceptable = n / 20;
-        ulong[] seen = new ulong[(max >> 6) + 1];
+        ulong[] seen = ArrayPool<ulong>.Shared.Rent((int)(max >> 6) + 1);
         int best = first, bestCollisions = int.MaxValue;
         for (int candidate = first; candidate <= max; candidate = powerOfTwo ? 2 * candidate : NextPrime(candidate + 1 + (candidate / 5)))
         {
@@ -392,6 +458,7 @@ internal static unsafe class HashTableBuilder
             }
         }
 
+        ArrayPool<ulong>.Shared.Return(seen);
         return best;
     }
 

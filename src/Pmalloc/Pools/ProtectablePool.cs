@@ -389,6 +389,21 @@ public abstract unsafe class ProtectablePool : IDisposable
     {
     }
 
+    /// <summary>The smallest capacity of the rollback log, in entries.</summary>
+    internal const int RollbackLogFloor = 64;
+
+    /// <summary>The rollback log's capacity in entries, 0 without a mark (for tests).</summary>
+    internal int RollbackLogCapacity
+    {
+        get
+        {
+            using (_core.Lock.EnterScope())
+            {
+                return _log?.Capacity ?? 0;
+            }
+        }
+    }
+
     /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
     internal IReadOnlyList<Chunk> Chunks => _chunks;
 

@@ -37,6 +37,9 @@ public sealed unsafe class ObjectCache<T> : IDisposable
     /// <summary>A snapshot of the cache's pool: chunks, mapped bytes, live objects, hardening.</summary>
     public PoolStatistics Statistics => _pool.Statistics;
 
+    /// <summary>The cache's pool (for tests).</summary>
+    internal WriteRarePool Pool => _pool;
+
     /// <summary>Checks the allocator's invariants of the cache's pool (expensive; for tests).</summary>
     internal void ValidateInvariants() => _pool.ValidateInvariants();
 

@@ -49,6 +49,12 @@ internal static unsafe class Demo
             AnsiConsole.MarkupLineInterpolated($"[red]pmalloc demo:[/] {e.Message}");
             return 1;
         }
+        catch (PolicyReadException e)
+        {
+            // One line on stderr, no stack trace: the file is the user's, the error is the OS's.
+            Console.Error.WriteLine($"pmalloc demo: {e.Message}");
+            return 2;
+        }
 
         try
         {
@@ -99,7 +105,7 @@ internal static unsafe class Demo
         {
             if (!File.Exists(file))
             {
-                throw new CliUsageException($"no policy file at '{file}'");
+                throw new CliUsageException($"no policy file at '{TerminalText.Clean(file, 400)}'");
             }
         }
 
@@ -113,9 +119,9 @@ internal static unsafe class Demo
         // 1. Load.
         WriteOncePool pool = new(new PoolOptions { Name = "policy-v1" });
         Stopwatch clock = Stopwatch.StartNew();
-        LoadedPolicy policy = report.Step($"Loading {Path.GetFileName(o.Policy)}", () => PolicyLoader.LoadFile(pool, o.Policy));
+        LoadedPolicy policy = report.Step($"Loading {Shown(Path.GetFileName(o.Policy))}", () => PolicyLoader.LoadFile(pool, o.Policy));
         double loadMs = clock.Elapsed.TotalMilliseconds;
-        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Markup.Escape(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
+        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Shown(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
         report.Line("   Rules are structs, strings UTF-8, indexes ProtectedDictionary tables, all in the pool.");
         report.Statistics(pool.Statistics);
 
@@ -138,7 +144,7 @@ internal static unsafe class Demo
 
         // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.
         WriteOncePool next = new(new PoolOptions { Name = "policy-v2" });
-        LoadedPolicy reloaded = report.Step($"Reloading {Path.GetFileName(o.Reload!)}", () => PolicyLoader.LoadFile(next, o.Reload!));
+        LoadedPolicy reloaded = report.Step($"Reloading {Shown(Path.GetFileName(o.Reload!))}", () => PolicyLoader.LoadFile(next, o.Reload!));
         next.Protect();
         queries = MakeQueries(reloaded);
         bool[] before = Decide(slot.Current, queries);
@@ -153,7 +159,7 @@ internal static unsafe class Demo
         report.Line($"   {changed} of {SampleQueries:N0} sample decisions changed, for example:");
         foreach (ChangedDecision c in examples)
         {
-            report.Line($"   {Markup.Escape(c.Query)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
+            report.Line($"   {Shown(c.Query, 3 * TerminalText.EchoLimit)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
         }
 
         // 5. The attack, in a child process: it must die, and nothing here may change.
@@ -163,10 +169,10 @@ internal static unsafe class Demo
         AttackSummary attack = new(child.ExitCode, child.FaultLine, child.DiedOfAccessViolation, unchanged,
             child.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("attacker:", StringComparison.Ordinal)) ?? "");
         report.Line("[bold]5. Attack[/]: a child loads and protects the policy, then grants itself a role");
-        report.Line($"   by writing to a rule ({Markup.Escape(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal))}).");
+        report.Line($"   by writing to a rule ({Shown(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal), 3 * TerminalText.EchoLimit)}).");
         report.Line(attack.Stopped
             ? $"   Stopped: exit status [green]{attack.ExitCode}[/]. The runtime said:\n   [yellow]{Markup.Escape(attack.FaultLine)}[/]"
-            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Markup.Escape(child.StandardError)}");
+            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Shown(child.StandardError.ReplaceLineEndings(" "), 2000)}");
         report.Line($"   Decisions here after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
 
         current = next;
@@ -199,11 +205,14 @@ internal static unsafe class Demo
         public override string ToString() => $"{User} {Action} {Object}";
     }
 
-    /// <summary>A fixed, seeded mix: mostly a random user asking for a permission some rule grants, and one in eight for an action on an object no rule pairs it with.</summary>
+    /// <summary>
+    /// A fixed, seeded mix: mostly a random user asking for a permission some rule grants, and one in eight for an action on
+    /// an object no rule pairs it with. A policy with no rule gets queries that every decision denies.
+    /// </summary>
     private static Query[] MakeQueries(LoadedPolicy policy)
     {
         Random random = new(2018);
-        (string Action, string Object)[] pairs = policy.Permissions;
+        (string Action, string Object)[] pairs = policy.Permissions.Length > 0 ? policy.Permissions : [("read", "/")];
         Query[] queries = new Query[SampleQueries];
         for (int i = 0; i < queries.Length; i++)
         {
@@ -271,6 +280,9 @@ internal static unsafe class Demo
 
     private static string Verdict(bool allowed) => allowed ? "[green]allowed[/]" : "[red]denied[/]";
 
+    /// <summary>Input from the policy or the command line, as markup: control characters stripped, cut, markup escaped.</summary>
+    private static string Shown(string text, int limit = TerminalText.EchoLimit) => Markup.Escape(TerminalText.Clean(text, limit));
+
     private static string Bytes(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.0} MiB" : $"{bytes / 1024.0:0.#} KiB";
 
     /// <summary>
@@ -286,15 +298,15 @@ internal static unsafe class Demo
         string target = policy.Roles.Contains("admin") ? "admin" : policy.Roles[^1];
         UserRecord* user = policy.FindUser(attacker);
         RoleRecord* role = policy.FindRole(target);
-        Console.WriteLine($"attacker: user {attacker} overwrites its role with {target}");
-        Console.WriteLine($"before: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
+        Console.WriteLine($"attacker: user {TerminalText.Clean(attacker)} overwrites its role with {TerminalText.Clean(target)}");
+        Console.WriteLine($"before: {TerminalText.Clean(attacker)} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
         Attacks.Ready();
 
         // The forbidden write: the user record lives in the protected pool.
         user->Roles[0] = role;
 
         Console.WriteLine(Attacks.SurvivedMarker);
-        Console.WriteLine($"after: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
+        Console.WriteLine($"after: {TerminalText.Clean(attacker)} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
         return 0;
     }
 

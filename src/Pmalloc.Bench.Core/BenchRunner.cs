@@ -220,21 +220,22 @@ public static unsafe class BenchRunner
         using CheckReadSubjects s = new();
         int rounds = Math.Max(2, checks / s.Count);
         return new CheckReadResult(CheckReadSubjects.LiveAllocations, CheckReadSubjects.Size,
-            Time(s.CheckRead), Time(s.SpanCopy), Time(s.CheckedRead));
+            NsPerOperation(s.CheckRead, rounds, s.Count), NsPerOperation(s.SpanCopy, rounds, s.Count), NsPerOperation(s.CheckedRead, rounds, s.Count));
+    }
 
-        double Time(Func<long> loop)
+    /// <summary>Runs <paramref name="loop"/> (which does <paramref name="count"/> operations) once to warm up, then <paramref name="rounds"/> times; ns per operation.</summary>
+    private static double NsPerOperation(Func<long> loop, int rounds, int count)
+    {
+        long sink = loop();
+        long t0 = Stopwatch.GetTimestamp();
+        for (int r = 0; r < rounds; r++)
         {
-            long sink = loop();
-            long t0 = Stopwatch.GetTimestamp();
-            for (int r = 0; r < rounds; r++)
-            {
-                sink += loop();
-            }
-
-            double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * s.Count);
-            GC.KeepAlive(sink);
-            return ns;
+            sink += loop();
         }
+
+        double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * count);
+        GC.KeepAlive(sink);
+        return ns;
     }
 
     /// <summary>CheckRead at the end of a 16 MiB and of a 16 B allocation; over 1,000 pools and over one pool of 1,000 allocations.</summary>
@@ -256,19 +257,7 @@ public static unsafe class BenchRunner
         return new LookupScaleResult(LookupScaleSubjects.LargeSize, LookupScaleSubjects.SmallSize, large / 3, small / 3,
             LookupScaleSubjects.Pools, across / 3, one / 3);
 
-        double Time(Func<long> loop)
-        {
-            long sink = loop();
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < rounds; i++)
-            {
-                sink += loop();
-            }
-
-            double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * s.Count);
-            GC.KeepAlive(sink);
-            return ns;
-        }
+        double Time(Func<long> loop) => NsPerOperation(loop, rounds, s.Count);
     }
 
     /// <summary>Write-rare updates, one and a batch, against the mprotect flip-flop and libsodium; ns per operation.</summary>

@@ -9,8 +9,6 @@ using Spectre.Console;
 // object on standard output instead (CliError). Exit status 0 on success, 1 on a failure, 2 on a mistake on the
 // command line. `pmalloc --help`, `pmalloc VERB --help` and `pmalloc --version` print to standard output and exit 0.
 // Piped output is not wrapped (Terminal).
-AnsiConsole.Console = Terminal.Out;
-
 if (args.Length == 0)
 {
     return Fail("pmalloc", "no verb given", 2, Verbs.Usage, json: false);
@@ -32,6 +30,8 @@ switch (verbName)
         return 0;
 }
 
+// Spectre's static AnsiConsole is the unwrapping stdout console too (not before: --version and --help need no console).
+AnsiConsole.Console = Terminal.Out;
 bool json = rest.Contains("--json");
 Verb? verb = Verbs.All.FirstOrDefault(v => v.Name == verbName);
 if (verb is null)

@@ -299,7 +299,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         if (!StoresArePlain)
         {
-            PoolMetrics.WriteRareUpdates.Add(1);
+            PoolMetrics.CountWriteRareUpdate(Name);
         }
     }
 

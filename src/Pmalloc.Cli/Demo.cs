@@ -70,7 +70,8 @@ internal static unsafe class Demo
         o.Policy = Path.Combine(o.Samples, "policy.txt");
         for (int i = 0; i < args.Length; i++)
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{args[i]} needs a value");
+            // An option's value never starts with "--": "--queries --json" is a missing value, not a count named --json.
+            string Value() => i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : throw new CliUsageException($"{args[i]} needs a value");
             switch (args[i])
             {
                 case "--policy": o.Policy = Value(); o.OwnPolicy = true; break;

@@ -130,6 +130,11 @@ internal static class BenchCommand
 
         console.Write(protect);
 
+        if (report.LookupScale is { } scale)
+        {
+            console.MarkupLineInterpolated($"CheckRead of 8 bytes at the end of a {scale.LargeBytes >> 20} MiB allocation [green]{scale.NsAtEndOfLarge:0.0} ns[/], of a {scale.SmallBytes} B one {scale.NsAtEndOfSmall:0.0} ns ({scale.SizeRatio:0.00}x); over {scale.Pools:N0} pools [green]{scale.NsAcrossPools:0.0} ns[/], in one pool of {scale.Pools:N0} allocations {scale.NsInOnePool:0.0} ns ({scale.PoolsRatio:0.00}x).");
+        }
+
         if (report.CheckRead is { } check)
         {
             console.MarkupLineInterpolated($"Usercopy on a pool with {check.LiveAllocations:N0} live allocations, {check.Bytes} B each: ProtectedMemory.CheckRead [green]{check.NsPerCheckRead:0.0} ns[/], a plain Span copy {check.NsPerSpanCopy:0.0} ns, pool.Read (checked copy) {check.NsPerPoolRead:0.0} ns.");

@@ -5,40 +5,30 @@ namespace Pmalloc.Cli;
 /// <summary><c>pmalloc inspect PID|self [--json]</c>: the pools of a running process, from its <c>/proc/PID/smaps</c>.</summary>
 internal static class Inspect
 {
-    private const string Usage = "usage: pmalloc inspect PID|self [--json]";
-
     internal static int Run(string[] args)
     {
         bool json = args.Contains("--json");
         string[] targets = [.. args.Where(a => a != "--json")];
         if (targets.Length != 1)
         {
-            throw new CliUsageException(Usage);
+            throw new CliUsageException(targets.Length == 0 ? "which process? give a PID or self" : targets.Length > 1 ? "one process at a time" : $"'{targets[0]}' is not a PID (a positive number) or self");
         }
 
         int? parsed = targets[0] == "self" ? Environment.ProcessId : ParsePid(targets[0]);
         if (parsed is not { } number)
         {
-            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero. {Usage}");
+            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero.");
         }
 
         // Only ever the canonical form in a path: "/proc/ 1", "/proc/+1" or "/proc/0001" are not what was meant.
         string pid = number.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        IReadOnlyList<PoolMapInfo> pools;
-        try
-        {
-            pools = PoolMaps.Read(pid);
-        }
-        catch (InspectException e)
-        {
-            AnsiConsole.MarkupLineInterpolated($"[red]pmalloc inspect:[/] {e.Message}");
-            return 1;
-        }
+        // A process that does not exist or cannot be read throws InspectException: the program reports it (exit 1).
+        IReadOnlyList<PoolMapInfo> pools = PoolMaps.Read(pid);
 
         string process = ProcessName(pid);
         if (json)
         {
-            Json.Print(new InspectReport(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture), process, pools));
+            Json.Print(new InspectReport(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture), process, pools), Json.Types.InspectReport);
             return 0;
         }
 

@@ -52,8 +52,8 @@ internal static class BenchCommand
         }
 
         // Progress always goes to stderr; the tables go where the JSON does not.
-        IAnsiConsole err = MakeConsole(System.Console.Error);
-        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out);
+        IAnsiConsole err = MakeConsole(System.Console.Error, System.Console.IsErrorRedirected);
+        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out, System.Console.IsOutputRedirected);
         BenchReport report = BenchRunner.Run(new BenchSettings(quick, root), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
 
         Print(tables, report);
@@ -89,10 +89,10 @@ internal static class BenchCommand
         return child.ExitCode;
     }
 
-    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables even when redirected to a file.</summary>
-    private static IAnsiConsole MakeConsole(TextWriter writer)
+    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables (unwrapped when redirected, see <see cref="Terminal"/>).</summary>
+    private static IAnsiConsole MakeConsole(TextWriter writer, bool redirected)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        IAnsiConsole console = Terminal.Create(writer, redirected);
         console.Profile.Width = Math.Max(console.Profile.Width, 150);
         return console;
     }

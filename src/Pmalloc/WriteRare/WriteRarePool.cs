@@ -307,11 +307,11 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only. Called after the
     /// pool's lock is released: a listener's callback runs inside <c>Add</c>, and may call into this pool.
     /// </summary>
-    private static void CountUpdate(bool update)
+    private void CountUpdate(bool update)
     {
         if (update)
         {
-            PoolMetrics.WriteRareUpdates.Add(1);
+            PoolMetrics.CountWriteRareUpdate(Name);
         }
     }
 

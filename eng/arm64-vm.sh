@@ -12,6 +12,7 @@
 # machine's own package lists and status stay untouched, and are cached (PMALLOC_ARM64_CACHE, by default
 # ~/.cache/pmalloc-arm64): a second run downloads nothing.
 set -euo pipefail
+trap 'echo "arm64-vm: error: line $LINENO: $BASH_COMMAND failed" >&2' ERR
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 here="$repo/eng/arm64"
@@ -196,6 +197,11 @@ fetch_debs() {
     echo "$role $file" >> "$tmp"
   done
   mv "$tmp" "$manifest"
+  # Drop the packages that newer ones replaced, and their extracted kernels.
+  local deb
+  for deb in "$debs"/*.deb; do
+    grep -qF " ${deb##*/}" "$manifest" || { log "removing the superseded ${deb##*/}"; rm -f "$deb"; rm -rf "$cache/kernels/$(basename "$deb" .deb)"; }
+  done
 }
 if [ "${PMALLOC_ARM64_REFRESH:-0}" = 1 ] || ! manifest_complete; then
   fetch_debs
@@ -217,7 +223,11 @@ kernel_image() { # role -> path of the extracted vmlinuz (uncompressed arm64 Ima
 }
 
 # ---- payload: the self-contained linux-arm64 publishes ------------------------------------------------
-rm -rf "$work"; mkdir -p "$work"
+# The work directory is emptied each run, so it must be one this script made (or a new one).
+if [ -d "$work" ] && [ -n "$(ls -A "$work")" ] && [ ! -e "$work/.arm64-vm" ]; then
+  die "--work $work is not empty and was not made by this script: give a new directory"
+fi
+rm -rf "$work"; mkdir -p "$work"; : > "$work/.arm64-vm"
 publish() { # project dir
   log "dotnet publish $1 -c $configuration -r linux-arm64 --self-contained -p:PublishReadyToRun=$ready_to_run -o $2"
   dotnet publish "$repo/$1" -c "$configuration" -r linux-arm64 --self-contained -p:PublishReadyToRun="$ready_to_run" \
@@ -234,6 +244,8 @@ if [ "$publish_tests" = 1 ]; then
 fi
 if [ -n "$tests_dir" ]; then
   [ -x "$tests_dir/$tests_exe" ] || die "$tests_dir has no executable $tests_exe (a self-contained linux-arm64 publish of the tests? --tests-exe names another)"
+  # An xunit v2 project also publishes an executable, the test SDK's empty Main, which would "pass" at once.
+  [ -e "$tests_dir/xunit.v3.core.dll" ] || die "$tests_dir is no xunit v3 test publish (no xunit.v3.core.dll): its executable would run no test"
 fi
 elf_arch() { readelf -h "$1" 2>/dev/null | awk -F: '/Machine:/ { gsub(/^ +/, "", $2); print $2 }'; }
 if command -v readelf >/dev/null; then
@@ -277,7 +289,7 @@ if command -v readelf >/dev/null; then
   for dir in "$root/opt/pmalloc/cli" ${tests_dir:+"$root/opt/pmalloc/tests"} "$sysroot_lib"; do
     missing=$(find "$dir" -maxdepth 1 -type f \( -name '*.so' -o -name '*.so.*' -o -name Pmalloc.Cli -o -name "$tests_exe" \) \
                 ! -name libcoreclrtraceptprovider.so -print0 |
-              xargs -0 -r readelf -d 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u |
+              { xargs -0 -r readelf -d 2>/dev/null || true; } | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u |
               while read -r lib; do
                 [ -e "$sysroot_lib/$lib" ] || [ -e "$dir/$lib" ] || echo "$lib"
               done)
@@ -350,8 +362,13 @@ for k in $kernels; do
   # from between the tests' markers.
   if [ -n "$tests_dir" ]; then
     counts=$(sed -n '/@@pmalloc-vm: begin tests:/,/@@pmalloc-vm: end tests /p' "$serial" |
-             grep -o 'Total: [0-9]*, Errors: [0-9]*, Failed: [0-9]*, Skipped: [0-9]*, Not Run: [0-9]*' | tail -1)
+             grep -o 'Total: [0-9]*, Errors: [0-9]*, Failed: [0-9]*, Skipped: [0-9]*, Not Run: [0-9]*' | tail -1 || true)
     report+=("     arm64-$k tests: ${counts:-no count from the test runner}")
+    # A test executable that exits 0 having run nothing has not passed.
+    total=$(sed -n 's/^Total: \([0-9]*\),.*/\1/p' <<<"$counts")
+    if [ "${total:-0}" -eq 0 ] && [ ${#problems[@]} -eq 0 ]; then
+      failed=1; report[${#report[@]}-2]="FAIL $line: the test runner reported no test run"
+    fi
   fi
 done
 

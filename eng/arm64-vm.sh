@@ -223,8 +223,8 @@ kernel_image() { # role -> path of the extracted vmlinuz (uncompressed arm64 Ima
 }
 
 # ---- payload: the self-contained linux-arm64 publishes ------------------------------------------------
-# The work directory is emptied each run, so it must be one this script made (or a new one).
-if [ -d "$work" ] && [ -n "$(ls -A "$work")" ] && [ ! -e "$work/.arm64-vm" ]; then
+# The work directory is emptied each run, so one given with --work must be new or made by this script.
+if [ "$work" != "$cache/run" ] && [ -d "$work" ] && [ -n "$(ls -A "$work")" ] && [ ! -e "$work/.arm64-vm" ]; then
   die "--work $work is not empty and was not made by this script: give a new directory"
 fi
 rm -rf "$work"; mkdir -p "$work"; : > "$work/.arm64-vm"

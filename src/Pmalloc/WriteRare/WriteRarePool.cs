@@ -36,6 +36,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Set for good by <see cref="MakeReadOnly"/>.</summary>
     private bool _readOnly;
 
+    /// <summary>An ended batch's buffer (wiped), for the next batch: most batches then allocate nothing. Under the lock.</summary>
+    private PendingWrites? _spare;
+
     /// <summary>Creates an empty pool; no memory is mapped until the first allocation.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public WriteRarePool(PoolOptions? options = null)
@@ -177,6 +180,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             finally
             {
                 EndBatches();
+                _spare?.Dispose();
+                _spare = null;
             }
 
             _path.ReleaseAll();
@@ -212,7 +217,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             if (batch is not null && !StoresArePlain)
             {
                 // Copied now, so a source inside the pool is read as it is now.
-                ThrowIfFailed(batch.TryHold(chunk, target, source, _hardening), target);
+                ThrowIfFailed(batch.TryHold(chunk, target, source, ref _spare, _hardening), target);
             }
             else
             {
@@ -241,7 +246,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
             if (batch is not null && !StoresArePlain)
             {
-                batch.HoldFill(chunk, target, value, length, _hardening);
+                batch.HoldFill(chunk, target, value, length, ref _spare, _hardening);
             }
             else
             {
@@ -337,14 +342,19 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             }
             finally
             {
-                batch.End();
+                batch.End(ref _spare);
                 _ = _batches.Remove(batch);
             }
         }
     }
 
-    /// <summary>Dispose ends every batch, dropping what they hold; the chunks' writer mappings go with the chunks.</summary>
-    private protected override void OnDestroying() => EndBatches();
+    /// <summary>Dispose ends every batch, dropping what they hold, and frees the spare buffer; the chunks' writer mappings go with the chunks.</summary>
+    private protected override void OnDestroying()
+    {
+        EndBatches();
+        _spare?.Dispose();
+        _spare = null;
+    }
 
     /// <summary>Before Protect, and unless the chunks are read-only from birth, a write is a plain store.</summary>
     private bool StoresArePlain => !_core.MemoryIsReadOnly;
@@ -382,7 +392,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         foreach (WriteRareBatch batch in _batches)
         {
-            batch.End();
+            batch.End(ref _spare);
         }
 
         _batches.Clear();

@@ -71,6 +71,9 @@ public static unsafe class BenchRunner
         log("CheckRead on a pool with a million live allocations");
         report.CheckRead = MeasureCheckRead(settings.Lookups);
 
+        log("CheckRead by allocation size and by number of pools");
+        report.LookupScale = MeasureLookupScale(settings.Lookups);
+
         log("write-rare updates");
         report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
 
@@ -217,21 +220,44 @@ public static unsafe class BenchRunner
         using CheckReadSubjects s = new();
         int rounds = Math.Max(2, checks / s.Count);
         return new CheckReadResult(CheckReadSubjects.LiveAllocations, CheckReadSubjects.Size,
-            Time(s.CheckRead), Time(s.SpanCopy), Time(s.CheckedRead));
+            NsPerOperation(s.CheckRead, rounds, s.Count), NsPerOperation(s.SpanCopy, rounds, s.Count), NsPerOperation(s.CheckedRead, rounds, s.Count));
+    }
 
-        double Time(Func<long> loop)
+    /// <summary>Runs <paramref name="loop"/> (which does <paramref name="count"/> operations) once to warm up, then <paramref name="rounds"/> times; ns per operation.</summary>
+    private static double NsPerOperation(Func<long> loop, int rounds, int count)
+    {
+        long sink = loop();
+        long t0 = Stopwatch.GetTimestamp();
+        for (int r = 0; r < rounds; r++)
         {
-            long sink = loop();
-            long t0 = Stopwatch.GetTimestamp();
-            for (int r = 0; r < rounds; r++)
-            {
-                sink += loop();
-            }
-
-            double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * s.Count);
-            GC.KeepAlive(sink);
-            return ns;
+            sink += loop();
         }
+
+        double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * count);
+        GC.KeepAlive(sink);
+        return ns;
+    }
+
+    /// <summary>CheckRead at the end of a 16 MiB and of a 16 B allocation; over 1,000 pools and over one pool of 1,000 allocations.</summary>
+    public static LookupScaleResult MeasureLookupScale(int checks)
+    {
+        using LookupScaleSubjects s = new();
+        int rounds = Math.Max(2, checks / s.Count);
+
+        // Interleaved, so that machine noise falls on both sides of each ratio alike.
+        double large = 0, small = 0, across = 0, one = 0;
+        for (int r = 0; r < 3; r++)
+        {
+            large += Time(s.CheckEndOfLarge);
+            small += Time(s.CheckEndOfSmall);
+            across += Time(s.CheckAcrossPools);
+            one += Time(s.CheckInOnePool);
+        }
+
+        return new LookupScaleResult(LookupScaleSubjects.LargeSize, LookupScaleSubjects.SmallSize, large / 3, small / 3,
+            LookupScaleSubjects.Pools, across / 3, one / 3);
+
+        double Time(Func<long> loop) => NsPerOperation(loop, rounds, s.Count);
     }
 
     /// <summary>

@@ -46,6 +46,12 @@ public static class Targets
             t.Add(new("Protect within 1.5x of one mprotect of the same range", $"worst {worst.Ratio:0.00}x (at {worst.Bytes >> 20} MiB)", worst.Ratio, 1.5, worst.Ratio <= 1.5));
         }
 
+        if (report.LookupScale is { } scale)
+        {
+            t.Add(new("CheckRead at the end of a 16 MiB allocation within 2x of a 16 B one", $"{scale.NsAtEndOfLarge:0.0} ns vs {scale.NsAtEndOfSmall:0.0} ns ({scale.SizeRatio:0.00}x)", scale.SizeRatio, 2, scale.SizeRatio <= 2));
+            t.Add(new($"CheckRead over {scale.Pools:N0} pools within 2x of one pool of as many allocations", $"{scale.NsAcrossPools:0.0} ns vs {scale.NsInOnePool:0.0} ns ({scale.PoolsRatio:0.00}x)", scale.PoolsRatio, 2, scale.PoolsRatio <= 2));
+        }
+
         if (report.CheckRead is { } check)
         {
             t.Add(new("CheckRead on a pool with a million live allocations under 50 ns", $"{check.NsPerCheckRead:0.0} ns (a plain copy of the bytes: {check.NsPerSpanCopy:0.0} ns)", check.NsPerCheckRead, 50, check.NsPerCheckRead < 50));

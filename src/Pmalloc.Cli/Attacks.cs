@@ -106,7 +106,7 @@ internal static unsafe partial class Attacks
     {
         if (args.Length != 1 || !Cases.TryGetValue(args[0], out Attack? attack))
         {
-            throw new CliUsageException($"expected one of: {string.Join(", ", Cases.Keys)}");
+            throw new CliUsageException(args.Length == 1 ? $"no attack case '{args[0]}'; 'pmalloc attack --help' lists them" : "give one attack case");
         }
 
         try

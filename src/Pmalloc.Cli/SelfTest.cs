@@ -16,7 +16,7 @@ internal static class SelfTest
         bool json = args.Contains("--json");
         if (args.Any(a => a != "--json"))
         {
-            throw new CliUsageException("usage: pmalloc selftest [--json]");
+            throw new CliUsageException($"unknown option '{args.First(a => a != "--json")}'");
         }
 
         Attack[] cases = [.. Attacks.Cases.Values];
@@ -27,7 +27,7 @@ internal static class SelfTest
             advance?.Invoke();
         });
 
-        if (json || !AnsiConsole.Profile.Capabilities.Interactive)
+        if (json || !Terminal.OutputIsInteractive)
         {
             RunAll(null);
         }
@@ -42,7 +42,7 @@ internal static class SelfTest
 
         if (json)
         {
-            Json.Print(results);
+            Json.Print(results, Json.Types.CaseResultArray);
         }
         else
         {

@@ -52,8 +52,8 @@ internal static class BenchCommand
         }
 
         // Progress always goes to stderr; the tables go where the JSON does not.
-        IAnsiConsole err = MakeConsole(System.Console.Error);
-        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out);
+        IAnsiConsole err = MakeConsole(System.Console.Error, System.Console.IsErrorRedirected);
+        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out, System.Console.IsOutputRedirected);
         BenchReport report = BenchRunner.Run(new BenchSettings(quick, root), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
 
         Print(tables, report);
@@ -89,10 +89,10 @@ internal static class BenchCommand
         return child.ExitCode;
     }
 
-    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables even when redirected to a file.</summary>
-    private static IAnsiConsole MakeConsole(TextWriter writer)
+    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables (unwrapped when redirected, see <see cref="Terminal"/>).</summary>
+    private static IAnsiConsole MakeConsole(TextWriter writer, bool redirected)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        IAnsiConsole console = Terminal.Create(writer, redirected);
         console.Profile.Width = Math.Max(console.Profile.Width, 150);
         return console;
     }
@@ -129,6 +129,11 @@ internal static class BenchCommand
         }
 
         console.Write(protect);
+
+        if (report.LookupScale is { } scale)
+        {
+            console.MarkupLineInterpolated($"CheckRead of 8 bytes at the end of a {scale.LargeBytes >> 20} MiB allocation [green]{scale.NsAtEndOfLarge:0.0} ns[/], of a {scale.SmallBytes} B one {scale.NsAtEndOfSmall:0.0} ns ({scale.SizeRatio:0.00}x); over {scale.Pools:N0} pools [green]{scale.NsAcrossPools:0.0} ns[/], in one pool of {scale.Pools:N0} allocations {scale.NsInOnePool:0.0} ns ({scale.PoolsRatio:0.00}x).");
+        }
 
         if (report.CheckRead is { } check)
         {

@@ -10,6 +10,9 @@ namespace Pmalloc.Bench;
 /// <param name="FileRoot">The directory the real workload indexes.</param>
 public sealed record BenchSettings(bool Quick, string FileRoot = "/usr")
 {
+    /// <summary>Measure only the protected collections (string lookups, builds, crafted keys).</summary>
+    public bool CollectionsOnly { get; init; }
+
     public int SmallObjects => 100_000;
 
     public int[] SmallSizes => [16, 64, 256];
@@ -39,6 +42,13 @@ public static unsafe class BenchRunner
     {
         Stopwatch total = Stopwatch.StartNew();
         BenchReport report = new() { Machine = MachineInfo.Current(), Quick = settings.Quick, StartedUtc = DateTime.UtcNow };
+        if (settings.CollectionsOnly)
+        {
+            report.Collections = CollectionBench.Measure(settings.Quick, log);
+            Targets.Evaluate(report);
+            report.Seconds = total.Elapsed.TotalSeconds;
+            return report;
+        }
 
         foreach (SmallAllocator allocator in SmallAllocator.All)
         {
@@ -76,6 +86,8 @@ public static unsafe class BenchRunner
 
         log("write-rare updates");
         report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
+
+        report.Collections = CollectionBench.Measure(settings.Quick, log);
 
         log($"file index: walking {settings.FileRoot}");
         report.FileIndex = MeasureFileIndex(FileRecords.Load(settings.FileRoot, settings.FileLimit), settings.FileRoot, settings.Lookups, log);

@@ -87,6 +87,8 @@ public static class Targets
             t.Add(new($"int lookups in a protected pool ({pooled.Table}) at least as fast as FrozenDictionary", $"FrozenDictionary / pool time = {ratio:0.00}x", ratio, 1, ratio >= 1));
         }
 
+        CollectionBench.EvaluateTargets(report);
+
         if (report.FileIndex is { Variants: [var poolIndex, var dictionary, var frozen, ..] })
         {
             double speed = frozen.NsPerLookup / poolIndex.NsPerLookup;

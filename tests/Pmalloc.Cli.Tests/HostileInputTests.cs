@@ -97,7 +97,7 @@ public sealed unsafe partial class HostileInputTests : IDisposable
 
         Assert.True(result.ExitCode == 1, $"exit {result.ExitCode}\n{result.StandardOutput}\n{result.StandardError}");
         AssertNoStackTrace(result);
-        Assert.Contains("zero:1: the line is longer than 16,384 characters", result.StandardOutput.ReplaceLineEndings(""), StringComparison.Ordinal);
+        Assert.Contains("zero:1: the line is longer than 16,384 characters", result.StandardError.ReplaceLineEndings(""), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -201,8 +201,8 @@ public sealed unsafe partial class HostileInputTests : IDisposable
 
         Assert.True(demo.ExitCode == 0, $"exit {demo.ExitCode}\n{demo.StandardOutput}\n{demo.StandardError}");
         Assert.Equal(1, error.ExitCode);
-        Assert.Contains("escapes-bad.txt:2:", error.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("'frob?]0;pwned?'", error.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("escapes-bad.txt:2:", error.StandardError, StringComparison.Ordinal);
+        Assert.Contains("'frob?]0;pwned?'", error.StandardError, StringComparison.Ordinal);
         foreach (ChildResult result in new[] { demo, error })
         {
             string all = result.StandardOutput + result.StandardError;

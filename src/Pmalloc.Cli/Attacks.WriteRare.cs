@@ -41,7 +41,7 @@ internal static unsafe partial class Attacks
 
                 batch.Flush();
                 batch.Publish(in *(nint*)area, i);
-                batch.Fill(area + 8, (byte)i, 8);
+                batch.Fill(area + 8, unchecked((byte)i), 8);
             })));
         add(new("publish-writable-mapping", "the same during a storm of Publish, Add and CompareExchange",
             Outcome.FoundNothing, () => RaceForWritableMapping("Publish, Add and CompareExchange calls", (pool, area, i) =>

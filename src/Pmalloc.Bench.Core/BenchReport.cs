@@ -35,6 +35,9 @@ public sealed record BenchReport
     /// <summary>Write-rare updates against the mprotect flip-flop and libsodium.</summary>
     public List<WriteRareResult> WriteRare { get; } = [];
 
+    /// <summary>The protected collections against FrozenDictionary and Dictionary: string lookups, builds, crafted keys.</summary>
+    public CollectionResults? Collections { get; set; }
+
     /// <summary>The targets, each with the ratio measured in this run.</summary>
     public List<TargetResult> Targets { get; } = [];
 

@@ -10,6 +10,9 @@ namespace Pmalloc.Bench;
 /// <param name="FileRoot">The directory the real workload indexes.</param>
 public sealed record BenchSettings(bool Quick, string FileRoot = "/usr")
 {
+    /// <summary>Measure only the protected collections (string lookups, builds, crafted keys).</summary>
+    public bool CollectionsOnly { get; init; }
+
     public int SmallObjects => 100_000;
 
     public int[] SmallSizes => [16, 64, 256];
@@ -39,6 +42,13 @@ public static unsafe class BenchRunner
     {
         Stopwatch total = Stopwatch.StartNew();
         BenchReport report = new() { Machine = MachineInfo.Current(), Quick = settings.Quick, StartedUtc = DateTime.UtcNow };
+        if (settings.CollectionsOnly)
+        {
+            report.Collections = CollectionBench.Measure(settings.Quick, log);
+            Targets.Evaluate(report);
+            report.Seconds = total.Elapsed.TotalSeconds;
+            return report;
+        }
 
         foreach (SmallAllocator allocator in SmallAllocator.All)
         {
@@ -76,6 +86,8 @@ public static unsafe class BenchRunner
 
         log("write-rare updates");
         report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
+
+        report.Collections = CollectionBench.Measure(settings.Quick, log);
 
         log($"file index: walking {settings.FileRoot}");
         report.FileIndex = MeasureFileIndex(FileRecords.Load(settings.FileRoot, settings.FileLimit), settings.FileRoot, settings.Lookups, log);
@@ -260,39 +272,66 @@ public static unsafe class BenchRunner
         double Time(Func<long> loop) => NsPerOperation(loop, rounds, s.Count);
     }
 
-    /// <summary>Write-rare updates, one and a batch, against the mprotect flip-flop and libsodium; ns per operation.</summary>
+    /// <summary>
+    /// Write-rare updates, one and a batch of 100, against the mprotect flip-flop (one page for one store, the whole 64 KiB
+    /// chunk for 100) and libsodium, measured side by side in rounds (each method once per round, in turn), so that the
+    /// machine's noise falls on all of them alike; ns per operation, the median of the rounds.
+    /// </summary>
     public static List<WriteRareResult> MeasureWriteRare(int operations)
     {
         using WriteRareSubjects s = new();
         bool sodium = WriteRareSubjects.SodiumMissing is null;
-        int batches = Math.Max(10, operations / WriteRareSubjects.BatchSize);
-        List<WriteRareResult> results =
+        const int Rounds = 5;
+        int ones = Math.Max(10, operations / Rounds), publishes = Math.Max(10, operations / (4 * Rounds)), batches = Math.Max(10, operations / (WriteRareSubjects.BatchSize * Rounds) * 10);
+        List<(int Updates, string Method, int Count, Action<long> Op)> subjects =
         [
-            new(1, "pool.Write (pwrite)", Time(operations, s.PoolWrite)),
-            new(1, "pool.Publish (one-page alias)", Time(operations, i => s.PoolPublish((nint)i))),
-            new(1, "mprotect flip-flop", Time(operations, s.FlipFlopWrite)),
+            (1, "pool.Write (pwrite)", ones, s.PoolWrite),
+            (1, "pool.Publish (writer process)", publishes, i => s.PoolPublish((nint)i)),
+            (1, "pool.Add (writer process)", publishes, s.PoolAdd),
+            (1, "pool.CompareExchange (writer process)", publishes, s.PoolCompareExchange),
+            (1, "mprotect flip-flop", ones, s.FlipFlopWrite),
         ];
         if (sodium)
         {
-            results.Add(new(1, "sodium_mprotect_readwrite/readonly", Time(operations, s.SodiumWrite)));
+            subjects.Add((1, "sodium_mprotect_readwrite/readonly", ones, s.SodiumWrite));
         }
 
-        results.Add(new(WriteRareSubjects.BatchSize, "pool.BeginWrites batch", Time(batches, s.PoolBatch)));
-        results.Add(new(WriteRareSubjects.BatchSize, "pool.Write each", Time(batches, s.PoolWrites)));
-        results.Add(new(WriteRareSubjects.BatchSize, "mprotect flip-flop", Time(batches, s.FlipFlopBatch)));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.BeginWrites batch", batches, s.PoolBatch));
+        subjects.Add((WriteRareSubjects.BatchSize, "mprotect flip-flop", batches, s.FlipFlopBatch));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.BeginWrites batch, spread over the chunk", batches, s.PoolBatchSpread));
+        subjects.Add((WriteRareSubjects.BatchSize, "mprotect flip-flop, spread over the chunk", batches, s.FlipFlopBatchSpread));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.Write each", Math.Max(2, batches / 10), s.PoolWrites));
         if (sodium)
         {
-            results.Add(new(WriteRareSubjects.BatchSize, "sodium_mprotect_readwrite/readonly", Time(batches, s.SodiumBatch)));
+            subjects.Add((WriteRareSubjects.BatchSize, "sodium_mprotect_readwrite/readonly", batches, s.SodiumBatch));
         }
 
+        double[][] samples = [.. subjects.Select(_ => new double[Rounds])];
+        for (int round = 0; round < Rounds; round++)
+        {
+            for (int k = 0; k < subjects.Count; k++)
+            {
+                samples[k][round] = Time(subjects[k].Count, subjects[k].Op);
+            }
+        }
+
+        List<WriteRareResult> results = [.. subjects.Select((x, k) => new WriteRareResult(x.Updates, x.Method, Median(samples[k])))];
         s.PoolWrite(-1);
         s.FlipFlopWrite(-1);
+        s.PoolBatchSpread(-1);
+        s.FlipFlopBatch(-1);
         if (sodium)
         {
             s.SodiumWrite(-1);
         }
 
         return s.Holds(-1) ? results : throw new InvalidOperationException("a write-rare update did not land");
+
+        static double Median(double[] values)
+        {
+            double[] sorted = [.. values.Order()];
+            return sorted[sorted.Length / 2];
+        }
 
         // ns per call of op(i), after a warm-up of a tenth as many calls.
         static double Time(int count, Action<long> op)

@@ -89,9 +89,14 @@ internal static class SelfTest
             return (nameof(Outcome.Refused), refused["refused: ".Length..]);
         }
 
+        if (child.ExitCode == Attacks.FoundNothingExitCode && stdout.FirstOrDefault(l => l.StartsWith("found nothing: ", StringComparison.Ordinal)) is { } nothing)
+        {
+            return (nameof(Outcome.FoundNothing), nothing["found nothing: ".Length..]);
+        }
+
         if (child.ExitCode == 0 && stdout.Contains(Attacks.SurvivedMarker))
         {
-            return (nameof(Outcome.NotBlocked), "the write went through");
+            return (nameof(Outcome.NotBlocked), stdout.LastOrDefault(l => l.Length > 0 && l != Attacks.SurvivedMarker) ?? "the write went through");
         }
 
         if (child.ExitCode == 139)

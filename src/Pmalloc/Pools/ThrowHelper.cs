@@ -131,6 +131,15 @@ internal static class ThrowHelper
     internal static ObjectDisposedException CollectionDisposed(string collection, string pool, string kind) =>
         new(collection, $"Pool '{pool}': the protected {kind} was disposed, or its pool destroyed.");
 
+    internal static ObjectDisposedException ProtectedStringDisposed(string pool, string kind, nint address) =>
+        new(nameof(ProtectedString), $"Pool '{pool}': cannot read the protected string at {Hex(address)}: its {kind} was disposed, or its pool destroyed. Copy it out with ToString() while the {kind} is alive.");
+
+    internal static NotSupportedException NoValueReference(string dictionary) =>
+        new($"A {dictionary} keeps its string values as text in the pool, not as ProtectedString values, so it has no reference to hand out: use TryGetValue or the indexer.");
+
+    internal static System.Text.Json.JsonException NotAJsonString(System.Text.Json.JsonTokenType token) =>
+        new($"A ProtectedString is read from a JSON string, not from {token}.");
+
     internal static KeyNotFoundException KeyNotFound(string pool, string? key) =>
         new($"Pool '{pool}': the key {(key is null ? "" : key + " ")}is not in the protected dictionary.");
 

@@ -55,23 +55,19 @@ internal static unsafe partial class OsMemory
     /// </summary>
     internal static partial OsResult TrySealBacking(ChunkMapping mapping, bool final);
 
-    /// <summary>Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing, never through a writable mapping of the public range.</summary>
+    /// <summary>
+    /// Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing
+    /// (<c>pwrite</c>), never through a writable mapping. Secret memory takes no <c>pwrite</c>: it fails there (its writes
+    /// go through the writer process, <see cref="OsWriter"/>).
+    /// </summary>
     internal static partial OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length);
 
     /// <summary>
-    /// Maps [<paramref name="offset"/>, +<paramref name="length"/>) of the chunk's backing read-write at an address the kernel
-    /// chooses: a second view of the same pages, never the public address. <see cref="UnmapAlias"/> undoes it.
-    /// </summary>
-    internal static partial OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias);
-
-    /// <summary>
-    /// Zeroes the first <paramref name="length"/> bytes of the chunk through its backing, leaving the public mapping's
-    /// protection alone (destroy's wipe of read-only memory). Fails if the backing was closed.
+    /// Zeroes the first <paramref name="length"/> bytes of the chunk through its backing, without a writable mapping and
+    /// without committing pages that hold no data yet (destroy's wipe of read-only memory). Fails if the backing was
+    /// closed, and for secret memory (which the kernel zeroes itself when it frees the pages).
     /// </summary>
     internal static partial OsResult TryZeroBacking(ChunkMapping mapping, nuint length);
-
-    /// <summary>Unmaps an alias made by <see cref="TryMapAlias"/>.</summary>
-    internal static partial void UnmapAlias(nint alias, nuint length);
 
     /// <summary>Closes the backing; the mapping keeps the memory alive until it is unmapped. Waits for writes in flight.</summary>
     internal static partial void CloseBacking(ChunkMapping mapping);

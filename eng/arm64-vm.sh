@@ -29,6 +29,8 @@ usage: eng/arm64-vm.sh [options]
   --publish-tests         publish tests/Pmalloc.Tests for linux-arm64 now and run it as --tests does
   --tests-exe NAME        the test executable's file name in the tests directory (default: Pmalloc.Tests)
   --test-args 'ARGS'      arguments for the test executable (default: none)
+  --require-features LIST PMALLOC_REQUIRE_FEATURES inside the VMs: a test that needs one of these kernel features
+                          (mseal, memfd_secret, guard_install) fails there instead of skipping (default: none)
   --run 'NAME=COMMAND'    one more command to run in each VM, after the others (repeatable); the CLI is
                           on PATH as 'pmalloc', the tests directory is /opt/pmalloc/tests
   --no-cli-commands       do not run 'pmalloc selftest --json' and 'pmalloc demo'
@@ -44,14 +46,15 @@ environment:
   PMALLOC_ARM64_REFRESH=1 ask the archive for the newest packages even when the cache is complete
   PMALLOC_ARM64_SUITE     Debian suite the arm64 packages come from (default: trixie)
   PMALLOC_ARM64_MIRROR    Debian archive URI (default: the one this machine's apt sources use)
-  PMALLOC_ARM64_COMPRESS  initramfs compression: gzip (default) or none
+  PMALLOC_ARM64_COMPRESS  initramfs compression: none (default: the kernel unpacks it in a fraction of the time a
+                          gzip one takes under emulation) or gzip (a smaller file)
   PMALLOC_ARM64_CPU       qemu's -cpu (default: max,pauth-impdef=on,sve=off,sme=off)
 
 Inside each VM, one serial-console line per result starts with '@@pmalloc-vm: '; the host checks them.
 EOF
 }
 
-kernels=all cli_dir="" tests_dir="" publish_tests=0 tests_exe=Pmalloc.Tests test_args="" cli_commands=1
+kernels=all cli_dir="" tests_dir="" publish_tests=0 tests_exe=Pmalloc.Tests test_args="" cli_commands=1 require_features=""
 configuration=Release ready_to_run=true boot_timeout=900 work="" extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
     --publish-tests) publish_tests=1; shift ;;
     --tests-exe) tests_exe=${2:?--tests-exe needs a file name}; shift 2 ;;
     --test-args) test_args=${2?--test-args needs a value}; shift 2 ;;
+    --require-features) require_features=${2:?--require-features needs a list}; shift 2 ;;
     --run) extra+=("${2:?--run needs NAME=COMMAND}"); shift 2 ;;
     --no-cli-commands) cli_commands=0; shift ;;
     --configuration) configuration=${2:?--configuration needs a name}; shift 2 ;;
@@ -80,13 +84,16 @@ esac
 if [ -n "$tests_dir" ] && [ "$publish_tests" = 1 ]; then
   echo "arm64-vm: give --tests DIR or --publish-tests, not both" >&2; exit 2
 fi
+[[ -z "$require_features" || "$require_features" =~ ^[a-z_]+(,[a-z_]+)*$ ]] ||
+  { echo "arm64-vm: --require-features wants a comma-separated list such as mseal,memfd_secret" >&2; exit 2; }
 for spec in ${extra[@]+"${extra[@]}"}; do
   [[ "$spec" =~ ^[A-Za-z0-9_.-]+=.+ ]] || { echo "arm64-vm: --run wants NAME=COMMAND, got '$spec'" >&2; exit 2; }
 done
 
 cache=${PMALLOC_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pmalloc-arm64}
 suite=${PMALLOC_ARM64_SUITE:-trixie}
-compress=${PMALLOC_ARM64_COMPRESS:-gzip}
+compress=${PMALLOC_ARM64_COMPRESS:-none}
+case "$compress" in none|gzip) ;; *) echo "arm64-vm: PMALLOC_ARM64_COMPRESS must be none or gzip, not '$compress'" >&2; exit 2 ;; esac
 # No SVE (nor SME, which builds on it): under Debian 12's qemu 7.2, .NET 10 processes on a CPU with SVE
 # crash at random (SIGSEGV, EntryPointNotFoundException, NullReferenceException in the runtime's own code),
 # in about three test discoveries of four; with SVE off, none did. pauth-impdef: the cheap emulation of
@@ -277,6 +284,28 @@ install -m 0755 "$here/init" "$root/init"
 cp -a "$cli_dir" "$root/opt/pmalloc/cli"
 ln -s ../cli/Pmalloc.Cli "$root/opt/pmalloc/bin/pmalloc"
 [ -z "$tests_dir" ] || cp -a "$tests_dir" "$root/opt/pmalloc/tests"
+# Less to unpack at each boot: the subdirectories of a publish that hold nothing linux-arm64 runs (satellite resources,
+# the test SDK's x64/Windows coverage tools, other architectures' native files) stay out, and a file the tests' publish
+# has just as the CLI's does (the runtime) is one hard link, which the initramfs stores once.
+nothing_arm64_runs() { # a publish's top directory: only satellite resources or code-coverage instrumentation
+  [ "${1##*/}" = CodeCoverage ] ||
+    ! find "$1" -type f ! -name '*.resources.dll' ! -name '*InstrumentationEngine*' ! -name '*CoverageInstrumentationMethod*' \
+      ! -name 'Cov_*.config' | grep -q .
+}
+for dir in "$root/opt/pmalloc/cli" ${tests_dir:+"$root/opt/pmalloc/tests"}; do
+  for sub in "$dir"/*/; do
+    sub=${sub%/}
+    if nothing_arm64_runs "$sub"; then rm -rf "$sub"; fi
+  done
+  [ ! -d "$dir/runtimes" ] || find "$dir/runtimes" -mindepth 1 -maxdepth 1 ! -name linux-arm64 -exec rm -rf {} +
+done
+if [ -n "$tests_dir" ]; then
+  (cd "$root/opt/pmalloc/tests" && find . -type f -print0) | while IFS= read -r -d '' f; do
+    cli_copy="$root/opt/pmalloc/cli/$f"
+    if [ -f "$cli_copy" ] && cmp -s "$cli_copy" "$root/opt/pmalloc/tests/$f"; then ln -f "$cli_copy" "$root/opt/pmalloc/tests/$f"; fi
+  done
+fi
+[ -z "$require_features" ] || echo "export PMALLOC_REQUIRE_FEATURES=$require_features" > "$root/opt/pmalloc/env"
 
 # Every library the runtime and the apphosts link against must be in the image, and so must the libraries
 # of the image: a missing one would only show as "not found" inside the VM. Only each publish's top
@@ -325,7 +354,7 @@ for k in $kernels; do
   set +e
   timeout --kill-after=10 "$boot_timeout" qemu-system-aarch64 -M virt -cpu "$cpu" -smp 2 -m 4096 \
     -nic none -nographic -no-reboot -kernel "$image" -initrd "$initrd" \
-    -append "console=ttyAMA0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null 2>&1 | tr -d '\r' | tee "$serial"
+    -append "console=ttyAMA0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$serial"
   qemu_status=${PIPESTATUS[0]}
   set -e
   took=$((SECONDS - start))
@@ -351,7 +380,9 @@ for k in $kernels; do
     fi
   done
   grep -q '^done' <<<"$marks" || problems+=("no final marker: the VM did not finish its commands")
-  line="arm64-$k ($release, page ${auxv_page:-?}): ${results[*]:-no commands} in ${took}s"
+  # How long the kernel took to unpack the initramfs and start /init: the part of a boot no command accounts for.
+  boot_s=$(awk '$1 == "kernel" { for (i = 2; i <= NF; i++) if ($i ~ /^uptime=/) { sub(/^uptime=/, "", $i); print $i } exit }' <<<"$marks")
+  line="arm64-$k ($release, page ${auxv_page:-?}): init after ${boot_s:-?}s, ${results[*]:-no commands}, ${took}s in all"
   if [ ${#problems[@]} -eq 0 ]; then
     report+=("ok   $line")
   else

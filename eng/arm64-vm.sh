@@ -259,6 +259,13 @@ if command -v readelf >/dev/null; then
   [ "$(elf_arch "$cli_dir/Pmalloc.Cli")" = AArch64 ] || die "$cli_dir/Pmalloc.Cli is not an arm64 executable"
   [ -z "$tests_dir" ] || [ "$(elf_arch "$tests_dir/$tests_exe")" = AArch64 ] || die "$tests_dir/$tests_exe is not an arm64 executable"
 fi
+# The write-rare writer process, which the build makes for arm64 only where the cross compiler is installed: without
+# it every write-rare store in the VM would fail.
+for dir in "$cli_dir" ${tests_dir:+"$tests_dir"}; do
+  writer="$dir/runtimes/linux-arm64/native/pmalloc-writer"
+  [ -x "$writer" ] || die "$dir has no arm64 writer ($writer): the build makes it only with aarch64-linux-gnu-gcc (apt install gcc-aarch64-linux-gnu)"
+  ! command -v readelf >/dev/null || [ "$(elf_arch "$writer")" = AArch64 ] || die "$writer is not an arm64 executable"
+done
 
 # ---- initramfs ----------------------------------------------------------------------------------------
 root="$work/rootfs"

@@ -358,12 +358,13 @@ for k in $kernels; do
   serial="$work/serial-$k.log"
   log "booting $release (expecting $want_page-byte pages), at most ${boot_timeout}s; console in $serial"
   start=$SECONDS
-  set +e
+  # qemu's status is examined below: no errexit and no ERR trap for it (a timeout would read as the script's error).
+  set +e; trap - ERR
   timeout --kill-after=10 "$boot_timeout" qemu-system-aarch64 -M virt -cpu "$cpu" -smp 2 -m 4096 \
     -nic none -nographic -no-reboot -kernel "$image" -initrd "$initrd" \
     -append "console=ttyAMA0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$serial"
   qemu_status=${PIPESTATUS[0]}
-  set -e
+  set -e; trap 'echo "arm64-vm: error: line $LINENO: $BASH_COMMAND failed" >&2' ERR
   took=$((SECONDS - start))
   problems=()
   [ "$qemu_status" = 0 ] || { [ "$qemu_status" = 124 ] && problems+=("timed out after ${boot_timeout}s") || problems+=("qemu exited $qemu_status"); }

@@ -3,7 +3,8 @@
 # qemu-system-aarch64: Debian's 16K-page kernel and its 4K-page kernel, each booted from an initramfs
 # that holds busybox, glibc, libstdc++, libgcc_s, OpenSSL and the self-contained linux-arm64 publishes. No disk, no
 # network. Exits non-zero if a command fails inside a VM, a result is missing, a boot times out, or a
-# kernel's page size is not the one it is named for.
+# kernel's page size is not the one it is named for. Of selftest's cases, only the two that need gdb's gcore (not in
+# the image) may fail, and only for that reason; they are named in the summary as not run.
 #
 #   eng/arm64-vm.sh [--kernel 16k|4k|all] [--tests DIR | --publish-tests] [options]
 #

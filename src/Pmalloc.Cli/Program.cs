@@ -45,6 +45,7 @@ static int Help()
           pmalloc help                            this text
 
         demo options: --policy FILE, --reload FILE, --queries N, --json, --hold
+        bench options: --quick (seconds, not minutes), --costs (only what a pool costs), --json [FILE], --root DIR
         """);
     return 0;
 }

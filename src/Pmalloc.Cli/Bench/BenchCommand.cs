@@ -6,16 +6,17 @@ using Spectre.Console;
 namespace Pmalloc.Cli.Bench;
 
 /// <summary>
-/// <c>pmalloc bench [--quick] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
+/// <c>pmalloc bench [--quick] [--costs] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
 /// run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
-/// stderr), or to FILE (the tables stay on stdout). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
+/// stderr), or to FILE (the tables stay on stdout). <c>--costs</c> measures only what a pool costs (lifecycle, chunk
+/// map+unmap, warm fast path, VMAs, resident bytes, a million allocations). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
 /// shared with the BenchmarkDotNet project.
 /// </summary>
 internal static class BenchCommand
 {
     internal static int Run(string[] args)
     {
-        bool quick = false, json = false;
+        bool quick = false, json = false, costs = false;
         string? jsonFile = null;
         string root = "/usr";
         for (int i = 0; i < args.Length; i++)
@@ -24,6 +25,9 @@ internal static class BenchCommand
             {
                 case "--quick":
                     quick = true;
+                    break;
+                case "--costs":
+                    costs = true;
                     break;
                 case "--json":
                     json = true;
@@ -54,7 +58,7 @@ internal static class BenchCommand
         // Progress always goes to stderr; the tables go where the JSON does not.
         IAnsiConsole err = MakeConsole(System.Console.Error);
         IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out);
-        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
+        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root, costs), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
 
         Print(tables, report);
         if (json)
@@ -116,6 +120,23 @@ internal static class BenchCommand
         }
 
         console.Write(small);
+
+        if (report.Costs.Count > 0)
+        {
+            Table costs = NewTable("What a pool costs (thread CPU time, median of interleaved rounds)", "measure", "bytes", "subject", "ns/op", "vs pool");
+            foreach (CostResult c in report.Costs)
+            {
+                double pool = report.Costs.FirstOrDefault(p => p.Measure == c.Measure && p.Bytes == c.Bytes && p.Subject == BenchRunner.PoolSubject)?.NsPerOperation ?? double.NaN;
+                costs.AddRow(Markup.Escape(c.Measure), F(c.Bytes), Markup.Escape(c.Subject), F(c.NsPerOperation, "#,0.0"), F(c.NsPerOperation / pool, "0.00") + "x");
+            }
+
+            console.Write(costs);
+        }
+
+        if (report.ChunkVmas is { } vmas)
+        {
+            console.MarkupLineInterpolated($"VMAs of a protected pool: [green]{vmas.Vmas}[/] for {vmas.Chunks} chunks, guard pages included ({vmas.VmasPerChunk:0.00} per chunk; MADV_GUARD_INSTALL {(vmas.GuardInstall ? "found" : "missing")}).");
+        }
 
         if (report.Million is { } million)
         {

@@ -30,6 +30,7 @@ internal static partial class Interop
         Errno.EMFILE => "EMFILE",
         Errno.ESPIPE => "ESPIPE",
         Errno.ENOSYS => "ENOSYS",
+        Errno.EOPNOTSUPP => "EOPNOTSUPP",
         _ => $"errno {errno}",
     };
 
@@ -48,5 +49,6 @@ internal static partial class Interop
         internal const int EMFILE = 24;
         internal const int ESPIPE = 29;
         internal const int ENOSYS = 38;
+        internal const int EOPNOTSUPP = 95;
     }
 }

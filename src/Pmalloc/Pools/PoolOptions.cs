@@ -25,8 +25,13 @@ public sealed record PoolOptions
     /// <summary>The alignment of every allocation and the granule of the bitmap: a power of two from 8 to the OS page size. Default 16.</summary>
     public int Alignment { get; init; } = 16;
 
-    /// <summary>The smallest chunk the pool maps, in bytes (rounded up to whole pages); later chunks grow geometrically. Default 64 KiB.</summary>
-    public int ChunkSize { get; init; } = 64 * 1024;
+    /// <summary>
+    /// The pool's first and smallest chunk, in bytes (rounded up to whole pages), or the first allocation's size if that is
+    /// larger; each later chunk is as large as all before it together (geometric growth), so a million small allocations
+    /// still take a few dozen chunks. Default: one page (<see cref="Environment.SystemPageSize"/>), so a pool holding 640
+    /// bytes maps one page. A pool whose final size is known maps it in one chunk with a <c>ChunkSize</c> of that size.
+    /// </summary>
+    public int ChunkSize { get; init; } = Environment.SystemPageSize;
 
     /// <summary>Put an inaccessible (<c>PROT_NONE</c>) page on each side of every chunk, so a linear overflow faults. Default on.</summary>
     public bool GuardPages { get; init; } = true;

@@ -10,10 +10,14 @@ namespace Pmalloc;
 /// (the kernel's <c>pmalloc_pool</c>).
 /// </summary>
 /// <remarks>
-/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes; each new chunk is as
-/// large as everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>), so
-/// a million small allocations need a few dozen mappings. An allocation too large for that gets a chunk
-/// of its own size.</para>
+/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes (one page by default) or the
+/// first allocation's size; each new chunk is as large as everything mapped so far (geometric growth, capped at
+/// <see cref="MaxGrowthChunkSize"/>), so a small pool maps one page and a million small allocations need a few dozen
+/// mappings. An allocation too large for that gets a chunk of its own size.</para>
+/// <para><b>Memory.</b> Every chunk is a range of the pool's one memory file (<see cref="PoolBacking"/>): one descriptor
+/// per pool while it is writable, none once a write-once pool is protected (<see cref="Protect"/> closes it; the mappings
+/// keep the memory). Wiping never commits a page that was never touched: whole pages are given back to the kernel
+/// (a punched hole reads as zeros), only the partial pages at an allocation's ends are zeroed with stores.</para>
 /// <para><b>Concurrency.</b> Allocation, free, rollback, protect and destroy take the pool's lock.
 /// Reads of protected memory need no lock: once protected, nothing about the chunks changes until
 /// destroy.</para>
@@ -38,6 +42,9 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     /// <summary>What protect and destroy do about sealing.</summary>
     private readonly ChunkSealer _sealer;
+
+    /// <summary>The pool's memory file, opened with the first chunk.</summary>
+    private readonly PoolBacking _backing;
 
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
@@ -66,6 +73,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         _writePath = writePath;
         _core = new PoolCore(Options.Name, writePath.ChunksBornReadOnly);
         _sealer = new ChunkSealer(Options);
+        _backing = new PoolBacking(Options.Name);
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
         ChunkEvents.Publish(ChunkEventKind.PoolCreated, _core);
@@ -284,7 +292,19 @@ public abstract unsafe class ProtectablePool : IDisposable
             _core.State = PoolState.Protected;
 
             // Irreversible, after the state is Protected: a failure leaves the pool protected, and says so.
-            _sealer.SealAtProtect(_chunks, keepBackingWritable: _writePath.WritesAfterProtect);
+            try
+            {
+                _sealer.SealAtProtect(_chunks, keepBackingWritable: _writePath.WritesAfterProtect);
+            }
+            finally
+            {
+                // A protected write-once pool holds no descriptor: nothing writes through it again, and the mappings keep
+                // the memory. Destroy wipes through the mappings instead (MADV_REMOVE).
+                if (!_writePath.WritesAfterProtect)
+                {
+                    CloseBackings();
+                }
+            }
         }
     }
 
@@ -339,10 +359,15 @@ public abstract unsafe class ProtectablePool : IDisposable
 
             OnDestroying();
             bool wasProtected = _core.State == PoolState.Protected;
+            bool wipe = Options.WipeOnDestroy;
+
+            // With the memory file still open and not write-sealed, one punched hole wipes every chunk at the end; else each
+            // chunk is wiped through its own mapping before it is unmapped.
+            bool punchAll = wipe && _backing.CanPunch;
             foreach (Chunk chunk in _chunks)
             {
                 chunk.Retire();
-                if (_sealer.ForgetIfSealed(chunk, Options.WipeOnDestroy))
+                if (_sealer.ForgetIfSealed(chunk))
                 {
                     ChunkEvents.Publish(ChunkEventKind.ChunkRetired, _core, chunk);
 
@@ -352,12 +377,12 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
 
                 ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
-                if (Options.WipeOnDestroy)
+                if (wipe && !punchAll)
                 {
                     WipeForDestroy(chunk);
                 }
 
-                OsMemory.Unmap(chunk.Mapping);
+                OsMemory.Unmap(chunk.Mapping, punch: false);
 
                 // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
                 if (wasProtected)
@@ -370,6 +395,15 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
             }
 
+            if (punchAll)
+            {
+                // After the unmaps, so no page table maps what is punched. Sealed chunks of a write-rare pool are wiped
+                // here too: a hole is punched through the file, which their seals do not forbid.
+                // Intentionally ignore failure: the pages go back to the kernel when the file closes below.
+                _ = OsMemory.TryPunchAll(_backing);
+            }
+
+            CloseBackings();
             _chunks.Clear();
             _current = null;
             _log = null;
@@ -500,13 +534,14 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool. On failure the pool is unchanged.</summary>
     private Chunk MapChunk(nuint needed)
     {
-        // Geometric growth: each chunk is as large as all the chunks before it together.
-        nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
+        // Geometric growth: each chunk is as large as all the chunks before it together; the first is ChunkSize (a page by
+        // default) or the first allocation's size.
+        nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, Math.Max(MaxGrowthChunkSize, (long)_chunkSize));
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
 
         // The metadata first: if it cannot be had, nothing is mapped yet.
         Chunk chunk = new(length, _granuleShift);
-        OsResult mapped = OsMemory.TryMap(Name, length, ChunkFlagsFor(), out ChunkMapping? mapping);
+        OsResult mapped = OsMemory.TryMap(_backing, length, ChunkFlagsFor(), out ChunkMapping? mapping);
         if (mapped.Failed)
         {
             chunk.ReleaseBitmaps();
@@ -532,24 +567,30 @@ public abstract unsafe class ProtectablePool : IDisposable
     {
         (int granules, nuint size) = chunk.AllocationAt(address);
 
-        // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet.
-        OsResult wiped = _writePath.Fill(chunk, address, 0, (nuint)granules << _granuleShift, readOnly: _core.MemoryIsReadOnly);
-        if (wiped.Failed)
+        // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
+        bool unmap = chunk.LiveAllocations == 1 && _chunks.Count > 1;
+
+        // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet. A chunk about to be unmapped is
+        // wiped by the hole punched where it was in the memory file.
+        if (!unmap)
         {
-            ThrowHelper.ThrowOs(Name, wiped, address);
+            OsResult wiped = Wipe(chunk, address, (nuint)granules << _granuleShift);
+            if (wiped.Failed)
+            {
+                ThrowHelper.ThrowOs(Name, wiped, address);
+            }
         }
 
         _requestedBytes -= (long)size;
         chunk.Free(address, granules);
-
-        // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
-        if (chunk.IsEmpty && _chunks.Count > 1)
+        if (unmap)
         {
+            Debug.Assert(chunk.IsEmpty);
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
             chunk.Retire();
             ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
-            OsMemory.Unmap(chunk.Mapping);
+            OsMemory.Unmap(chunk.Mapping, punch: true);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
             {
@@ -557,6 +598,31 @@ public abstract unsafe class ProtectablePool : IDisposable
                 _current = _chunks.MaxBy(c => c.GranuleCount - c.Bump);
             }
         }
+    }
+
+    /// <summary>
+    /// Zeroes [<paramref name="address"/>, +<paramref name="length"/>) of a chunk for a free, without committing pages that
+    /// were never touched: the whole pages inside the range are punched out of the memory file (they read as zeros, and go
+    /// back to the kernel), only the partial pages at its ends are zeroed through the write path. Where no hole can be
+    /// punched (secret memory), every byte is zeroed through the write path.
+    /// </summary>
+    private OsResult Wipe(Chunk chunk, nint address, nuint length)
+    {
+        nuint page = (nuint)OsMemory.PageSize;
+        nuint offset = (nuint)(address - chunk.Start);
+        nuint first = (offset + page - 1) & ~(page - 1), last = (offset + length) & ~(page - 1);
+        bool readOnly = _core.MemoryIsReadOnly;
+        if (last > first && !chunk.Mapping.IsSecret)
+        {
+            OsResult punched = OsMemory.TryPunch(chunk.Mapping, first, last - first);
+            if (!punched.Failed)
+            {
+                OsResult head = first > offset ? _writePath.Fill(chunk, address, 0, first - offset, readOnly) : OsResult.Ok;
+                return head.Failed || last == offset + length ? head : _writePath.Fill(chunk, chunk.Start + (nint)last, 0, offset + length - last, readOnly);
+            }
+        }
+
+        return _writePath.Fill(chunk, address, 0, length, readOnly);
     }
 
     private void ProtectCore()
@@ -577,7 +643,13 @@ public abstract unsafe class ProtectablePool : IDisposable
         }
     }
 
-    /// <summary>Wipes every byte of the chunk ever handed out, without a writable public mapping where the memory is read-only.</summary>
+    /// <summary>
+    /// Wipes every page of the chunk ever handed out, for destroy, where the pool's memory file can no longer be punched
+    /// (a protected write-once pool closed it at Protect; a write-rare pool at MakeReadOnly): the pages are given back
+    /// through the mapping (<c>MADV_REMOVE</c>), which commits none and needs no writable mapping on Linux 6.7+. Older
+    /// kernels refuse it on a read-only mapping: the mapping is made writable for the moment of the wipe, here only. Secret
+    /// memory takes no holes and is zeroed with stores.
+    /// </summary>
     private void WipeForDestroy(Chunk chunk)
     {
         nuint used = chunk.UsedBytes;
@@ -586,17 +658,41 @@ public abstract unsafe class ProtectablePool : IDisposable
             return;
         }
 
-        // Read-only chunks are wiped through the backing; only where the backing is gone (WriteRarePool.MakeReadOnly)
-        // is the public mapping made writable, here only.
-        if (_core.MemoryIsReadOnly && !OsMemory.TryZeroBacking(chunk.Mapping, used).Failed)
+        ChunkMapping m = chunk.Mapping;
+        nuint pages = OsMemory.RoundUpToPages(used);
+        if (!m.IsSecret && !m.IsBackingSealed)
         {
-            return;
+            OsResult removed = OsMemory.TryRemove(m, 0, pages);
+            if (removed.Failed && removed.Errno == Interop.Errno.EACCES && !OsMemory.TryProtect(m, writable: true).Failed)
+            {
+                removed = OsMemory.TryRemove(m, 0, pages);
+            }
+
+            if (!removed.Failed)
+            {
+                return;
+            }
         }
 
-        if (!_core.MemoryIsReadOnly || !OsMemory.TryProtect(chunk.Mapping, writable: true).Failed)
+        // Intentionally ignore failure of the last resort: destroy must not throw, and the pages go back to the kernel at the unmap.
+        if (!_core.MemoryIsReadOnly || !OsMemory.TryProtect(m, writable: true).Failed)
         {
             OsMemory.Wipe(chunk.Start, used);
         }
+    }
+
+    /// <summary>Closes the memory file and every secret chunk's own backing: the mappings keep the memory until they are unmapped.</summary>
+    private protected void CloseBackings()
+    {
+        foreach (Chunk chunk in _chunks)
+        {
+            if (chunk.Mapping.IsSecret)
+            {
+                OsMemory.CloseBacking(chunk.Mapping);
+            }
+        }
+
+        OsMemory.CloseBacking(_backing);
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]

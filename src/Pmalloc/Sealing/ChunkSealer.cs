@@ -46,22 +46,25 @@ internal sealed class ChunkSealer
             return;
         }
 
-        foreach (Chunk chunk in chunks)
+        // Every mapping first, then the backing: a write-sealed backing under a mapping that is not sealed could be neither
+        // unmapped safely nor wiped. The pool's chunks share one memory file, so its seal is added once (the first
+        // chunk's call) and the other chunks find it done; a secret chunk's own backing is closed instead.
+        foreach (bool backings in (ReadOnlySpan<bool>)[false, true])
         {
-            OsResult result = chunk.Mapping.IsSealed ? OsResult.Ok : OsMemory.TrySealMapping(chunk.Mapping);
-            if (!result.Failed)
+            foreach (Chunk chunk in chunks)
             {
-                result = OsMemory.TrySealBacking(chunk.Mapping, final: !keepBackingWritable);
-            }
-
-            if (result.Failed)
-            {
-                if (_options.Seal == SealMode.Required)
+                OsResult result = backings ? OsMemory.TrySealBacking(chunk.Mapping, final: !keepBackingWritable)
+                    : chunk.Mapping.IsSealed ? OsResult.Ok
+                    : OsMemory.TrySealMapping(chunk.Mapping);
+                if (result.Failed)
                 {
-                    ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
-                }
+                    if (_options.Seal == SealMode.Required)
+                    {
+                        ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
+                    }
 
-                return;
+                    return;
+                }
             }
         }
 
@@ -94,23 +97,8 @@ internal sealed class ChunkSealer
 
     /// <summary>
     /// Dispose's step for one chunk of a sealed pool: it can be neither unmapped nor made writable (mseal forbids both, for
-    /// good), so it is only forgotten, and its backing closed. Only a write-rare pool's, whose backing is not write-sealed
-    /// yet, can still be wiped, through the backing. Returns false for an unsealed chunk.
+    /// good), so it is only forgotten. Only a write-rare pool's, whose memory file is not write-sealed yet, can still be
+    /// wiped: the pool punches the whole file out, which no seal of a mapping forbids. Returns false for an unsealed chunk.
     /// </summary>
-    internal bool ForgetIfSealed(Chunk chunk, bool wipe)
-    {
-        if (!chunk.Mapping.IsSealed)
-        {
-            return false;
-        }
-
-        if (wipe && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
-        {
-            // Intentionally ignore failure: there is no other way left to wipe sealed memory, and destroy must not throw.
-            _ = OsMemory.TryZeroBacking(chunk.Mapping, chunk.UsedBytes);
-        }
-
-        OsMemory.CloseBacking(chunk.Mapping);
-        return true;
-    }
+    internal bool ForgetIfSealed(Chunk chunk) => chunk.Mapping.IsSealed;
 }

@@ -89,7 +89,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
     /// <summary>
     /// Ends write-rare for good (the kernel's <c>pmalloc_make_pool_ro</c>): protects the pool if it was not yet, ends every
-    /// open batch, and gives up the means to write (each chunk's memfd is closed). Every later write call throws
+    /// open batch, and gives up the means to write (the pool's memfd is closed: from now on the pool holds no descriptor). Every later write call throws
     /// <see cref="InvalidOperationException"/>. Calling it again does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
@@ -119,10 +119,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close:
             // closing alone would not stop a reopen through /proc/self/map_files.
             Sealer.SealBacking(Chunks);
-            foreach (Chunk chunk in Chunks)
-            {
-                OsMemory.CloseBacking(chunk.Mapping);
-            }
+            CloseBackings();
 
             Volatile.Write(ref _readOnly, true);
         }

@@ -54,7 +54,7 @@ internal static unsafe partial class ChildScenarios
         },
         ["read-after-dispose"] = () =>
         {
-            WriteOncePool pool = ProtectedSecret(out nint p);
+            WriteOncePool pool = ProtectedSecret(out nint p, chunkSize: 1 << 20);
 
             // Announce first: once unmapped, the range may be reused by the next mapping anyone makes
             // (printing can map memory), and a read there would then see that mapping instead of faulting.
@@ -87,7 +87,8 @@ internal static unsafe partial class ChildScenarios
         },
         ["write-rare-batch-alias-after-dispose"] = () =>
         {
-            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            // A large chunk: the alias's range, once unmapped, is then unlikely to be taken at once by the next small mapping anyone makes.
+            using WriteRarePool pool = ProtectedRareSecret(out nint p, chunkSize: 1 << 20);
             nint alias;
             using (WriteRareBatch batch = pool.BeginWrites())
             {
@@ -177,9 +178,9 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>A protected pool holding one 8-byte secret.</summary>
-    private static WriteOncePool ProtectedSecret(out nint address)
+    private static WriteOncePool ProtectedSecret(out nint address, int chunkSize = 0)
     {
-        WriteOncePool pool = new(new PoolOptions { Name = "child" });
+        WriteOncePool pool = new(new PoolOptions { Name = "child", ChunkSize = chunkSize > 0 ? chunkSize : Environment.SystemPageSize });
         address = pool.Allocate(sizeof(long));
         *(long*)address = Secret;
         pool.Protect();
@@ -187,9 +188,9 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>
-    private static WriteRarePool ProtectedRareSecret(out nint address)
+    private static WriteRarePool ProtectedRareSecret(out nint address, int chunkSize = 0)
     {
-        WriteRarePool pool = new(new PoolOptions { Name = "child-rare" });
+        WriteRarePool pool = new(new PoolOptions { Name = "child-rare", ChunkSize = chunkSize > 0 ? chunkSize : Environment.SystemPageSize });
         address = pool.Allocate(sizeof(long));
         *(long*)address = Secret;
         pool.Protect();

@@ -238,6 +238,26 @@ internal static unsafe partial class OsMemory
         }
     }
 
+    internal static partial bool TryGetThreadStack(out nuint low, out nuint size)
+    {
+        low = size = 0;
+        byte* attr = stackalloc byte[Interop.PthreadAttrBytes];
+        if (Interop.pthread_getattr_np(Interop.pthread_self(), attr) != 0)
+        {
+            return false;
+        }
+
+        bool found = Interop.pthread_attr_getstack(attr, out nint address, out nuint length) == 0 && address != 0 && length != 0;
+        _ = Interop.pthread_attr_destroy(attr);
+        if (found)
+        {
+            low = (nuint)address;
+            size = length;
+        }
+
+        return found;
+    }
+
     internal static partial string DescriptorLimit() =>
         Interop.getrlimit(Interop.Resource.NoFile, out Interop.RLimit limit) != 0 ? "unknown"
         : limit.Current == ulong.MaxValue ? "unlimited"

@@ -107,6 +107,13 @@ internal static unsafe partial class OsMemory
     /// </summary>
     internal static partial void Unmap(ChunkMapping mapping, bool punch);
 
+    /// <summary>
+    /// The calling thread's stack: [<paramref name="low"/>, +<paramref name="size"/>). The stacks of live threads never
+    /// overlap, so an address on it tells the thread apart without thread-local storage (the pool lock's bias). False if
+    /// it cannot be known.
+    /// </summary>
+    internal static partial bool TryGetThreadStack(out nuint low, out nuint size);
+
     /// <summary>The current limit on locked memory, for messages: "65536 bytes", "unlimited" or "unknown".</summary>
     internal static partial string LockedMemoryLimit();
 

@@ -6,7 +6,7 @@ namespace Pmalloc;
 
 /// <summary>
 /// The pool's lock, biased to the thread that takes it first: that thread enters and leaves with plain stores and loads,
-/// no atomic instruction, for as long as no other thread takes the lock. The first time another thread does, the bias is
+/// no atomic instruction and no thread-local lookup (the thread is told by its stack), for as long as no other thread takes the lock. The first time another thread does, the bias is
 /// revoked for good (one process-wide memory barrier), and from then on every thread takes a compare-and-swap lock (one
 /// atomic to enter, one store to leave). Waiters spin, then yield and sleep (<see cref="SpinWait"/>).
 /// </summary>
@@ -31,21 +31,43 @@ namespace Pmalloc;
 /// <para>Use it as <c>using (_lock.EnterScope()) { ... }</c>, the way <c>lock</c> is used. Not reentrant: code holding it
 /// must not call back into a public method of the pool. Debug builds record the holder and assert this.</para>
 /// </remarks>
-internal struct PoolLock
+internal unsafe struct PoolLock
 {
-    /// <summary><see cref="_owner"/> before anyone took the lock.</summary>
+    /// <summary><see cref="_state"/> before anyone took the lock.</summary>
     private const int Unclaimed = 0;
 
-    /// <summary><see cref="_owner"/> once a second thread took the lock: no bias any more.</summary>
+    /// <summary><see cref="_state"/> while the lock is biased to the thread whose stack is <see cref="_ownerStackLow"/>.</summary>
+    private const int Biased = 1;
+
+    /// <summary><see cref="_state"/> once a second thread took the lock: no bias any more.</summary>
     private const int Revoked = -1;
 
-    /// <summary>The managed thread id the lock is biased to, <see cref="Unclaimed"/>, or <see cref="Revoked"/>.</summary>
-    private int _owner;
+    /// <summary>Per thread: its stack, found once (<see cref="OsMemory.TryGetThreadStack"/>); 1 known, -1 unknowable, 0 not asked yet.</summary>
+    [ThreadStatic]
+    private static nuint t_stackLow;
+
+    [ThreadStatic]
+    private static nuint t_stackSize;
+
+    [ThreadStatic]
+    private static int t_stackKnown;
+
+    /// <summary>
+    /// The owner's stack, [low, +size): a thread is the owner if the address of one of its locals lies there. The stacks
+    /// of live threads never overlap, and this costs no thread-local storage lookup (which is a call on Linux). Size 0:
+    /// no owner. A new thread whose stack reuses a dead owner's range becomes the owner, which is safe: the dead one
+    /// cannot be inside.
+    /// </summary>
+    private nuint _ownerStackLow;
+    private nuint _ownerStackSize;
+
+    /// <summary><see cref="Unclaimed"/>, <see cref="Biased"/> or <see cref="Revoked"/>.</summary>
+    private int _state;
 
     /// <summary>1 while the owner is inside without the compare-and-swap lock. Written only by the owner.</summary>
     private int _ownerInside;
 
-    /// <summary>1 once another thread began to revoke the bias. Written only under <see cref="_held"/>.</summary>
+    /// <summary>1 once another thread began to revoke the bias; never cleared. Written only under <see cref="_held"/>.</summary>
     private int _revoking;
 
     /// <summary>The compare-and-swap lock: 1 while held.</summary>
@@ -55,42 +77,65 @@ internal struct PoolLock
 #endif
 
     /// <summary>Is the lock still biased to one thread (for tests)?</summary>
-    internal readonly bool IsBiased => Volatile.Read(in _owner) > 0;
+    internal readonly bool IsBiased => Volatile.Read(in _state) == Biased && Volatile.Read(in _revoking) == 0;
 
     /// <summary>Takes the lock; disposing the result releases it.</summary>
     [UnscopedRef]
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Scope EnterScope()
     {
-#if DEBUG
-        Debug.Assert(Volatile.Read(ref _holder) != Environment.CurrentManagedThreadId, "PoolLock is not reentrant");
-#endif
-        if (_owner == Environment.CurrentManagedThreadId)
+        if (TryEnterBiased())
         {
+            return new Scope(ref this, biased: true);
+        }
+
+        EnterSlow();
+        return new Scope(ref this, biased: false);
+    }
+
+    /// <summary>
+    /// The fast path: enters if the calling thread is the owner and the bias holds, with two plain stores and a load;
+    /// the caller then leaves with <see cref="ExitBiased"/>. False otherwise, having taken nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryEnterBiased()
+    {
+        byte here;
+        if ((nuint)(&here) - _ownerStackLow < _ownerStackSize)
+        {
+            AssertNotHeld();
             Volatile.Write(ref _ownerInside, 1);
             if (Volatile.Read(ref _revoking) == 0)
             {
                 MarkHeld();
-                return new Scope(ref this, biased: true);
+                return true;
             }
 
             Volatile.Write(ref _ownerInside, 0);
         }
 
-        EnterSlow();
-        MarkHeld();
-        return new Scope(ref this, biased: false);
+        return false;
     }
 
-    /// <summary>Claims the bias if no thread took the lock yet, else takes the compare-and-swap lock (revoking the bias first).</summary>
+    /// <summary>Leaves after <see cref="TryEnterBiased"/> (a release-ordered store).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ExitBiased()
+    {
+        MarkReleased();
+        Volatile.Write(ref _ownerInside, 0);
+    }
+
+    /// <summary>Claims the bias if no thread took the lock yet, then takes the compare-and-swap lock, revoking the bias first if it is another thread's.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void EnterSlow()
     {
-        int me = Environment.CurrentManagedThreadId;
-        if (Volatile.Read(ref _owner) == Unclaimed && Interlocked.CompareExchange(ref _owner, me, Unclaimed) == Unclaimed)
+        AssertNotHeld();
+        bool mine = CurrentStack(out nuint low, out nuint size);
+        if (mine && Volatile.Read(ref _state) == Unclaimed && Interlocked.CompareExchange(ref _state, Biased, Unclaimed) == Unclaimed)
         {
-            // The bias is ours; no other thread has taken the lock, or it would have found the owner and revoked it.
-            // Enter the compare-and-swap lock this once (nobody else can hold it: see above), then use the fast path next time.
+            // Ours from the next entry on. This one takes the compare-and-swap lock, like everyone who is not inside.
+            _ownerStackLow = low;
+            Volatile.Write(ref _ownerStackSize, size);
         }
 
         if (Interlocked.CompareExchange(ref _held, 1, 0) != 0)
@@ -103,11 +148,12 @@ internal struct PoolLock
             while (Volatile.Read(ref _held) != 0 || Interlocked.CompareExchange(ref _held, 1, 0) != 0);
         }
 
-        int owner = Volatile.Read(ref _owner);
-        if (owner > 0 && owner != me)
+        if (Volatile.Read(ref _state) == Biased && !(mine && low == _ownerStackLow))
         {
             Revoke();
         }
+
+        MarkHeld();
     }
 
     /// <summary>Ends the bias for good. The caller holds the compare-and-swap lock and is not the owner.</summary>
@@ -123,7 +169,37 @@ internal struct PoolLock
             spinner.SpinOnce();
         }
 
-        Volatile.Write(ref _owner, Revoked);
+        Volatile.Write(ref _ownerStackSize, 0);
+        Volatile.Write(ref _state, Revoked);
+    }
+
+    /// <summary>The calling thread's stack, asked of the OS once per thread.</summary>
+    private static bool CurrentStack(out nuint low, out nuint size)
+    {
+        if (t_stackKnown == 0)
+        {
+            t_stackKnown = OsMemory.TryGetThreadStack(out t_stackLow, out t_stackSize) ? 1 : -1;
+        }
+
+        low = t_stackLow;
+        size = t_stackSize;
+        return t_stackKnown > 0;
+    }
+
+    /// <summary>Releases the compare-and-swap lock (a release-ordered store).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitLocked()
+    {
+        MarkReleased();
+        Volatile.Write(ref _held, 0);
+    }
+
+    [Conditional("DEBUG")]
+    private readonly void AssertNotHeld()
+    {
+#if DEBUG
+        Debug.Assert(Volatile.Read(in _holder) != Environment.CurrentManagedThreadId, "PoolLock is not reentrant");
+#endif
     }
 
     [Conditional("DEBUG")]
@@ -134,21 +210,12 @@ internal struct PoolLock
 #endif
     }
 
-    /// <summary>Releases the lock (a release-ordered store).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Exit(bool biased)
+    [Conditional("DEBUG")]
+    private void MarkReleased()
     {
 #if DEBUG
         _holder = 0;
 #endif
-        if (biased)
-        {
-            Volatile.Write(ref _ownerInside, 0);
-        }
-        else
-        {
-            Volatile.Write(ref _held, 0);
-        }
     }
 
     /// <summary>Holds the lock until disposed.</summary>
@@ -165,6 +232,16 @@ internal struct PoolLock
 
         /// <summary>Releases the lock.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Dispose() => _lock.Exit(_biased);
+        public void Dispose()
+        {
+            if (_biased)
+            {
+                _lock.ExitBiased();
+            }
+            else
+            {
+                _lock.ExitLocked();
+            }
+        }
     }
 }

@@ -52,12 +52,15 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>The newest chunk: the bump fast path allocates from it.</summary>
     private Chunk? _current;
 
+    /// <summary><see cref="_current"/> while the fast path may use it (the pool writable, no rollback log), else null: one test on the fast path. Kept by <see cref="SetCurrent"/>.</summary>
+    private Chunk? _fastChunk;
+
+    private readonly nuint _granuleMask;
+
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
     private long _mappedBytes;
 
-    /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
-    private long _requestedBytes;
 
     /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
     private List<nint>? _log;
@@ -75,6 +78,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         _sealer = new ChunkSealer(Options);
         _backing = new PoolBacking(Options.Name);
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
+        _granuleMask = (nuint)Options.Alignment - 1;
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
         ChunkEvents.Publish(ChunkEventKind.PoolCreated, _core);
     }
@@ -95,10 +99,12 @@ public abstract unsafe class ProtectablePool : IDisposable
         {
             using (_core.Lock.EnterScope())
             {
-                long allocated = 0, live = 0;
+                long allocated = 0, live = 0, requested = 0;
                 foreach (Chunk chunk in _chunks)
                 {
-                    allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    long bytes = (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    allocated += bytes;
+                    requested += bytes - chunk.PaddingBytes;
                     live += chunk.LiveAllocations;
                 }
 
@@ -109,7 +115,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
                     AllocatedBytes = allocated,
-                    RequestedBytes = _requestedBytes,
+                    RequestedBytes = requested,
                     LiveAllocations = live,
                     Sealed = _sealer.MappingsSealed,
                     Hardening = HardeningInForce(),
@@ -132,8 +138,35 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadSize(Name, size, MaxAllocationSize);
         }
 
-        int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
+        int granules = (int)((size + _granuleMask) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
+
+        // The fast path, a few instructions and no atomic: the lock's owner thread (PoolLock), a writable pool with no
+        // rollback log (_fastChunk), and room at the newest chunk's bump cursor. Nothing in it can throw, so it needs no
+        // try/finally.
+        ref PoolLock poolLock = ref _core.Lock;
+        if (poolLock.TryEnterBiased())
+        {
+            if (_fastChunk is { } chunk)
+            {
+                nint address = chunk.TryBump(granules, padding);
+                if (address != 0)
+                {
+                    poolLock.ExitBiased();
+                    return address;
+                }
+            }
+
+            poolLock.ExitBiased();
+        }
+
+        return AllocateLocked(size, granules, padding);
+    }
+
+    /// <summary>Everything <see cref="Allocate(nuint)"/>'s fast path does not do, under the lock: state checks, holes, new chunks, the rollback log.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private nint AllocateLocked(nuint size, int granules, int padding)
+    {
         using (_core.Lock.EnterScope())
         {
             if (_core.State != PoolState.Writable)
@@ -141,15 +174,28 @@ public abstract unsafe class ProtectablePool : IDisposable
                 ThrowHelper.ThrowForState(Name, _core.State, "allocate");
             }
 
-            // Fast path: bump the newest chunk's cursor.
             nint address = _current is { } chunk ? chunk.TryBump(granules, padding) : 0;
             if (address == 0)
             {
                 address = AllocateSlow(granules, padding);
             }
 
-            _requestedBytes += (long)size;
-            _log?.Add(address);
+            if (_log is not null)
+            {
+                try
+                {
+                    _log.Add(address);
+                }
+                catch (OutOfMemoryException)
+                {
+                    // The log could not grow: give the allocation back, so the pool is unchanged.
+                    Chunk owner = FindChunk(address)!;
+                    (int g, _) = owner.AllocationAt(address);
+                    owner.Free(address, g);
+                    throw;
+                }
+            }
+
             return address;
         }
     }
@@ -222,6 +268,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
 
             _log ??= [];
+            SetCurrent(_current);
             return new PoolCheckpoint(this, _log.Count, ++_checkpointSerial);
         }
     }
@@ -290,6 +337,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _log = null;
             _invalidMarks = null;
             _core.State = PoolState.Protected;
+            SetCurrent(null);
 
             // Irreversible, after the state is Protected: a failure leaves the pool protected, and says so.
             try
@@ -405,10 +453,10 @@ public abstract unsafe class ProtectablePool : IDisposable
 
             CloseBackings();
             _chunks.Clear();
-            _current = null;
             _log = null;
-            _mappedBytes = _requestedBytes = 0;
             _core.State = PoolState.Destroyed;
+            SetCurrent(null);
+            _mappedBytes = 0;
             ChunkEvents.Publish(ChunkEventKind.PoolDestroyed, _core);
         }
 
@@ -444,10 +492,11 @@ public abstract unsafe class ProtectablePool : IDisposable
                 chunk.ForEachAllocation((_, size) => requested += (long)size);
             }
 
-            if (mapped != _mappedBytes || requested != _requestedBytes)
+            long counted = _chunks.Sum(c => ((long)(c.GranuleCount - c.Avail) << _granuleShift) - c.PaddingBytes);
+            if (mapped != _mappedBytes || requested != counted)
             {
                 throw ThrowHelper.InvariantBroken(
-                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {counted}/{requested}).");
             }
         }
     }
@@ -526,7 +575,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         }
 
         Chunk fresh = MapChunk((nuint)granules << _granuleShift);
-        nint result = fresh.TryBump(granules, padding);
+        nint result = fresh.TryAllocate(granules, padding);
         Debug.Assert(result != 0);
         return result;
     }
@@ -557,18 +606,25 @@ public abstract unsafe class ProtectablePool : IDisposable
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
         if (_current is null || length <= grow)
         {
-            _current = chunk;
+            SetCurrent(chunk);
         }
 
         return chunk;
     }
 
+    /// <summary>Makes <paramref name="chunk"/> the one to bump, and the fast path's if the pool is writable and keeps no log. Under the lock.</summary>
+    private void SetCurrent(Chunk? chunk)
+    {
+        _current = chunk;
+        _fastChunk = _core.State == PoolState.Writable && _log is null ? chunk : null;
+    }
+
     private void FreeCore(Chunk chunk, nint address)
     {
-        (int granules, nuint size) = chunk.AllocationAt(address);
+        (int granules, _) = chunk.AllocationAt(address);
 
         // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
-        bool unmap = chunk.LiveAllocations == 1 && _chunks.Count > 1;
+        bool unmap = chunk.Avail + granules == chunk.GranuleCount && _chunks.Count > 1;
 
         // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet. A chunk about to be unmapped is
         // wiped by the hole punched where it was in the memory file.
@@ -581,7 +637,6 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
         }
 
-        _requestedBytes -= (long)size;
         chunk.Free(address, granules);
         if (unmap)
         {
@@ -595,7 +650,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             if (ReferenceEquals(_current, chunk))
             {
                 // Bump next where the most never-used room is left.
-                _current = _chunks.MaxBy(c => c.GranuleCount - c.Bump);
+                SetCurrent(_chunks.MaxBy(c => c.GranuleCount - c.Bump));
             }
         }
     }

@@ -473,7 +473,15 @@ public sealed unsafe class WriteRareTests
     [InlineData("write-rare-after-make-read-only")]
     public void A_stray_write_into_a_write_rare_pool_kills_the_child(string scenario)
     {
-        Child.AssertFaults(scenario);
+        ChildResult result = Child.Run(scenario);
+        if (result.StandardOutput.Contains(ChildScenarios.AliasReusedMarker, StringComparison.Ordinal))
+        {
+            // The batch's alias was unmapped (the child checked: no pool mapping is there), and an unrelated mapping took
+            // the range before the stray write could try it.
+            return;
+        }
+
+        Child.AssertDiedOfAccessViolation(result);
     }
 
     /// <summary>How many of this process's descriptors are memfds of the pool named <paramref name="name"/>.</summary>

@@ -29,7 +29,7 @@ public sealed unsafe class CostSubjects : IDisposable
     /// <summary>The pool whose chunks <see cref="PoolChunkCycle"/> maps and unmaps: one small allocation keeps its first chunk.</summary>
     private readonly WriteOncePool _chunkPool;
 
-    /// <summary>The pool-wide memfd of the replayed new scheme, and the next free offset in it.</summary>
+    /// <summary>The pool-wide memfd of the replayed new scheme, and its size once sized.</summary>
     private readonly int _replayFd;
     private long _replayOffset;
 
@@ -115,20 +115,31 @@ public sealed unsafe class CostSubjects : IDisposable
     }
 
     /// <summary>
-    /// The chunk as one memfd per pool makes it, replayed: grow the pool's memfd, map the chunk with its guard pages as one
-    /// VMA, install the guards (MADV_GUARD_INSTALL), then munmap and punch the range out of the memfd.
+    /// The chunk as one memfd per pool makes it, replayed: map a range of the pool's memfd (a range a freed chunk left,
+    /// so the file needs no growth) with its guard pages as one VMA, install both guards in one process_madvise
+    /// (MADV_GUARD_INSTALL), then munmap and punch the range out of the memfd.
     /// </summary>
     public void ReplayPoolMemfd()
     {
         nuint span = ChunkBytes + (2 * Page);
-        long at = _replayOffset;
-        _replayOffset += (long)span;
-        _ = Libc.ftruncate(_replayFd, _replayOffset);
-        nint start = Libc.mmap(0, span, Libc.Prot.Read | Libc.Prot.Write, Libc.MapFlags.Shared, _replayFd, at);
-        _ = Libc.madvise(start, Page, Libc.Advice.GuardInstall);
-        _ = Libc.madvise(start + (nint)(span - Page), Page, Libc.Advice.GuardInstall);
+        if (_replayOffset == 0)
+        {
+            _replayOffset = (long)span;
+            _ = Libc.ftruncate(_replayFd, _replayOffset);
+        }
+
+        nint start = Libc.mmap(0, span, Libc.Prot.Read | Libc.Prot.Write, Libc.MapFlags.Shared, _replayFd, 0);
+        Libc.IoVec* guards = stackalloc Libc.IoVec[2];
+        guards[0] = new Libc.IoVec { Base = start, Length = Page };
+        guards[1] = new Libc.IoVec { Base = start + (nint)(span - Page), Length = Page };
+        if (Libc.process_madvise(Libc.PidfdSelf, guards, 2, Libc.Advice.GuardInstall) < 0)
+        {
+            _ = Libc.madvise(start, Page, Libc.Advice.GuardInstall);
+            _ = Libc.madvise(start + (nint)(span - Page), Page, Libc.Advice.GuardInstall);
+        }
+
         _ = Libc.munmap(start, span);
-        _ = Libc.fallocate(_replayFd, Libc.FallocateMode.PunchHole | Libc.FallocateMode.KeepSize, at + (long)Page, ChunkBytes);
+        _ = Libc.fallocate(_replayFd, Libc.FallocateMode.PunchHole | Libc.FallocateMode.KeepSize, 0, (long)span);
     }
 
     /// <summary>

@@ -28,6 +28,7 @@ internal static partial class Interop
         Errno.EINVAL => "EINVAL",
         Errno.ENFILE => "ENFILE",
         Errno.EMFILE => "EMFILE",
+        Errno.EFBIG => "EFBIG",
         Errno.ESPIPE => "ESPIPE",
         Errno.ENOSYS => "ENOSYS",
         Errno.EOPNOTSUPP => "EOPNOTSUPP",
@@ -47,6 +48,7 @@ internal static partial class Interop
         internal const int EINVAL = 22;
         internal const int ENFILE = 23;
         internal const int EMFILE = 24;
+        internal const int EFBIG = 27;
         internal const int ESPIPE = 29;
         internal const int ENOSYS = 38;
         internal const int EOPNOTSUPP = 95;

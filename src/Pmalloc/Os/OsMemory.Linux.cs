@@ -15,6 +15,12 @@ internal static unsafe partial class OsMemory
     /// <summary>The seals that make a memfd's contents final: no write or new writable mapping, no resize, no more seal changes.</summary>
     private const Interop.Seals FinalSeals = Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal;
 
+    /// <summary>RLIMIT_FSIZE as last read (long.MaxValue for unlimited), or 0 before the first read.</summary>
+    private static long s_fileSizeLimit;
+
+    /// <summary>Does process_madvise on PIDFD_SELF work? 0 not tried yet, 1 yes, -1 no.</summary>
+    private static int s_processMadvise;
+
     /// <summary>Seals a memfd's size only, for write-rare pools whose memfd is still written after Protect.</summary>
     private const Interop.Seals SizeSeals = Interop.Seals.Grow | Interop.Seals.Shrink;
 
@@ -230,11 +236,17 @@ internal static unsafe partial class OsMemory
         {
             mapping.Backing.Dispose();
         }
-        else if (punch && mapping.Shared is { CanPunch: true })
+        else if (punch && mapping.Shared is { CanPunch: true } shared)
         {
-            // After the munmap: no page table maps the range any more, so the hole costs no TLB shootdown.
-            // Intentionally ignore failure: the pages then go back to the kernel when the file is closed.
-            _ = Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset, (long)mapping.Length);
+            // After the munmap: no page table maps the range any more, so the hole costs no TLB shootdown. Punched (the
+            // guard pages' ranges too), the range reads as zeros and can hold a later chunk. If the punch failed, the range
+            // is not reused, and its pages go back to the kernel when the file is closed.
+            long guard = mapping.GuardsInstalled ? PageSize : 0;
+            long at = mapping.BackingOffset - guard, span = (long)mapping.Length + (2 * guard);
+            if (Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
+            {
+                shared.GiveBack(at, span);
+            }
         }
     }
 
@@ -302,12 +314,20 @@ internal static unsafe partial class OsMemory
         nuint page = (nuint)PageSize;
         nuint guard = install ? page : 0;
         nuint span = checked(length + (2 * guard));
-        long at = backing.Size;
-        long size = checked(at + (long)span);
+
+        // A range an unmapped chunk left (punched: it reads as zeros), else a new one after the last, growing the file ahead.
+        bool reused = backing.TryTakeFree((long)span, out long at);
+        long fileSize = backing.FileSize;
+        OsResult result = OsResult.Ok;
+        if (!reused)
+        {
+            at = backing.Size;
+            result = TryGrow(backing, checked(at + (long)span));
+        }
+
         Interop.Prot protection = (flags & ChunkFlags.ReadOnlyFromBirth) != 0 ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
         nint reservation = 0, start = 0;
         nuint reservationLength = 0;
-        OsResult result = Interop.ftruncate(fd, size) == 0 ? OsResult.Ok : OsResult.Fail("ftruncate", $"grow a pool's memfd to {size} bytes");
         if (!result.Failed)
         {
             if (install)
@@ -323,11 +343,7 @@ internal static unsafe partial class OsMemory
                 {
                     reservationLength = span;
                     start = reservation + (nint)page;
-                    if (Interop.madvise(reservation, page, Interop.Advice.GuardInstall) != 0
-                        || Interop.madvise(start + (nint)length, page, Interop.Advice.GuardInstall) != 0)
-                    {
-                        result = OsResult.Fail("madvise(MADV_GUARD_INSTALL)", $"install the guard pages of a chunk of {length} bytes");
-                    }
+                    result = InstallGuards(reservation, start + (nint)length, length);
                 }
             }
             else
@@ -360,19 +376,100 @@ internal static unsafe partial class OsMemory
             {
                 fd.Dispose();
                 backing.Fd = null;
+                backing.FileSize = 0;
             }
-            else
+            else if (reused)
+            {
+                backing.GiveBack(at, (long)span);
+            }
+            else if (backing.FileSize != fileSize)
             {
                 // Give the file its size back: nothing of it beyond the old size is mapped.
-                _ = Interop.ftruncate(fd, at);
+                _ = Interop.ftruncate(fd, fileSize);
+                backing.FileSize = fileSize;
             }
 
             return result;
         }
 
-        backing.Size = size;
+        if (!reused)
+        {
+            backing.Size = at + (long)span;
+        }
+
         mapping = made;
         return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Makes the pool's file at least <paramref name="size"/> bytes, doubling it ahead (a sparse file costs nothing for its
+    /// size), but never past RLIMIT_FSIZE: there the kernel would kill the process with SIGXFSZ instead of failing the call.
+    /// </summary>
+    private static OsResult TryGrow(PoolBacking backing, long size)
+    {
+        if (size <= backing.FileSize)
+        {
+            return OsResult.Ok;
+        }
+
+        long target = Math.Max(size, Math.Min(Math.Max(backing.FileSize * 2, 1L << 20), size + (1L << 30)));
+
+        // RLIMIT_FSIZE is read once per process (almost always unlimited), and again before a growth past what it was.
+        long limit = Volatile.Read(ref s_fileSizeLimit);
+        if (limit == 0 || target > limit)
+        {
+            limit = Interop.getrlimit(Interop.Resource.FileSize, out Interop.RLimit rlimit) == 0 && rlimit.Current < (ulong)long.MaxValue
+                ? Math.Max(1, (long)rlimit.Current)
+                : long.MaxValue;
+            Volatile.Write(ref s_fileSizeLimit, limit);
+        }
+
+        if (size > limit)
+        {
+            return OsResult.Fail(Interop.Errno.EFBIG, "ftruncate", $"grow a pool's memfd to {size} bytes (RLIMIT_FSIZE is {limit}; see 'ulimit -f')");
+        }
+
+        target = Math.Min(target, limit);
+
+        if (Interop.ftruncate(backing.Fd!, target) != 0)
+        {
+            return OsResult.Fail("ftruncate", $"grow a pool's memfd to {target} bytes");
+        }
+
+        backing.FileSize = target;
+        return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Installs the guard pages at <paramref name="low"/> and <paramref name="high"/> (one page each) in one call
+    /// (<c>process_madvise</c> on PIDFD_SELF, Linux 6.14), or two <c>madvise</c> calls where that is missing. Installing is
+    /// idempotent, so a partial first attempt is simply done again.
+    /// </summary>
+    private static OsResult InstallGuards(nint low, nint high, nuint length)
+    {
+        nuint page = (nuint)PageSize;
+        if (Volatile.Read(ref s_processMadvise) >= 0)
+        {
+            Interop.IoVec* ranges = stackalloc Interop.IoVec[2];
+            ranges[0] = new Interop.IoVec { Base = low, Length = page };
+            ranges[1] = new Interop.IoVec { Base = high, Length = page };
+            nint done = Interop.process_madvise(Interop.PidfdSelf, ranges, 2, Interop.Advice.GuardInstall);
+            if (done == (nint)(2 * page))
+            {
+                Volatile.Write(ref s_processMadvise, 1);
+                return OsResult.Ok;
+            }
+
+            if (done < 0 && Volatile.Read(ref s_processMadvise) == 0)
+            {
+                // Not on this kernel (ENOSYS, or EBADF/EINVAL for PIDFD_SELF or the advice): madvise from now on.
+                Volatile.Write(ref s_processMadvise, -1);
+            }
+        }
+
+        return Interop.madvise(low, page, Interop.Advice.GuardInstall) == 0 && Interop.madvise(high, page, Interop.Advice.GuardInstall) == 0
+            ? OsResult.Ok
+            : OsResult.Fail("madvise(MADV_GUARD_INSTALL)", $"install the guard pages of a chunk of {length} bytes");
     }
 
     /// <summary>A secret chunk: a memfd_secret of its own (it can be sized only once), in a PROT_NONE reservation.</summary>

@@ -6,8 +6,11 @@ namespace Pmalloc;
 /// no descriptor. Created and changed only by <see cref="OsMemory"/>; it knows no pool.
 /// </summary>
 /// <remarks>
-/// <para>Offsets are never reused: an unmapped chunk's range is punched out of the file (its pages go back to the kernel),
-/// and the next chunk goes after the last one. A sparse file costs nothing for the size it claims.</para>
+/// <para>An unmapped chunk's range is punched out of the file (its pages go back to the kernel, and it reads as zeros) and
+/// kept for a later chunk of the pool, first fit; new ranges go after the last one. The file is grown ahead, doubling, so
+/// most chunks cost no <c>ftruncate</c>; a sparse file costs nothing for the size it claims. Ranges are reused only while
+/// the pool is writable (a protected pool maps and unmaps nothing until destroy), so a writer process that maps the
+/// file's ranges after protect never sees one change owner.</para>
 /// <para>Secret memory has no such file: a <c>memfd_secret</c> can be sized only once, so each secret chunk keeps a secret
 /// descriptor of its own (<see cref="ChunkMapping.Backing"/>) and <see cref="Fd"/> stays null.</para>
 /// </remarks>
@@ -21,8 +24,69 @@ internal sealed class PoolBacking
     /// <summary>The pool's memfd, shared by every chunk's <see cref="ChunkMapping.Backing"/>; null until the first chunk.</summary>
     internal SafeFdHandle? Fd { get; set; }
 
-    /// <summary>Bytes of the file handed out to chunks so far (the file's size): the next chunk's range starts here.</summary>
+    /// <summary>The end of the highest range ever handed out to a chunk: a new range starts here.</summary>
     internal long Size { get; set; }
+
+    /// <summary>The file's size (<c>ftruncate</c>), at least <see cref="Size"/>: grown ahead, so most chunks need no call.</summary>
+    internal long FileSize { get; set; }
+
+    /// <summary>Ranges of unmapped chunks, punched, sorted by offset, neighbours merged; null until the first.</summary>
+    private List<(long Offset, long Length)>? _free;
+
+    /// <summary>Takes <paramref name="length"/> bytes from the first free range that holds them.</summary>
+    internal bool TryTakeFree(long length, out long offset)
+    {
+        if (_free is not null)
+        {
+            for (int i = 0; i < _free.Count; i++)
+            {
+                (long at, long available) = _free[i];
+                if (available >= length)
+                {
+                    if (available == length)
+                    {
+                        _free.RemoveAt(i);
+                    }
+                    else
+                    {
+                        _free[i] = (at + length, available - length);
+                    }
+
+                    offset = at;
+                    return true;
+                }
+            }
+        }
+
+        offset = 0;
+        return false;
+    }
+
+    /// <summary>Keeps [<paramref name="offset"/>, +<paramref name="length"/>) for a later chunk: it was punched, it reads as zeros.</summary>
+    internal void GiveBack(long offset, long length)
+    {
+        List<(long Offset, long Length)> free = _free ??= [];
+        int i = 0;
+        while (i < free.Count && free[i].Offset < offset)
+        {
+            i++;
+        }
+
+        free.Insert(i, (offset, length));
+
+        // Merge with the next, then with the previous neighbour.
+        if (i + 1 < free.Count && free[i].Offset + free[i].Length == free[i + 1].Offset)
+        {
+            free[i] = (free[i].Offset, free[i].Length + free[i + 1].Length);
+            free.RemoveAt(i + 1);
+        }
+
+        if (i > 0 && free[i - 1].Offset + free[i - 1].Length == free[i].Offset)
+        {
+            free[i - 1] = (free[i - 1].Offset, free[i - 1].Length + free[i].Length);
+            free.RemoveAt(i);
+        }
+    }
 
     /// <summary>Is the descriptor open (it was opened and not yet closed)?</summary>
     internal bool IsOpen => Fd is { IsClosed: false };

@@ -471,6 +471,9 @@ public abstract unsafe class ProtectablePool : IDisposable
     {
     }
 
+    /// <summary>Is the pool's lock still biased to the one thread that has used it (for tests; see <see cref="PoolLock"/>)?</summary>
+    internal bool LockIsBiased => _core.Lock.IsBiased;
+
     /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
     internal IReadOnlyList<Chunk> Chunks => _chunks;
 

@@ -167,9 +167,9 @@ internal static unsafe partial class ChildScenarios
     /// <summary>Runs the scenario named by <paramref name="args"/> in this process; returns only if it was not stopped.</summary>
     internal static int Run(string[] args)
     {
-        if (args is not [string name] || !Scenarios.TryGetValue(name, out Action? scenario))
+        if (args is not [string name] || !(Scenarios.TryGetValue(name, out Action? scenario) || ResourceScenarios.TryGetValue(name, out scenario)))
         {
-            Console.Error.WriteLine($"usage: Pmalloc.Tests {Flag} NAME, where NAME is one of: {string.Join(", ", Scenarios.Keys)}");
+            Console.Error.WriteLine($"usage: Pmalloc.Tests {Flag} NAME, where NAME is one of: {string.Join(", ", Scenarios.Keys.Concat(ResourceScenarios.Keys))}");
             return 2;
         }
 

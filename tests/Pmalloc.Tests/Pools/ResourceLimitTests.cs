@@ -21,7 +21,7 @@ public sealed class ResourceLimitTests
         Assert.Contains("their descriptors: 0", o, StringComparison.Ordinal);
         Assert.Contains("refused: IOException: Pool 'child-fd-writable'", o, StringComparison.Ordinal);
         Assert.Contains("EMFILE", o, StringComparison.Ordinal);
-        Assert.Contains("RLIMIT_NOFILE (now 64", o, StringComparison.Ordinal);
+        Assert.Contains("RLIMIT_NOFILE allows (now 64;", o, StringComparison.Ordinal);
         Assert.Contains("ulimit -n", o, StringComparison.Ordinal);
         Assert.Contains("statistics unchanged: True", o, StringComparison.Ordinal);
         Assert.Contains("descriptors unchanged: True", o, StringComparison.Ordinal);

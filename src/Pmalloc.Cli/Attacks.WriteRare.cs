@@ -23,20 +23,44 @@ internal static unsafe partial class Attacks
         }));
         add(new("batch-alias-after-dispose", "write through a batch's alias address kept after the batch was disposed", Outcome.AccessViolation, () =>
         {
-            using WriteRarePool pool = ProtectedRareSecret(out nint p);
-            nint alias;
-            using (WriteRareBatch batch = pool.BeginWrites())
+            // Once unmapped, the alias's range is free for the next mapping anyone makes (a new thread's stack, say); a write
+            // there would then hit that mapping and prove nothing. So the write goes where nothing is mapped any more, and
+            // the case is set up again (a new pool, a new batch) while something else took the range.
+            for (int attempt = 0; attempt < 8; attempt++)
             {
-                batch.Write(p, BitConverter.GetBytes(0x600DL));
-                alias = WritableAlias(pool.Name, p);
-                if (*(long*)alias != 0x600DL)
+                using WriteRarePool pool = ProtectedRareSecret(out nint p);
+                nint alias;
+                using (WriteRareBatch batch = pool.BeginWrites())
                 {
-                    throw new InvalidOperationException($"setup: the mapping at 0x{alias:x} does not show the batch's write");
+                    batch.Write(p, BitConverter.GetBytes(0x600DL));
+                    alias = WritableAlias(pool.Name, p);
+                    if (*(long*)alias != 0x600DL)
+                    {
+                        throw new InvalidOperationException($"setup: the mapping at 0x{alias:x} does not show the batch's write");
+                    }
                 }
+
+                if (attempt == 0)
+                {
+                    Ready();
+                }
+
+                if (ProcSelf.MappingAt(alias) is { } taken)
+                {
+                    if (taken.Contains(PoolMaps.Prefix, StringComparison.Ordinal))
+                    {
+                        Console.WriteLine($"the batch's alias is still mapped after Dispose: {taken}");
+                        Console.WriteLine(SurvivedMarker);
+                        return;
+                    }
+
+                    continue;
+                }
+
+                *(long*)alias = 0x0BAD;
             }
 
-            Ready();
-            *(long*)alias = 0x0BAD;
+            throw new InvalidOperationException("setup: each time, another mapping took the unmapped alias's range before the write");
         }));
         add(new("write-after-make-read-only", "write through a pointer after MakeReadOnly", Outcome.AccessViolation, () =>
         {

@@ -55,6 +55,12 @@ internal static class ProcSelf
         return mappings;
     }
 
+    /// <summary>The line of <c>/proc/self/maps</c> whose range holds <paramref name="address"/>, or null where nothing is mapped.</summary>
+    internal static string? MappingAt(nint address) =>
+        PoolMaps.Parse(File.ReadAllText("/proc/self/maps")).FirstOrDefault(v => v.Start <= (ulong)address && (ulong)address < v.End) is { } v
+            ? $"{v.Start:x}-{v.End:x} {v.Permissions} {v.Path}"
+            : null;
+
     /// <summary>The mapping of pool <paramref name="poolName"/> that holds <paramref name="address"/>: its chunk.</summary>
     internal static PoolMapping ChunkAt(string poolName, nint address) =>
         Mappings(poolName).FirstOrDefault(m => m.Contains(address))

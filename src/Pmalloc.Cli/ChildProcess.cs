@@ -9,11 +9,18 @@ namespace Pmalloc.Cli;
 /// <param name="StandardError">Everything it printed on stderr (the runtime's fatal error report goes here).</param>
 internal sealed record ChildResult(int ExitCode, string StandardOutput, string StandardError)
 {
-    /// <summary>True when the child died of the runtime's fail-fast <see cref="AccessViolationException"/>.</summary>
-    internal bool DiedOfAccessViolation => ExitCode == 134 && StandardError.Contains("AccessViolationException", StringComparison.Ordinal);
+    /// <summary>
+    /// True when the child died of the runtime's fail-fast access violation: exit status 134 (SIGABRT) and the runtime's
+    /// report on stderr, <c>System.AccessViolationException: Attempted to read or write protected memory</c> from the JIT
+    /// runtime, <c>Process terminated. Access Violation: Attempted to read or write protected memory</c> from NativeAOT.
+    /// </summary>
+    internal bool DiedOfAccessViolation => ExitCode == 134 && FaultLine.Length > 0;
 
     /// <summary>The runtime's one-line account of the fault, if any.</summary>
-    internal string FaultLine => StandardError.Split('\n').FirstOrDefault(l => l.Contains("AccessViolationException", StringComparison.Ordinal))?.Trim() ?? "";
+    internal string FaultLine => StandardError.Split('\n').FirstOrDefault(IsFaultReport)?.Trim() ?? "";
+
+    private static bool IsFaultReport(string line) =>
+        line.Contains("AccessViolationException", StringComparison.Ordinal) || line.Contains("Access Violation: Attempted to read or write protected memory", StringComparison.Ordinal);
 }
 
 /// <summary>Runs this same <c>pmalloc</c> program again as a child process.</summary>

@@ -16,7 +16,7 @@ internal static class SelfTest
         bool json = args.Contains("--json");
         if (args.Any(a => a != "--json"))
         {
-            throw new CliUsageException("usage: pmalloc selftest [--json]");
+            throw new CliUsageException($"unknown option '{args.First(a => a != "--json")}'");
         }
 
         Attack[] cases = [.. Attacks.Cases.Values];
@@ -27,7 +27,7 @@ internal static class SelfTest
             advance?.Invoke();
         });
 
-        if (json || !AnsiConsole.Profile.Capabilities.Interactive)
+        if (json || !Terminal.OutputIsInteractive)
         {
             RunAll(null);
         }
@@ -42,7 +42,7 @@ internal static class SelfTest
 
         if (json)
         {
-            Json.Print(results);
+            Json.Print(results, Json.Types.CaseResultArray);
         }
         else
         {
@@ -89,9 +89,14 @@ internal static class SelfTest
             return (nameof(Outcome.Refused), refused["refused: ".Length..]);
         }
 
+        if (child.ExitCode == Attacks.FoundNothingExitCode && stdout.FirstOrDefault(l => l.StartsWith("found nothing: ", StringComparison.Ordinal)) is { } nothing)
+        {
+            return (nameof(Outcome.FoundNothing), nothing["found nothing: ".Length..]);
+        }
+
         if (child.ExitCode == 0 && stdout.Contains(Attacks.SurvivedMarker))
         {
-            return (nameof(Outcome.NotBlocked), "the write went through");
+            return (nameof(Outcome.NotBlocked), stdout.LastOrDefault(l => l.Length > 0 && l != Attacks.SurvivedMarker) ?? "the write went through");
         }
 
         if (child.ExitCode == 139)

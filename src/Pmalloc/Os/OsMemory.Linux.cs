@@ -21,8 +21,12 @@ internal static unsafe partial class OsMemory
     /// <summary>Does process_madvise on PIDFD_SELF work? 0 not tried yet, 1 yes, -1 no.</summary>
     private static int s_processMadvise;
 
-    /// <summary>Seals a memfd's size only, for write-rare pools whose memfd is still written after Protect.</summary>
-    private const Interop.Seals SizeSeals = Interop.Seals.Grow | Interop.Seals.Shrink;
+    /// <summary>
+    /// Seals a memfd against shrinking only (a truncate and regrow through a reopened descriptor would zero protected data),
+    /// for write-rare pools whose memfd is still written after Protect and the object cache's, sealed at birth. Growth
+    /// stays allowed: it changes no byte already mapped, and the object cache's pool file still grows for its next chunks.
+    /// </summary>
+    private const Interop.Seals SizeSeals = Interop.Seals.Shrink;
 
     internal static partial OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
     {
@@ -115,18 +119,8 @@ internal static unsafe partial class OsMemory
         System.Diagnostics.Debug.Assert(offset + length <= mapping.Length);
         if (mapping.IsSecret)
         {
-            // A memfd_secret takes no pwrite (ESPIPE): copy through a private alias of the touched pages instead.
-            nuint first = offset & ~((nuint)PageSize - 1);
-            nuint span = RoundUpToPages(offset + length) - first;
-            OsResult mapped = TryMapAlias(mapping, first, span, out nint alias);
-            if (mapped.Failed)
-            {
-                return mapped;
-            }
-
-            Buffer.MemoryCopy(source, (void*)(alias + (nint)(offset - first)), length, length);
-            UnmapAlias(alias, span);
-            return OsResult.Ok;
+            // A memfd_secret takes no pwrite: its writes go through the writer process.
+            return OsResult.Fail(Interop.Errno.ESPIPE, "pwrite", $"write {length} bytes through a chunk's memfd_secret");
         }
 
         long position = mapping.BackingOffset + (long)offset;
@@ -150,41 +144,6 @@ internal static unsafe partial class OsMemory
         }
 
         return OsResult.Ok;
-    }
-
-    internal static partial OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias)
-    {
-        AssertPageMultiple(length);
-        System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
-        alias = 0;
-        if (!mapping.HasBacking)
-        {
-            return OsResult.Fail(Interop.Errno.EBADF, "mmap", $"map a writable alias of {length} bytes");
-        }
-
-        OsResult budget = MappingBudget.TryReserve(1, $"map a writable alias of {length} bytes");
-        if (budget.Failed)
-        {
-            return budget;
-        }
-
-        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Backing, mapping.BackingOffset + (long)offset);
-        if (address == Interop.MapFailed)
-        {
-            OsResult failed = OsResult.Fail("mmap", $"map a writable alias of {length} bytes");
-            MappingBudget.Release(1);
-            return failed;
-        }
-
-        alias = address;
-        return OsResult.Ok;
-    }
-
-    internal static partial void UnmapAlias(nint alias, nuint length)
-    {
-        // munmap of an unsealed private range we mapped cannot fail.
-        _ = Interop.munmap(alias, length);
-        MappingBudget.Release(1);
     }
 
     internal static partial OsResult TryPunch(ChunkMapping mapping, nuint offset, nuint length)
@@ -451,8 +410,8 @@ internal static unsafe partial class OsMemory
         if (Volatile.Read(ref s_processMadvise) >= 0)
         {
             Interop.IoVec* ranges = stackalloc Interop.IoVec[2];
-            ranges[0] = new Interop.IoVec { Base = low, Length = page };
-            ranges[1] = new Interop.IoVec { Base = high, Length = page };
+            ranges[0] = new Interop.IoVec { Base = (void*)low, Length = page };
+            ranges[1] = new Interop.IoVec { Base = (void*)high, Length = page };
             nint done = Interop.process_madvise(Interop.PidfdSelf, ranges, 2, Interop.Advice.GuardInstall);
             if (done == (nint)(2 * page))
             {

@@ -59,18 +59,12 @@ internal static unsafe partial class OsMemory
     /// </summary>
     internal static partial OsResult TrySealBacking(ChunkMapping mapping, bool final);
 
-    /// <summary>Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing, never through a writable mapping of the public range.</summary>
-    internal static partial OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length);
-
     /// <summary>
-    /// Maps [<paramref name="offset"/>, +<paramref name="length"/>) of the chunk's backing read-write at an address the kernel
-    /// chooses: a second view of the same pages, never the public address. Counted against <c>vm.max_map_count</c>.
-    /// <see cref="UnmapAlias"/> undoes it.
+    /// Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing
+    /// (<c>pwrite</c>), never through a writable mapping. Secret memory takes no <c>pwrite</c>: it fails there (its writes
+    /// go through the writer process, <see cref="OsWriter"/>).
     /// </summary>
-    internal static partial OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias);
-
-    /// <summary>Unmaps an alias made by <see cref="TryMapAlias"/>.</summary>
-    internal static partial void UnmapAlias(nint alias, nuint length);
+    internal static partial OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length);
 
     /// <summary>
     /// Gives the pages of [<paramref name="offset"/>, +<paramref name="length"/>) of the chunk back to the kernel through

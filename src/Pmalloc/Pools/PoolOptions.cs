@@ -1,18 +1,5 @@
 namespace Pmalloc;
 
-/// <summary>How a pool is sealed when it is protected.</summary>
-public enum SealMode
-{
-    /// <summary>Protect with <c>mprotect</c> only.</summary>
-    None,
-
-    /// <summary>Seal where the kernel has <c>mseal(2)</c>; elsewhere protect only, and say so in <see cref="PoolStatistics.Sealed"/>.</summary>
-    IfSupported,
-
-    /// <summary>Seal, or fail with <see cref="PlatformNotSupportedException"/> where the kernel has no <c>mseal(2)</c>.</summary>
-    Required,
-}
-
 /// <summary>
 /// The settings of one pool. All are init-only; the pool constructor validates them and throws
 /// <see cref="ArgumentException"/> naming the option that is wrong.
@@ -26,17 +13,35 @@ public sealed record PoolOptions
     public int Alignment { get; init; } = 16;
 
     /// <summary>
-    /// The pool's first and smallest chunk, in bytes (rounded up to whole pages), or the first allocation's size if that is
-    /// larger; each later chunk is as large as all before it together (geometric growth), so a million small allocations
-    /// still take a few dozen chunks. Default: one page (<see cref="Environment.SystemPageSize"/>), so a pool holding 640
-    /// bytes maps one page. A pool whose final size is known maps it in one chunk with a <c>ChunkSize</c> of that size.
+    /// The pool's smallest chunk, in bytes: from 1 byte to 1 GiB, rounded up to whole OS pages (so 4096 is one page on
+    /// every kernel, 4K, 16K or 64K). When set, the first chunk is this size (or the first allocation's, if larger) and
+    /// no later chunk is smaller, so a pool whose final size is known maps it in one chunk. Left at its default (64 KiB),
+    /// a pool starts smaller: its first chunk is one page (or the first allocation's size), so a pool holding 640 bytes
+    /// maps one page. Either way each new chunk is as large as all before it together (geometric growth, up to 64 MiB),
+    /// so a million small allocations take a few dozen chunks.
     /// </summary>
-    public int ChunkSize { get; init; } = Environment.SystemPageSize;
+    public int ChunkSize
+    {
+        get => _chunkSize;
+        init
+        {
+            _chunkSize = value;
+            ChunkSizeIsSet = true;
+        }
+    }
+
+    private readonly int _chunkSize = 64 * 1024;
+
+    /// <summary>Was <see cref="ChunkSize"/> set (then the first chunk is that size), or left at its default (then it is one page)?</summary>
+    internal bool ChunkSizeIsSet { get; private init; }
 
     /// <summary>Put an inaccessible (<c>PROT_NONE</c>) page on each side of every chunk, so a linear overflow faults. Default on.</summary>
     public bool GuardPages { get; init; } = true;
 
-    /// <summary>Seal the chunks on <see cref="ProtectablePool.Protect"/>. Default <see cref="SealMode.None"/>.</summary>
+    /// <summary>
+    /// Seal the chunks on <see cref="ProtectablePool.Protect"/>; an <see cref="ObjectCache{T}"/>, whose chunks are read-only from
+    /// birth, seals each chunk as it is mapped. Default <see cref="SealMode.None"/>.
+    /// </summary>
     public SealMode Seal { get; init; } = SealMode.None;
 
     /// <summary>

@@ -31,6 +31,18 @@ internal abstract unsafe class WritePath
     /// <summary>One atomic, release-ordered pointer store at the aligned <paramref name="slot"/>.</summary>
     internal abstract OsResult Publish(Chunk chunk, nint slot, nint value, bool readOnly);
 
+    /// <summary>
+    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only secret chunk, which takes no holes, without
+    /// a writable mapping in this process. Only the write-rare path can (through the writer process); others fail.
+    /// </summary>
+    internal virtual OsResult WipeSecret(Chunk chunk, nuint length) =>
+        OsResult.Fail(Interop.Errno.EOPNOTSUPP, "write", "zero read-only secret memory");
+
+    /// <summary>The chunk is about to be unmapped (or forgotten, if sealed): drop whatever the path holds for it.</summary>
+    internal virtual void Release(Chunk chunk)
+    {
+    }
+
     /// <summary>Plain stores only: asking it to write read-only memory is a bug in the caller.</summary>
     private sealed class PlainStoresPath : WritePath
     {

@@ -1,9 +1,9 @@
 namespace Pmalloc.Tests;
 
 /// <summary>
-/// The OS limits a pool must respect (issue 11, items 4 and 5), each in a child that lowers or uses up the limit of its
-/// own process (<see cref="ChildScenarios"/>): descriptors (RLIMIT_NOFILE), mappings (vm.max_map_count), file size
-/// (RLIMIT_FSIZE). A refusal names the limit and what to change, leaves the pool's statistics as they were and leaves no
+/// The OS limits a pool must respect (issue 11), each in a child that lowers or uses up the limit of its own process
+/// (<see cref="ChildScenarios"/>): address space (RLIMIT_AS), descriptors (RLIMIT_NOFILE), mappings (vm.max_map_count),
+/// file size (RLIMIT_FSIZE). A refusal names the pool and the limit, leaves the pool's statistics as they were and leaves no
 /// mapping or descriptor behind; the process goes on.
 /// </summary>
 public sealed class ResourceLimitTests
@@ -74,5 +74,19 @@ public sealed class ResourceLimitTests
     public void A_write_into_a_guard_page_kills_the_child(string scenario)
     {
         Child.AssertFaults(scenario);
+    }
+
+    [Theory]
+    [InlineData("refill-over-address-space-limit-metadata")]
+    [InlineData("refill-over-address-space-limit-mapping")]
+    public void A_refill_refused_under_RLIMIT_AS_names_the_pool_and_leaves_nothing_behind(string scenario)
+    {
+        ChildResult result = Child.Run(scenario);
+
+        Assert.True(result.ExitCode == 0 && result.StandardOutput.Contains(ChildScenarios.SurvivedMarker, StringComparison.Ordinal), result.ToString());
+        Assert.Contains("refused: OutOfMemoryException: Pool 'child-as': cannot ", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("statistics unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("mappings and descriptors unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("after dispose: 0 mappings, 0 descriptors", result.StandardOutput, StringComparison.Ordinal);
     }
 }

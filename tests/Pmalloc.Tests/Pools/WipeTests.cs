@@ -101,13 +101,23 @@ public sealed unsafe class WipeTests
         Assert.Equal(0, BitConverter.ToInt64(read));
     }
 
-    [Fact]
-    public void Disposing_a_protected_write_rare_pool_commits_nothing_and_wipes_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Disposing_a_protected_write_rare_pool_commits_nothing_and_wipes_it(bool madeReadOnly)
     {
+        // After MakeReadOnly the pool holds no descriptor: the wipe goes through the read-only mapping (MADV_REMOVE), and
+        // no writable mapping of the pool appears for it (a write-rare pool's never is made writable).
         WriteRarePool pool = new(new PoolOptions { Name = TestPools.UniqueName() });
         nint big = pool.Allocate((nuint)Big);
         pool.Protect();
         pool.Write(big + (nint)(Big / 2), BitConverter.GetBytes(0x5EC12E7L));
+        if (madeReadOnly)
+        {
+            pool.MakeReadOnly();
+            Assert.Empty(TestPools.MemfdsOf(pool.Name));
+        }
+
         ChunkMapping m = pool.Chunks.Single(c => c.Contains(big)).Mapping;
         using Microsoft.Win32.SafeHandles.SafeFileHandle kept = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.Read);
         long offset = m.FileOffsetOf(big + (nint)(Big / 2));

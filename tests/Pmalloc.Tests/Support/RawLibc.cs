@@ -11,8 +11,8 @@ internal static unsafe partial class RawLibc
     /// <summary>The memfd seals a sealed write-once pool carries: no write or writable mapping, no resize, no seal change.</summary>
     internal const int FinalSeals = (int)(Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal);
 
-    /// <summary>The seals of a sealed write-rare pool before MakeReadOnly: its size only.</summary>
-    internal const int SizeSeals = (int)(Interop.Seals.Grow | Interop.Seals.Shrink);
+    /// <summary>The seals of a sealed write-rare pool before MakeReadOnly, and of a sealed object cache: against shrinking only (growth changes no mapped byte).</summary>
+    internal const int SizeSeals = (int)Interop.Seals.Shrink;
 
     /// <summary>MREMAP_MAYMOVE.</summary>
     internal const int MremapMayMove = 1;

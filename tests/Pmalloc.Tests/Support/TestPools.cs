@@ -68,7 +68,4 @@ internal static class TestPools
     internal static long ResidentShmem() =>
         long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("RssShmem:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
             System.Globalization.CultureInfo.InvariantCulture) * 1024;
-
-    /// <summary>Writable aliases of a pool's chunks mapped now: its mappings in /proc/self/maps beyond one per chunk.</summary>
-    internal static int AliasCount(ProtectablePool pool) => MapsLinesOf(pool.Name).Length - pool.Statistics.Chunks;
 }

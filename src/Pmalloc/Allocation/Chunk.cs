@@ -203,7 +203,7 @@ internal sealed unsafe class Chunk
             : ulong.MaxValue >> (64 - granules)) << bit;
         ulong* used = _used + ((first >> 5) & ~1);
         used[0] |= run;
-        used[1] |= run & (0 - run);
+        used[1] |= run & unchecked(0 - run);
         if (padding != 0)
         {
             SetMeta(first, padding);

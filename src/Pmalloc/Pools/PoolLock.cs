@@ -101,7 +101,7 @@ internal unsafe struct PoolLock
     internal bool TryEnterBiased()
     {
         byte here;
-        if ((nuint)(&here) - _ownerStackLow < _ownerStackSize)
+        if (unchecked((nuint)(&here) - _ownerStackLow) < _ownerStackSize)
         {
             AssertNotHeld();
             Volatile.Write(ref _ownerInside, 1);

@@ -92,7 +92,7 @@ internal static unsafe class Demo
         {
             if (!File.Exists(file))
             {
-                throw new CliUsageException($"no policy file at '{file}'");
+                throw new CliUsageException($"no policy file at '{TerminalText.Clean(file, 400)}'");
             }
         }
 
@@ -106,20 +106,22 @@ internal static unsafe class Demo
         // 1. Load.
         WriteOncePool pool = new(new PoolOptions { Name = "policy-v1" });
         Stopwatch clock = Stopwatch.StartNew();
-        LoadedPolicy policy = report.Step($"Loading {Path.GetFileName(o.Policy)}", () => PolicyLoader.LoadFile(pool, o.Policy));
+        LoadedPolicy policy = report.Step($"Loading {Shown(Path.GetFileName(o.Policy))}", () => PolicyLoader.LoadFile(pool, o.Policy));
         double loadMs = clock.Elapsed.TotalMilliseconds;
-        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Markup.Escape(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
+        report.Line($"[bold]1. Load[/]: [green]{policy.Rules:N0}[/] rules, {policy.Users.Length} users, {policy.Roles.Length} roles of '{Shown(policy.Name)}' v{policy.Version} in {loadMs:0} ms.");
         report.Line("   Rules are structs, strings UTF-8, indexes ProtectedDictionary tables, all in the pool.");
         report.Statistics(pool.Statistics);
 
         // 2. A malformed file: the load fails halfway and frees what it took. With the user's own policy, a copy of it
-        // with one rule cut short halfway; else the shipped sample, which has one.
-        RollbackSummary rollback = report.Step("Loading a malformed policy", () => o.OwnPolicy
-            ? TryMalformed(pool, o.Policy, Break(File.ReadAllLines(o.Policy), out string broken), broken)
+        // with one rule cut short halfway; else (or if it has no statement to break) the shipped sample, which has one.
+        string broken = "";
+        string[]? brokenCopy = o.OwnPolicy ? Break(ReadPolicyLines(o.Policy), out broken) : null;
+        RollbackSummary rollback = report.Step("Loading a malformed policy", () => brokenCopy is not null
+            ? TryMalformed(pool, o.Policy, brokenCopy, broken)
             : TryMalformed(pool, Path.Combine(o.Samples, "policy-malformed.txt"), null, null));
         report.Line(rollback.Sample
-            ? $"[bold]2. Rollback[/]: the shipped sample {Path.GetFileName(rollback.File)}, line {rollback.Line}: [red]{Markup.Escape(rollback.Error)}[/]"
-            : $"[bold]2. Rollback[/]: {Markup.Escape(Path.GetFileName(rollback.File))} with line {rollback.Line} cut short to '{Markup.Escape(rollback.BrokenLine ?? "")}': [red]{Markup.Escape(rollback.Error)}[/]");
+            ? $"[bold]2. Rollback[/]: the shipped sample {Path.GetFileName(rollback.File)}, line {rollback.Line}: [red]{Shown(rollback.Error)}[/]"
+            : $"[bold]2. Rollback[/]: {Shown(Path.GetFileName(rollback.File))} with line {rollback.Line} cut short to '{Shown(rollback.BrokenLine ?? "")}': [red]{Shown(rollback.Error)}[/]");
         report.Line("   The loader freed every allocation of the failed load (Free, newest first).");
         report.Line($"   Pool statistics before and after: {(rollback.StatisticsUnchanged ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
         report.Compare(rollback.Before, rollback.After);
@@ -137,7 +139,7 @@ internal static unsafe class Demo
 
         // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.
         WriteOncePool next = new(new PoolOptions { Name = "policy-v2" });
-        LoadedPolicy reloaded = report.Step($"Reloading {Path.GetFileName(o.Reload!)}", () => PolicyLoader.LoadFile(next, o.Reload!));
+        LoadedPolicy reloaded = report.Step($"Reloading {Shown(Path.GetFileName(o.Reload!))}", () => PolicyLoader.LoadFile(next, o.Reload!));
         next.Protect();
         queries = MakeQueries(reloaded);
         bool[] before = Decide(slot.Current, queries);
@@ -158,7 +160,7 @@ internal static unsafe class Demo
             report.Line($"   {changed} of {SampleQueries:N0} sample decisions changed, for example:");
             foreach (ChangedDecision c in examples)
             {
-                report.Line($"   {Markup.Escape(c.Query)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
+                report.Line($"   {Shown(c.Query, 3 * TerminalText.EchoLimit)}: {Verdict(c.Before)} -> {Verdict(c.After)}");
             }
         }
 
@@ -169,10 +171,10 @@ internal static unsafe class Demo
         AttackSummary attack = new(child.ExitCode, child.FaultLine, child.DiedOfAccessViolation, unchanged,
             child.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("attacker:", StringComparison.Ordinal)) ?? "");
         report.Line("[bold]5. Attack[/]: a child loads and protects the policy, then grants itself a role");
-        report.Line($"   by writing to a rule ({Markup.Escape(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal))}).");
+        report.Line($"   by writing to a rule ({Shown(attack.Plan.Replace("attacker: ", "", StringComparison.Ordinal), 3 * TerminalText.EchoLimit)}).");
         report.Line(attack.Stopped
             ? $"   Stopped: exit status [green]{attack.ExitCode}[/]. The runtime said:\n   [yellow]{Markup.Escape(attack.FaultLine)}[/]"
-            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Markup.Escape(child.StandardError)}");
+            : $"   [red]NOT stopped as expected: exit status {attack.ExitCode}.[/] {Shown(child.StandardError.ReplaceLineEndings(" "), 2000)}");
         report.Line($"   Decisions here after the attack: {(unchanged ? "[green]unchanged[/]" : "[red]CHANGED[/]")} ({SampleQueries:N0} sample queries).");
 
         current = next;
@@ -193,7 +195,7 @@ internal static unsafe class Demo
         PoolStatistics before = pool.Statistics;
         try
         {
-            _ = lines is null ? PolicyLoader.LoadFile(pool, path) : PolicyLoader.Load(pool, lines, Path.GetFileName(path));
+            _ = lines is null ? PolicyLoader.LoadFile(pool, path) : PolicyLoader.Load(pool, lines, TerminalText.Clean(Path.GetFileName(path)));
         }
         catch (PolicyFormatException e)
         {
@@ -204,12 +206,27 @@ internal static unsafe class Demo
         throw new InvalidOperationException($"{path}: the malformed copy was expected to fail to load, and it loaded");
     }
 
+    /// <summary>The lines of the policy file at <paramref name="path"/>, through the loader's bounded reader (the file loaded once already).</summary>
+    private static string[] ReadPolicyLines(string path)
+    {
+        try
+        {
+            using StreamReader reader = new(path, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            return [.. PolicyLoader.ReadLines(reader, TerminalText.Clean(Path.GetFileName(path)), path)];
+        }
+        catch (Exception e) when (e is (IOException or UnauthorizedAccessException or NotSupportedException) and not PolicyReadException)
+        {
+            throw new PolicyReadException(path, e);
+        }
+    }
+
     /// <summary>
     /// Breaks one statement of a policy that loaded: the <c>allow</c> rule nearest the middle loses its object (or, in a
     /// policy without rules, the statement nearest the middle keeps only its keyword). Every statement then needs more
-    /// fields than it has, so the load fails there, halfway through. Returns the lines, the broken one in place.
+    /// fields than it has, so the load fails there, halfway through. Returns the lines, the broken one in place; null if
+    /// the policy has no statement at all (an empty policy is valid).
     /// </summary>
-    internal static string[] Break(string[] lines, out string broken)
+    internal static string[]? Break(string[] lines, out string broken)
     {
         static string[] Fields(string line)
         {
@@ -220,9 +237,10 @@ internal static unsafe class Demo
         int[] statements = [.. Enumerable.Range(0, lines.Length).Where(i => Fields(lines[i]).Length > 0)];
         int[] rules = [.. statements.Where(i => Fields(lines[i]) is ["allow", _, _, _])];
         int[] candidates = rules.Length > 0 ? rules : statements;
+        broken = "";
         if (candidates.Length == 0)
         {
-            throw new InvalidOperationException("a policy with no statement cannot be broken");
+            return null;
         }
 
         int at = candidates[candidates.Length / 2];
@@ -238,11 +256,14 @@ internal static unsafe class Demo
         public override string ToString() => $"{User} {Action} {Object}";
     }
 
-    /// <summary>A fixed, seeded mix: mostly a random user asking for a permission some rule grants, and one in eight for an action on an object no rule pairs it with.</summary>
+    /// <summary>
+    /// A fixed, seeded mix: mostly a random user asking for a permission some rule grants, and one in eight for an action on
+    /// an object no rule pairs it with. A policy with no rule gets queries that every decision denies.
+    /// </summary>
     private static Query[] MakeQueries(LoadedPolicy policy)
     {
         Random random = new(2018);
-        (string Action, string Object)[] pairs = policy.Permissions;
+        (string Action, string Object)[] pairs = policy.Permissions.Length > 0 ? policy.Permissions : [("read", "/")];
         Query[] queries = new Query[SampleQueries];
         for (int i = 0; i < queries.Length; i++)
         {
@@ -317,6 +338,9 @@ internal static unsafe class Demo
 
     private static string Verdict(bool allowed) => allowed ? "[green]allowed[/]" : "[red]denied[/]";
 
+    /// <summary>Input from the policy or the command line, as markup: control characters stripped, cut, markup escaped.</summary>
+    private static string Shown(string text, int limit = TerminalText.EchoLimit) => Markup.Escape(TerminalText.Clean(text, limit));
+
     private static string Bytes(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.0} MiB" : $"{bytes / 1024.0:0.#} KiB";
 
     /// <summary>
@@ -332,15 +356,15 @@ internal static unsafe class Demo
         string target = policy.Roles.Contains("admin") ? "admin" : policy.Roles[^1];
         UserRecord* user = policy.FindUser(attacker);
         RoleRecord* role = policy.FindRole(target);
-        Console.WriteLine($"attacker: user {attacker} overwrites its role with {target}");
-        Console.WriteLine($"before: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
+        Console.WriteLine($"attacker: user {TerminalText.Clean(attacker)} overwrites its role with {TerminalText.Clean(target)}");
+        Console.WriteLine($"before: {TerminalText.Clean(attacker)} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
         Attacks.Ready();
 
         // The forbidden write: the user record lives in the protected pool.
         user->Roles[0] = role;
 
         Console.WriteLine(Attacks.SurvivedMarker);
-        Console.WriteLine($"after: {attacker} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
+        Console.WriteLine($"after: {TerminalText.Clean(attacker)} write /etc/shadow: {(Decisions.IsAllowed((PolicyRoot*)policy.Root, attacker, "write", "/etc/shadow") ? "allowed" : "denied")}");
         return 0;
     }
 

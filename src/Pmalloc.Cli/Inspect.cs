@@ -9,12 +9,20 @@ internal static class Inspect
     {
         bool json = args.Contains("--json");
         string[] targets = [.. args.Where(a => a != "--json")];
-        if (targets.Length != 1 || (targets[0] != "self" && !(int.TryParse(targets[0], out int n) && n > 0)))
+        if (targets.Length != 1)
         {
-            throw new CliUsageException(targets.Length == 0 ? "which process? give a PID or self" : targets.Length > 1 ? "one process at a time" : $"'{targets[0]}' is not a PID (a positive number) or self");
+            throw new CliUsageException(targets.Length == 0 ? "which process? give a PID or self" : "one process at a time");
         }
 
-        string pid = targets[0] == "self" ? Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) : targets[0];
+        int? parsed = targets[0] == "self" ? Environment.ProcessId : ParsePid(targets[0]);
+        if (parsed is not { } number)
+        {
+            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero");
+        }
+
+        // Only ever the canonical form in a path: "/proc/ 1", "/proc/+1" or "/proc/0001" are not what was meant.
+        string pid = number.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
         // A process that does not exist or cannot be read throws InspectException: the program reports it (exit 1).
         IReadOnlyList<PoolMapInfo> pools = PoolMaps.Read(pid);
 
@@ -35,7 +43,8 @@ internal static class Inspect
             .AddColumns("pool", "chunks", "mapped", "resident", "prot", "sealed", "locked", "no dump", "guards");
         foreach (PoolMapInfo p in pools)
         {
-            table.AddRow(Markup.Escape(p.Name), $"{p.Chunks}", Bytes(p.MappedBytes), Bytes(p.ResidentBytes),
+            // Any process can name a memfd "pmalloc:..." with escape sequences in it.
+            table.AddRow(Markup.Escape(TerminalText.Clean(p.Name)), $"{p.Chunks}", Bytes(p.MappedBytes), Bytes(p.ResidentBytes),
                 p.Protection == "r" ? "[green]r[/]" : p.Protection, YesNo(p.Sealed), p.Locked ? $"yes ({Bytes(p.LockedBytes)})" : "no",
                 YesNo(p.ExcludedFromCoreDumps), p.GuardPages ? "yes" : $"{p.GuardedChunks} of {p.Chunks} chunks");
         }
@@ -44,11 +53,19 @@ internal static class Inspect
         return 0;
     }
 
+    /// <summary>A PID as the kernel writes it: ASCII digits only, no leading zero, at most <see cref="int.MaxValue"/>; else null.</summary>
+    internal static int? ParsePid(string text) =>
+        text.Length is > 0 and <= 10 && text[0] != '0' && text.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0
+        && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+            ? pid
+            : null;
+
     private static string ProcessName(string pid)
     {
         try
         {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+            // The process sets its own name (prctl PR_SET_NAME): whatever it holds is shown, never acted on.
+            return TerminalText.Clean(File.ReadAllText($"/proc/{pid}/comm").Trim());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

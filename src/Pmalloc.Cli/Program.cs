@@ -59,6 +59,11 @@ catch (CliUsageException e)
 {
     return Fail(verb.Name, e.Message, 2, verb.Usage, json);
 }
+catch (PolicyReadException e)
+{
+    // A file named on the command line that cannot be read (permission, a directory, an I/O error): like a missing one.
+    return Fail(verb.Name, e.Message, 2, null, json);
+}
 catch (Exception e) when (e is PolicyFormatException or InspectException or IOException or UnauthorizedAccessException)
 {
     // Failures the user can act on (a malformed policy names its file and line; a missing process its PID): one
@@ -77,7 +82,8 @@ static int Fail(string verb, string message, int exitCode, string? usage, bool j
     }
 
     string prefix = verb == "pmalloc" ? "pmalloc" : $"pmalloc {verb}";
-    Terminal.Error.MarkupLineInterpolated($"[red]{prefix}:[/] {message}");
+    // The message may echo an argument or a name from a file: no control character reaches the terminal (JSON escapes them).
+    Terminal.Error.MarkupLineInterpolated($"[red]{prefix}:[/] {TerminalText.Clean(message, 2000)}");
     if (usageLine is not null)
     {
         Terminal.Error.WriteLine(usageLine);

@@ -24,6 +24,11 @@ internal static class ThrowHelper
         throw new InvalidOperationException($"Pool '{pool}': cannot {operation}{at}: the pool is {state.ToString().ToLowerInvariant()} (read-only for good).");
     }
 
+    /// <summary>The bitmaps of a new chunk could not be allocated (before anything was mapped).</summary>
+    internal static OutOfMemoryException ChunkMetadataOutOfMemory(string pool, nuint length, OutOfMemoryException inner) =>
+        new($"Pool '{pool}': cannot map a chunk of {length} bytes: its metadata (the allocation bitmaps, off the GC heap) " +
+            "could not be allocated: the process is out of memory or of address space (RLIMIT_AS, 'ulimit -v'). Nothing was mapped.", inner);
+
     [DoesNotReturn]
     internal static void ThrowDestroyed(string pool, string operation) =>
         throw new ObjectDisposedException(pool, $"Pool '{pool}': cannot {operation}: the pool was destroyed.");

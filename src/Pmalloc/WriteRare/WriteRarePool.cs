@@ -131,6 +131,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "write", target, (nuint)source.Length) is not { } chunk)
@@ -154,13 +155,16 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 ThrowIfFailed(_writePath.Write(chunk, target, source, readOnly: !StoresArePlain), target);
             }
 
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "fill", target, length) is not { } chunk)
@@ -177,13 +181,16 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 ThrowIfFailed(_writePath.Fill(chunk, target, value, length, readOnly: !StoresArePlain), target);
             }
 
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             CheckCanWrite(batch, "publish", slot);
@@ -202,8 +209,10 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 ThrowIfFailed(_writePath.Publish(chunk, slot, value, readOnly: !StoresArePlain), slot);
             }
 
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Allocates <c>initial.Length</c> bytes and writes <paramref name="initial"/> there (the object cache's Create).</summary>
@@ -294,10 +303,13 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only.</summary>
-    private void CountUpdate()
+    /// <summary>
+    /// Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only. Called after the
+    /// pool's lock is released: a listener's callback runs inside <c>Add</c>, and may call into this pool.
+    /// </summary>
+    private void CountUpdate(bool update)
     {
-        if (!StoresArePlain)
+        if (update)
         {
             PoolMetrics.CountWriteRareUpdate(Name);
         }

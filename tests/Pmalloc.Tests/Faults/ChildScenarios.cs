@@ -146,6 +146,10 @@ internal static unsafe partial class ChildScenarios
             MemoryMarshal.GetReference(name) = 'W';
         },
         ["lock-over-memlock-limit"] = LockOverMemlockLimit,
+        ["refill-over-address-space-limit-metadata"] = () => RefillOverAddressSpaceLimit(headroomMiB: 128),
+        ["refill-over-address-space-limit-mapping"] = () => RefillOverAddressSpaceLimit(headroomMiB: 1024),
+        ["metrics-listener-reads-statistics"] = MetricsListenerReadsStatistics,
+        ["read-into-protected-destination"] = ReadIntoProtectedDestination,
     };
 
     /// <summary>Every scenario's name.</summary>

@@ -40,7 +40,7 @@ internal static unsafe class Demo
         Report report = new(o.Json);
         using RootSlot slot = new();
 
-        // A malformed policy of the user's throws PolicyFormatException, naming file and line: the program reports it (exit 1).
+        // A malformed policy of the user's throws PolicyFormatException, naming file and line: the program reports it (exit 1); an unreadable one PolicyReadException (exit 2).
         DemoSummary summary = RunDemo(o, report, slot, out ProtectablePool current, out LoadedPolicy currentPolicy);
 
         try

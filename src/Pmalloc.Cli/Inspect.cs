@@ -11,18 +11,17 @@ internal static class Inspect
         string[] targets = [.. args.Where(a => a != "--json")];
         if (targets.Length != 1)
         {
-            throw new CliUsageException(targets.Length == 0 ? "which process? give a PID or self" : "one process at a time");
+            throw new CliUsageException(targets.Length == 0 ? "which process? give a PID or self" : targets.Length > 1 ? "one process at a time" : $"'{targets[0]}' is not a PID (a positive number) or self");
         }
 
         int? parsed = targets[0] == "self" ? Environment.ProcessId : ParsePid(targets[0]);
         if (parsed is not { } number)
         {
-            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero");
+            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero.");
         }
 
         // Only ever the canonical form in a path: "/proc/ 1", "/proc/+1" or "/proc/0001" are not what was meant.
         string pid = number.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
         // A process that does not exist or cannot be read throws InspectException: the program reports it (exit 1).
         IReadOnlyList<PoolMapInfo> pools = PoolMaps.Read(pid);
 

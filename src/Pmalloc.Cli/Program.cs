@@ -61,7 +61,7 @@ catch (CliUsageException e)
 }
 catch (PolicyReadException e)
 {
-    // A file named on the command line that cannot be read (permission, a directory, an I/O error): like a missing one.
+    // The file is the user's, the error is the OS's: one line, exit status 2.
     return Fail(verb.Name, e.Message, 2, null, json);
 }
 catch (Exception e) when (e is PolicyFormatException or InspectException or IOException or UnauthorizedAccessException)
@@ -82,8 +82,7 @@ static int Fail(string verb, string message, int exitCode, string? usage, bool j
     }
 
     string prefix = verb == "pmalloc" ? "pmalloc" : $"pmalloc {verb}";
-    // The message may echo an argument or a name from a file: no control character reaches the terminal (JSON escapes them).
-    Terminal.Error.MarkupLineInterpolated($"[red]{prefix}:[/] {TerminalText.Clean(message, 2000)}");
+    Terminal.Error.MarkupLineInterpolated($"[red]{prefix}:[/] {message}");
     if (usageLine is not null)
     {
         Terminal.Error.WriteLine(usageLine);

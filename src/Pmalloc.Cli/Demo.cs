@@ -134,7 +134,7 @@ internal static unsafe class Demo
         QueriesSummary answered = report.Step($"Answering {o.Queries:N0} access queries", () => Answer(slot, queries, o.Queries));
         report.Line($"   {answered.Count:N0} access queries in {answered.Seconds:0.00} s: [green]{answered.PerSecond:N0} queries/s[/]");
         report.Line(answered.Build == "Debug"
-            ? $"   (one thread, no lock; {answered.Allowed:N0} allowed; a [yellow]Debug build[/]: a Release build, 'dotnet run -c Release', answers several times as many)."
+            ? $"   (one thread, no lock; {answered.Allowed:N0} allowed; a [yellow]Debug build[/]: the figure of a Release build ('dotnet run -c Release') is higher)."
             : $"   (one thread, no lock; {answered.Allowed:N0} allowed; {answered.Build} build).");
 
         // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.

@@ -17,7 +17,8 @@ internal static class Inspect
         int? parsed = targets[0] == "self" ? Environment.ProcessId : ParsePid(targets[0]);
         if (parsed is not { } number)
         {
-            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero.");
+            // Strict: digits only, no sign, space or leading zero, so "/proc/ 1", "/proc/+1" or "/proc/0001" are never read.
+            throw new CliUsageException($"'{TerminalText.Clean(targets[0])}' is not a PID (a positive number) or self");
         }
 
         // Only ever the canonical form in a path: "/proc/ 1", "/proc/+1" or "/proc/0001" are not what was meant.

@@ -84,7 +84,7 @@ public sealed class CliConventionTests
         ("demo", "--frob", "unknown option '--frob'"),
         ("demo", "--queries", "--queries needs a value"),
         ("selftest", "--frob", "unknown option '--frob'"),
-        ("inspect", "not-a-pid", "'not-a-pid' is not a PID: a PID is a positive decimal number, with no sign, space or leading zero."),
+        ("inspect", "not-a-pid", "'not-a-pid' is not a PID (a positive number) or self"),
         ("bench", "--frob", "unknown option '--frob'"),
         ("attack", "no-such-case", "no attack case 'no-such-case'; 'pmalloc attack --help' lists them"),
     ];

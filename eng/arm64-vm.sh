@@ -363,7 +363,8 @@ for k in $kernels; do
   start=$SECONDS
   # qemu's status is examined below: no errexit and no ERR trap for it (a timeout would read as the script's error).
   set +e; trap - ERR
-  timeout --kill-after=10 "$boot_timeout" qemu-system-aarch64 -M virt -cpu "$cpu" -smp 2 -m 4096 \
+  # --foreground: qemu stays in this script's process group, so a timeout around the whole script (CI's) reaches it too.
+  timeout --foreground --kill-after=10 "$boot_timeout" qemu-system-aarch64 -M virt -cpu "$cpu" -smp 2 -m 4096 \
     -nic none -nographic -no-reboot -kernel "$image" -initrd "$initrd" \
     -append "console=ttyAMA0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$serial"
   qemu_status=${PIPESTATUS[0]}

@@ -1,4 +1,5 @@
 using System.Text;
+using static Pmalloc.OsMemory;
 
 namespace Pmalloc;
 
@@ -7,7 +8,11 @@ namespace Pmalloc;
 /// <c>MAP_SHARED</c>, in the middle of a <c>PROT_NONE</c> reservation whose first and last pages are the guards;
 /// protect is <c>mprotect</c>, sealing is <c>mseal</c> plus memfd seals, writes through the backing are <c>pwrite</c>.
 /// </summary>
-internal static unsafe partial class OsMemory
+/// <remarks>
+/// Called only through <see cref="OsMemory"/>, on Linux. (It carries no <c>[SupportedOSPlatform("linux")]</c>: the platform
+/// analyzer cannot tell that OsMemory's "not Windows" branch is Linux, which <see cref="OsPlatform"/> guarantees.)
+/// </remarks>
+internal static unsafe class LinuxMemory
 {
     /// <summary>The seals that make a memfd's contents final: no write or new writable mapping, no resize, no more seal changes.</summary>
     private const Interop.Seals FinalSeals = Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal;
@@ -15,7 +20,7 @@ internal static unsafe partial class OsMemory
     /// <summary>Seals a memfd's size only, for write-rare pools whose memfd is still written after Protect.</summary>
     private const Interop.Seals SizeSeals = Interop.Seals.Grow | Interop.Seals.Shrink;
 
-    internal static partial OsResult TryMap(string name, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    internal static OsResult TryMap(string name, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
     {
         AssertPageMultiple(length);
         mapping = null;
@@ -49,12 +54,12 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryProtect(ChunkMapping mapping, bool writable) =>
+    internal static OsResult TryProtect(ChunkMapping mapping, bool writable) =>
         Interop.mprotect(mapping.Start, mapping.Length, writable ? Interop.Prot.Read | Interop.Prot.Write : Interop.Prot.Read) == 0
             ? OsResult.Ok
             : OsResult.Fail("mprotect", writable ? "make a chunk writable" : "make a chunk read-only");
 
-    internal static partial OsResult TrySealMapping(ChunkMapping mapping)
+    internal static OsResult TrySealMapping(ChunkMapping mapping)
     {
         if (Interop.mseal(mapping.ReservationStart, mapping.ReservationLength) != 0)
         {
@@ -65,7 +70,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TrySealBacking(ChunkMapping mapping, bool final)
+    internal static OsResult TrySealBacking(ChunkMapping mapping, bool final)
     {
         if (mapping.IsSecret)
         {
@@ -84,7 +89,7 @@ internal static unsafe partial class OsMemory
             return OsResult.Fail(Interop.Errno.EBADF, "fcntl(F_ADD_SEALS)", "seal a chunk's memfd");
         }
 
-        if (Interop.fcntl(mapping.Backing, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
+        if (Interop.fcntl(mapping.Fd, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
         {
             return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a chunk's memfd");
         }
@@ -93,7 +98,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length)
+    internal static OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length)
     {
         System.Diagnostics.Debug.Assert(offset + length <= mapping.Length);
         if (mapping.IsSecret)
@@ -116,7 +121,7 @@ internal static unsafe partial class OsMemory
         while (length > 0)
         {
             // pwrite to a memfd writes everything unless interrupted or out of memory; loop for the partial case anyway.
-            nint written = Interop.pwrite(mapping.Backing, source, length, position);
+            nint written = Interop.pwrite(mapping.Fd, source, length, position);
             if (written < 0)
             {
                 if (Interop.LastErrno == Interop.Errno.EINTR)
@@ -135,7 +140,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias)
+    internal static OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias)
     {
         AssertPageMultiple(length);
         System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
@@ -145,7 +150,7 @@ internal static unsafe partial class OsMemory
             return OsResult.Fail(Interop.Errno.EBADF, "mmap", $"map a writable alias of {length} bytes");
         }
 
-        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Backing, mapping.BackingOffset + (long)offset);
+        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Fd, mapping.BackingOffset + (long)offset);
         if (address == Interop.MapFailed)
         {
             return OsResult.Fail("mmap", $"map a writable alias of {length} bytes");
@@ -155,7 +160,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
+    internal static OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
     {
         // Through a private alias of the used pages, unmapped at once. (Alias mappings are writable views: see the
         // write-rare issue for the path that needs none.)
@@ -171,28 +176,36 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial void UnmapAlias(nint alias, nuint length)
+    internal static void UnmapAlias(nint alias, nuint length)
     {
         // munmap of an unsealed private range we mapped cannot fail.
         _ = Interop.munmap(alias, length);
     }
 
-    internal static partial void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
+    internal static void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
 
-    internal static partial void Unmap(ChunkMapping mapping)
+    internal static void Unmap(ChunkMapping mapping)
     {
         // munmap of a range we mapped fails only if the mapping is sealed; the caller checks that first.
         _ = Interop.munmap(mapping.ReservationStart, mapping.ReservationLength);
         mapping.Backing.Dispose();
     }
 
-    internal static partial string LockedMemoryLimit() =>
+    internal static string LockedMemoryLimit() =>
         Interop.getrlimit(Interop.Resource.MemLock, out Interop.RLimit limit) != 0 ? "unknown"
         : limit.Current == ulong.MaxValue ? "unlimited"
         : $"{limit.Current} bytes";
 
-    internal static partial bool IsLockedMemoryLimit(OsResult result) =>
+    internal static bool IsLockedMemoryLimit(OsResult result) =>
         result.Call is "mlock2" or "mmap(memfd_secret)" && result.Errno is Interop.Errno.ENOMEM or Interop.Errno.EPERM or Interop.Errno.EAGAIN;
+
+    internal static OsErrorKind KindOf(OsResult result) => result.Errno switch
+    {
+        Interop.Errno.ENOMEM => OsErrorKind.OutOfMemory,
+        Interop.Errno.ENOSYS => OsErrorKind.NotSupported,
+        Interop.Errno.EPERM or Interop.Errno.EACCES => OsErrorKind.Denied,
+        _ => OsErrorKind.Other,
+    };
 
     /// <summary>Sizes the memfd, reserves guard + chunk + guard, maps the memfd over the middle, and hardens it.</summary>
     private static OsResult MapCore(SafeFdHandle fd, nuint length, ChunkFlags flags, Interop.Prot protection, ref nint reservation, ref nuint reservationLength, out nint start)

@@ -1,6 +1,9 @@
 namespace Pmalloc;
 
-/// <summary>Which optional Linux features this process's kernel offers; see <see cref="ProtectedMemory.Support"/>.</summary>
+/// <summary>
+/// Which optional features this process's OS offers; see <see cref="ProtectedMemory.Support"/>. On Windows every Linux
+/// kernel feature reads false: Windows has no sealing and no secret memory.
+/// </summary>
 public readonly record struct PlatformSupport
 {
     /// <summary><c>mseal(2)</c> (Linux 6.10): needed by <see cref="PoolOptions.Seal"/>.</summary>
@@ -11,4 +14,19 @@ public readonly record struct PlatformSupport
 
     /// <summary><c>madvise(MADV_GUARD_INSTALL)</c> (Linux 6.13): guard regions without a mapping of their own. Reported only; guard pages use <c>PROT_NONE</c> mappings.</summary>
     public bool GuardInstall { get; init; }
+
+    /// <summary>
+    /// <see cref="PoolOptions.ExcludeFromCoreDumps"/> is in force: Linux always (<c>MADV_DONTDUMP</c>); Windows where
+    /// kernel32 has <c>WerRegisterExcludedMemoryBlock</c> (Windows 8.1 and later, not Wine), and then only for the dumps
+    /// Windows Error Reporting collects. Where it is false the option is accepted and not in force
+    /// (<see cref="PoolStatistics.Hardening"/> says so).
+    /// </summary>
+    public bool CoreDumpExclusion { get; init; }
+
+    /// <summary>
+    /// A write-rare pool can still be written after <see cref="ProtectablePool.Protect"/> with no writable mapping of its
+    /// memory in this process: Linux through the chunk's memfd. Where it is false (Windows), write-rare writes to protected
+    /// memory throw <see cref="PlatformNotSupportedException"/>; before Protect they are plain stores everywhere.
+    /// </summary>
+    public bool WriteRareAfterProtect { get; init; }
 }

@@ -635,7 +635,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         PoolHardening h = PoolHardening.None;
         h |= o.GuardPages ? PoolHardening.GuardPages : 0;
         h |= o.LockInMemory || o.SecretMemory ? PoolHardening.LockedInMemory : 0;
-        h |= o.ExcludeFromCoreDumps || o.SecretMemory ? PoolHardening.ExcludedFromCoreDumps : 0;
+        h |= (o.ExcludeFromCoreDumps && KernelFeatures.CoreDumpExclusion) || o.SecretMemory ? PoolHardening.ExcludedFromCoreDumps : 0;
         h |= o.SecretMemory ? PoolHardening.SecretMemory : 0;
         h |= _sealer.MappingsSealed ? PoolHardening.MappingsSealed : 0;
         h |= _sealer.BackingSealed ? PoolHardening.BackingSealed : 0;
@@ -681,8 +681,9 @@ public abstract unsafe class ProtectablePool : IDisposable
         ChunkSealer.ValidateOptions(options);
         if (options.SecretMemory && !KernelFeatures.MemfdSecret)
         {
-            ThrowHelper.ThrowUnsupported(options.Name,
-                "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
+            ThrowHelper.ThrowUnsupported(options.Name, OperatingSystem.IsWindows()
+                ? "PoolOptions.SecretMemory needs memfd_secret(2), which is Linux's: Windows has no memory the kernel cannot read on the process's behalf."
+                : "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
         }
 
         return options;

@@ -7,6 +7,8 @@ internal static partial class Interop
     /// <summary>fcntl commands (linux/fcntl.h).</summary>
     internal enum FcntlCommand
     {
+        /// <summary>F_DUPFD_CLOEXEC: a duplicate at the lowest free number at or above the argument, closed on exec.</summary>
+        DupCloseOnExec = 1024 + 6,
         AddSeals = 1024 + 9,
         GetSeals = 1024 + 10,
     }

@@ -19,7 +19,12 @@ internal static partial class Interop
     internal static string ErrnoName(int errno) => errno switch
     {
         Errno.EPERM => "EPERM",
+        Errno.ENOENT => "ENOENT",
+        Errno.ENXIO => "ENXIO",
+        Errno.ENOEXEC => "ENOEXEC",
+        Errno.ECHILD => "ECHILD",
         Errno.EINTR => "EINTR",
+        Errno.EIO => "EIO",
         Errno.EBADF => "EBADF",
         Errno.EAGAIN => "EAGAIN",
         Errno.ENOMEM => "ENOMEM",
@@ -30,6 +35,11 @@ internal static partial class Interop
         Errno.EMFILE => "EMFILE",
         Errno.ESPIPE => "ESPIPE",
         Errno.ENOSYS => "ENOSYS",
+        Errno.EPIPE => "EPIPE",
+        Errno.EMSGSIZE => "EMSGSIZE",
+        Errno.ECONNRESET => "ECONNRESET",
+        Errno.ETIMEDOUT => "ETIMEDOUT",
+        Errno.EPROTO => "EPROTO",
         _ => $"errno {errno}",
     };
 
@@ -37,8 +47,13 @@ internal static partial class Interop
     internal static class Errno
     {
         internal const int EPERM = 1;
+        internal const int ENOENT = 2;
         internal const int EINTR = 4;
+        internal const int EIO = 5;
+        internal const int ENXIO = 6;
+        internal const int ENOEXEC = 8;
         internal const int EBADF = 9;
+        internal const int ECHILD = 10;
         internal const int EAGAIN = 11;
         internal const int ENOMEM = 12;
         internal const int EACCES = 13;
@@ -47,6 +62,11 @@ internal static partial class Interop
         internal const int ENFILE = 23;
         internal const int EMFILE = 24;
         internal const int ESPIPE = 29;
+        internal const int EPIPE = 32;
         internal const int ENOSYS = 38;
+        internal const int EPROTO = 71;
+        internal const int EMSGSIZE = 90;
+        internal const int ECONNRESET = 104;
+        internal const int ETIMEDOUT = 110;
     }
 }

@@ -19,7 +19,6 @@ internal static class KernelFeatures
         MemfdSecret = MemfdSecret,
         GuardInstall = GuardInstall,
         CoreDumpExclusion = CoreDumpExclusion,
-        WriteRareAfterProtect = WriteRareAfterProtect,
     };
 
     /// <summary>Does <c>mseal(2)</c> work? Sealing an empty range succeeds where the call exists (ENOSYS before 6.10, EPERM under a seccomp filter).</summary>
@@ -53,9 +52,6 @@ internal static class KernelFeatures
     /// Windows Error Reporting collects.
     /// </summary>
     internal static unsafe bool CoreDumpExclusion => !OperatingSystem.IsWindows() || Interop.Kernel32.WerRegisterExcludedMemoryBlock != null;
-
-    /// <summary>Can a write-rare pool still be written after Protect, without a writable mapping in this process? On Linux, through the memfd.</summary>
-    internal static bool WriteRareAfterProtect => !OperatingSystem.IsWindows();
 
     private static bool Probe(ref int state, Func<bool> probe)
     {

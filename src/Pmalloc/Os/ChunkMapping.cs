@@ -4,8 +4,8 @@ namespace Pmalloc;
 
 /// <summary>
 /// One chunk's mapping, as the OS layer made it: <see cref="Length"/> usable bytes at <see cref="Start"/>, backed by a
-/// memory file (<see cref="Backing"/>: a memfd on Linux, a pagefile-backed section on Windows), optionally between two inaccessible guard pages that belong to the same
-/// reservation (<see cref="ReservationStart"/>, <see cref="ReservationLength"/>). Created and changed only by
+/// memory file (<see cref="Backing"/>: a memfd on Linux, a pagefile-backed section on Windows), optionally between two
+/// inaccessible guard pages that belong to the same reservation (<see cref="ReservationStart"/>, <see cref="ReservationLength"/>). Created and changed only by
 /// <see cref="OsMemory"/>; it knows no pool.
 /// </summary>
 /// <remarks>
@@ -57,6 +57,12 @@ internal sealed class ChunkMapping
     internal nuint Length { get; }
 
     internal bool HasGuardPages => ReservationStart != Start;
+
+    /// <summary>
+    /// Writes into this chunk once it is read-only go through the writer process (<see cref="OsWriter"/>), not the backing:
+    /// secret memory takes no <c>pwrite</c>, and Windows has no write into a section but through a view.
+    /// </summary>
+    internal bool WritesThroughWriter => IsSecret || OperatingSystem.IsWindows();
 
     /// <summary>Backed by secret memory (Linux: <c>memfd_secret</c>).</summary>
     internal bool IsSecret => (Flags & ChunkFlags.SecretMemory) != 0;

@@ -103,18 +103,8 @@ internal static unsafe class LinuxMemory
         System.Diagnostics.Debug.Assert(offset + length <= mapping.Length);
         if (mapping.IsSecret)
         {
-            // A memfd_secret takes no pwrite (ESPIPE): copy through a private alias of the touched pages instead.
-            nuint first = offset & ~((nuint)PageSize - 1);
-            nuint span = RoundUpToPages(offset + length) - first;
-            OsResult mapped = TryMapAlias(mapping, first, span, out nint alias);
-            if (mapped.Failed)
-            {
-                return mapped;
-            }
-
-            Buffer.MemoryCopy(source, (void*)(alias + (nint)(offset - first)), length, length);
-            UnmapAlias(alias, span);
-            return OsResult.Ok;
+            // A memfd_secret takes no pwrite: its writes go through the writer process.
+            return OsResult.Fail(Interop.Errno.ESPIPE, "pwrite", $"write {length} bytes through a chunk's memfd_secret");
         }
 
         long position = mapping.BackingOffset + (long)offset;
@@ -140,46 +130,58 @@ internal static unsafe class LinuxMemory
         return OsResult.Ok;
     }
 
-    internal static OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias)
-    {
-        AssertPageMultiple(length);
-        System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
-        alias = 0;
-        if (!mapping.HasBacking)
-        {
-            return OsResult.Fail(Interop.Errno.EBADF, "mmap", $"map a writable alias of {length} bytes");
-        }
-
-        nint address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, mapping.Fd, mapping.BackingOffset + (long)offset);
-        if (address == Interop.MapFailed)
-        {
-            return OsResult.Fail("mmap", $"map a writable alias of {length} bytes");
-        }
-
-        alias = address;
-        return OsResult.Ok;
-    }
-
     internal static OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
     {
-        // Through a private alias of the used pages, unmapped at once. (Alias mappings are writable views: see the
-        // write-rare issue for the path that needs none.)
-        nuint span = RoundUpToPages(length);
-        OsResult mapped = TryMapAlias(mapping, 0, span, out nint alias);
-        if (mapped.Failed)
+        System.Diagnostics.Debug.Assert(length <= mapping.Length);
+        if (mapping.IsSecret || !mapping.HasBacking)
         {
-            return mapped;
+            return OsResult.Fail(mapping.IsSecret ? Interop.Errno.ESPIPE : Interop.Errno.EBADF, "pwrite", $"zero {length} bytes through a chunk's memfd");
         }
 
-        Wipe(alias, length);
-        UnmapAlias(alias, span);
-        return OsResult.Ok;
-    }
+        // Only the parts that hold data: SEEK_DATA and SEEK_HOLE skip what was never touched (a hole reads as zeros
+        // already), so wiping commits no page. Each data extent is overwritten in place with pwrite.
+        const int ZeroBytes = 16 * 1024;
+        byte* zeros = stackalloc byte[ZeroBytes];
+        new Span<byte>(zeros, ZeroBytes).Clear();
+        long start = mapping.BackingOffset, end = start + (long)length;
+        long position = start;
+        while (position < end)
+        {
+            long data = Interop.lseek(mapping.Fd, position, Interop.Whence.Data);
+            if (data < 0)
+            {
+                // ENXIO: no data at or after position; anything else: fall back to zeroing the rest whole.
+                if (Interop.LastErrno == Interop.Errno.ENXIO)
+                {
+                    break;
+                }
 
-    internal static void UnmapAlias(nint alias, nuint length)
-    {
-        // munmap of an unsealed private range we mapped cannot fail.
-        _ = Interop.munmap(alias, length);
+                data = position;
+            }
+
+            if (data >= end)
+            {
+                break;
+            }
+
+            long hole = Interop.lseek(mapping.Fd, data, Interop.Whence.Hole);
+            long extentEnd = hole < 0 || hole > end ? end : hole;
+            for (long at = data; at < extentEnd;)
+            {
+                nuint piece = (nuint)Math.Min(ZeroBytes, extentEnd - at);
+                OsResult written = TryWriteBacking(mapping, (nuint)(at - start), zeros, piece);
+                if (written.Failed)
+                {
+                    return written;
+                }
+
+                at += (long)piece;
+            }
+
+            position = extentEnd;
+        }
+
+        return OsResult.Ok;
     }
 
     internal static void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();

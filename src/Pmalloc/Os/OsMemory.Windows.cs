@@ -84,18 +84,13 @@ internal static unsafe class WindowsMemory
         OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "mseal", "seal a chunk's section (Windows has no sealing)");
 
     internal static OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length) =>
-        OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "WriteFile", $"write {length} bytes into a read-only chunk (Windows has no write through a section's backing)");
-
-    internal static OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias)
-    {
-        alias = 0;
-        return OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "MapViewOfFile", $"map a writable alias of {length} bytes (refused on Windows: it would be a writable view of read-only memory)");
-    }
+        OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "WriteFile", $"write {length} bytes through a chunk's section (Windows writes a section only through a view: these writes go through the writer process)");
 
     internal static OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
     {
-        // Destroy's wipe: a writable view of the used pages for the moment of wiping, unmapped at once (DESIGN: "unprotect
-        // only here"). Views start on the allocation granularity, so the view starts below the chunk and is longer.
+        // Destroy's wipe of a write-once pool (a write-rare pool's goes through the writer process): a writable view of the
+        // used pages for the moment of wiping, unmapped at once, never the public one (DESIGN: "unprotect only here"). Views
+        // start on the allocation granularity, so this one starts at the section's start, below the chunk.
         if (!mapping.HasBacking)
         {
             return OsResult.Fail(Errors.ERROR_INVALID_HANDLE, "MapViewOfFile", $"map a writable view of {length} bytes to wipe");
@@ -114,11 +109,6 @@ internal static unsafe class WindowsMemory
         // Intentionally ignore the result: unmapping a view we just mapped cannot fail.
         _ = UnmapViewOfFile(view);
         return OsResult.Ok;
-    }
-
-    internal static void UnmapAlias(nint alias, nuint length)
-    {
-        // No alias is ever mapped on Windows (TryMapAlias refuses).
     }
 
     internal static void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();

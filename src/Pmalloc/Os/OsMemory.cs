@@ -20,7 +20,7 @@ namespace Pmalloc;
 /// attempted) and leaves nothing behind on failure; it never throws and knows no pool. The pool layer turns the result
 /// into an exception that names the pool and the address.</para>
 /// </remarks>
-internal static unsafe partial class OsMemory
+internal static unsafe class OsMemory
 {
     /// <summary>The kernel's page size, the unit of protection.</summary>
     internal static readonly int PageSize = Environment.SystemPageSize;
@@ -67,36 +67,24 @@ internal static unsafe partial class OsMemory
     internal static OsResult TrySealBacking(ChunkMapping mapping, bool final) =>
         OperatingSystem.IsWindows() ? WindowsMemory.TrySealBacking(mapping, final) : LinuxMemory.TrySealBacking(mapping, final);
 
-    /// <summary>Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing, never through a writable mapping of the public range.</summary>
+    /// <summary>
+    /// Writes <paramref name="length"/> bytes at byte <paramref name="offset"/> of the chunk through its backing
+    /// (Linux: <c>pwrite</c>), never through a writable mapping. Secret memory takes no <c>pwrite</c>, and a Windows section
+    /// no write but through a mapping: it fails there (those writes go through the writer process, <see cref="OsWriter"/>;
+    /// <see cref="ChunkMapping.WritesThroughWriter"/> says which).
+    /// </summary>
     internal static OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length) =>
         OperatingSystem.IsWindows() ? WindowsMemory.TryWriteBacking(mapping, offset, source, length) : LinuxMemory.TryWriteBacking(mapping, offset, source, length);
 
     /// <summary>
-    /// Maps [<paramref name="offset"/>, +<paramref name="length"/>) of the chunk's backing read-write at an address the kernel
-    /// chooses: a second view of the same pages, never the public address. <see cref="UnmapAlias"/> undoes it.
-    /// </summary>
-    internal static OsResult TryMapAlias(ChunkMapping mapping, nuint offset, nuint length, out nint alias) =>
-        OperatingSystem.IsWindows() ? WindowsMemory.TryMapAlias(mapping, offset, length, out alias) : LinuxMemory.TryMapAlias(mapping, offset, length, out alias);
-
-    /// <summary>
-    /// Zeroes the first <paramref name="length"/> bytes of the chunk through its backing, leaving the public mapping's
-    /// protection alone (destroy's wipe of read-only memory). Fails if the backing was closed.
+    /// Zeroes the first <paramref name="length"/> bytes of the chunk through its backing, without a writable mapping of the
+    /// public range and without committing pages that hold no data yet (destroy's wipe of read-only memory). Fails if the
+    /// backing was closed, and for secret memory (which the kernel zeroes itself when it frees the pages). Windows has no
+    /// write through the backing: there it maps a writable view of the section for the moment of the wipe (a write-rare
+    /// pool's chunks are wiped by the writer process instead, see <c>BackingWritePath.WipeReadOnly</c>).
     /// </summary>
     internal static OsResult TryZeroBacking(ChunkMapping mapping, nuint length) =>
         OperatingSystem.IsWindows() ? WindowsMemory.TryZeroBacking(mapping, length) : LinuxMemory.TryZeroBacking(mapping, length);
-
-    /// <summary>Unmaps an alias made by <see cref="TryMapAlias"/>.</summary>
-    internal static void UnmapAlias(nint alias, nuint length)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            WindowsMemory.UnmapAlias(alias, length);
-        }
-        else
-        {
-            LinuxMemory.UnmapAlias(alias, length);
-        }
-    }
 
     /// <summary>Closes the backing; the mapping keeps the memory alive until it is unmapped. Waits for writes in flight.</summary>
     internal static void CloseBacking(ChunkMapping mapping)

@@ -24,9 +24,12 @@ public readonly record struct PlatformSupport
     public bool CoreDumpExclusion { get; init; }
 
     /// <summary>
-    /// A write-rare pool can still be written after <see cref="ProtectablePool.Protect"/> with no writable mapping of its
-    /// memory in this process: Linux through the chunk's memfd. Where it is false (Windows), write-rare writes to protected
-    /// memory throw <see cref="PlatformNotSupportedException"/>; before Protect they are plain stores everywhere.
+    /// Every write-rare call works after <see cref="ProtectablePool.Protect"/>, with no writable mapping of the pool's memory
+    /// in this process: the writer process's executable was found (<c>pmalloc-writer</c> on Linux, <c>pmalloc-writer.exe</c> on
+    /// Windows, next to the application or under <c>runtimes/RID/native/</c>). Linux needs it for <c>Publish</c>, <c>Add</c>,
+    /// <c>CompareExchange</c> and secret memory (<c>Write</c> and <c>Fill</c> go through the memfd); Windows for every write
+    /// into protected memory, since a section takes no write but through a view. Where it is false those calls throw,
+    /// naming the missing file; before Protect they are plain stores everywhere.
     /// </summary>
     public bool WriteRareAfterProtect { get; init; }
 }

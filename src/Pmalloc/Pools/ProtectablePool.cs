@@ -342,8 +342,17 @@ public abstract unsafe class ProtectablePool : IDisposable
             foreach (Chunk chunk in _chunks)
             {
                 chunk.Retire();
-                if (_sealer.ForgetIfSealed(chunk, Options.WipeOnDestroy))
+                if (chunk.Mapping.IsSealed)
                 {
+                    // Sealed memory can be wiped only through a backing that is not write-sealed yet (a write-rare pool
+                    // before MakeReadOnly); intentionally ignore failure: there is no other way left, and destroy must not throw.
+                    if (Options.WipeOnDestroy && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
+                    {
+                        _ = _writePath.WipeReadOnly(chunk, chunk.UsedBytes);
+                    }
+
+                    _writePath.Release(chunk);
+                    _sealer.Forget(chunk);
                     ChunkEvents.Publish(ChunkEventKind.ChunkRetired, _core, chunk);
 
                     // Sealed means protected: lock-free checks may still hold the chunk (see ChunkRegistry).
@@ -357,6 +366,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                     WipeForDestroy(chunk);
                 }
 
+                _writePath.Release(chunk);
                 OsMemory.Unmap(chunk.Mapping);
 
                 // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
@@ -549,6 +559,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _mappedBytes -= (long)chunk.Mapping.Length;
             chunk.Retire();
             ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
+            _writePath.Release(chunk);
             OsMemory.Unmap(chunk.Mapping);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
@@ -586,9 +597,9 @@ public abstract unsafe class ProtectablePool : IDisposable
             return;
         }
 
-        // Read-only chunks are wiped through the backing; only where the backing is gone (WriteRarePool.MakeReadOnly)
-        // is the public mapping made writable, here only.
-        if (_core.MemoryIsReadOnly && !OsMemory.TryZeroBacking(chunk.Mapping, used).Failed)
+        // Read-only chunks are wiped through the write path (the backing, or the writer process); only where that fails
+        // (a write-once pool whose backing is gone) is the public mapping made writable, here only.
+        if (_core.MemoryIsReadOnly && !_writePath.WipeReadOnly(chunk, used).Failed)
         {
             return;
         }

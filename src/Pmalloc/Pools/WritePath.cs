@@ -31,6 +31,17 @@ internal abstract unsafe class WritePath
     /// <summary>One atomic, release-ordered pointer store at the aligned <paramref name="slot"/>.</summary>
     internal abstract OsResult Publish(Chunk chunk, nint slot, nint value, bool readOnly);
 
+    /// <summary>
+    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only chunk, without a writable mapping. On
+    /// failure the pool makes the public mapping writable for the wipe instead (write-once pools whose backing is gone).
+    /// </summary>
+    internal virtual OsResult WipeReadOnly(Chunk chunk, nuint length) => OsMemory.TryZeroBacking(chunk.Mapping, length);
+
+    /// <summary>The chunk is about to be unmapped (or forgotten, if sealed): drop whatever the path holds for it.</summary>
+    internal virtual void Release(Chunk chunk)
+    {
+    }
+
     /// <summary>Plain stores only: asking it to write read-only memory is a bug in the caller.</summary>
     private sealed class PlainStoresPath : WritePath
     {

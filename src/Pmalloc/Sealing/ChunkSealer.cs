@@ -94,24 +94,12 @@ internal sealed class ChunkSealer
     }
 
     /// <summary>
-    /// Dispose's step for one chunk of a sealed pool: it can be neither unmapped nor made writable (mseal forbids both, for
-    /// good), so it is only forgotten, and its backing closed. Only a write-rare pool's, whose backing is not write-sealed
-    /// yet, can still be wiped, through the backing. Returns false for an unsealed chunk.
+    /// Dispose's step for one chunk of a sealed pool, after the pool wiped what it still could: the chunk can be neither
+    /// unmapped nor made writable (mseal forbids both, for good), so it is only forgotten, and its backing closed.
     /// </summary>
-    internal bool ForgetIfSealed(Chunk chunk, bool wipe)
+    internal void Forget(Chunk chunk)
     {
-        if (!chunk.Mapping.IsSealed)
-        {
-            return false;
-        }
-
-        if (wipe && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
-        {
-            // Intentionally ignore failure: there is no other way left to wipe sealed memory, and destroy must not throw.
-            _ = OsMemory.TryZeroBacking(chunk.Mapping, chunk.UsedBytes);
-        }
-
+        System.Diagnostics.Debug.Assert(chunk.Mapping.IsSealed);
         OsMemory.CloseBacking(chunk.Mapping);
-        return true;
     }
 }

@@ -7,23 +7,31 @@ namespace Pmalloc;
 /// A pool for protected data that must change, rarely: a policy root swapped on reload, a generation counter. It is
 /// allocated, filled and <see cref="ProtectablePool.Protect">protected</see> like a <see cref="WriteOncePool"/>; after that
 /// a write through any pointer still stops the process, but <see cref="Write(nint, ReadOnlySpan{byte})"/>,
-/// <see cref="Fill"/> and <see cref="Publish"/> can still change the bytes of a live allocation, without ever making the
-/// public mapping writable. <see cref="MakeReadOnly"/> ends that for good.
+/// <see cref="Fill"/>, <see cref="Publish"/>, <see cref="Add"/> and <see cref="CompareExchange"/> can still change the bytes
+/// of a live allocation, while no mapping of the pool's memory in this process is ever writable.
+/// <see cref="MakeReadOnly"/> ends that for good.
 /// </summary>
 /// <remarks>
 /// <para>Each write call checks, under the pool's lock, that the target range lies inside one live allocation of this
 /// pool, else throws and writes nothing. Before <see cref="ProtectablePool.Protect"/> it is a plain store. After it,
 /// <c>Write</c> and <c>Fill</c> go through the chunk's memfd (<c>pwrite</c>: the kernel writes the page), and
-/// <c>Publish</c> through a private writable alias of the one page it touches, unmapped before it returns (see
-/// <see cref="BackingWritePath"/>). A <see cref="BeginWrites">batch</see> shares one alias per touched chunk between many writes.</para>
-/// <para>The pool's public addresses stay read-only throughout: no other thread can race a window in which they are
-/// writable, because there is none. Only <see cref="Publish"/> is atomic; a reader that must never see a half-written
-/// object should read it through a pointer that is published after the object is complete.</para>
+/// <c>Publish</c>, <c>Add</c> and <c>CompareExchange</c> through the writer process, which holds the only writable mapping,
+/// in its own address space, and does each with one atomic instruction (see <see cref="BackingWritePath"/>).
+/// A <see cref="BeginWrites">batch</see> holds many writes and writes them together, coalesced.</para>
+/// <para>No other thread can race a window in which the pool's memory is writable in this process, because there is none.
+/// <c>Publish</c>, <c>Add</c> and <c>CompareExchange</c> are atomic; <c>Write</c> and <c>Fill</c> are not: a reader that must
+/// never see a half-written object should reach it through a pointer that is published after the object is complete.</para>
 /// </remarks>
 public sealed unsafe class WriteRarePool : ProtectablePool
 {
-    /// <summary>Batches not yet ended: <see cref="MakeReadOnly"/> and <c>Dispose</c> end them, so no alias outlives the means to write.</summary>
+    /// <summary>The hardening a batch's scratch memory copies from the pool.</summary>
+    private readonly ChunkFlags _hardening;
+
+    /// <summary>Batches not yet ended: <see cref="MakeReadOnly"/> flushes and ends them, <c>Dispose</c> ends them.</summary>
     private readonly List<WriteRareBatch> _batches = [];
+
+    /// <summary>The write path, typed: the atomic updates and the writer's registrations are its own.</summary>
+    private readonly BackingWritePath _path;
 
     /// <summary>Set for good by <see cref="MakeReadOnly"/>.</summary>
     private bool _readOnly;
@@ -31,21 +39,42 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Creates an empty pool; no memory is mapped until the first allocation.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public WriteRarePool(PoolOptions? options = null)
-        : base(options, new BackingWritePath(chunksBornReadOnly: false))
+        : this(options, new BackingWritePath(chunksBornReadOnly: false))
     {
     }
 
     /// <summary>The object cache's pool: chunks read-only from birth, written only through the write-rare path.</summary>
     internal WriteRarePool(PoolOptions? options, bool chunksBornReadOnly)
-        : base(options, new BackingWritePath(chunksBornReadOnly))
+        : this(options, new BackingWritePath(chunksBornReadOnly))
     {
+    }
+
+    private WriteRarePool(PoolOptions? options, BackingWritePath path)
+        : base(options, path)
+    {
+        _path = path;
+        _hardening = (Options.ExcludeFromCoreDumps ? ChunkFlags.ExcludeFromCoreDumps : 0)
+            | (Options.LockInMemory ? ChunkFlags.LockInMemory : 0)
+            | (Options.SecretMemory ? ChunkFlags.SecretMemory : 0);
     }
 
     /// <summary>True once <see cref="MakeReadOnly"/> was called: the pool is write-once from then on.</summary>
     public bool IsReadOnly => Volatile.Read(ref _readOnly);
 
+    /// <summary>How many of this pool's chunks the writer process has mapped now (for tests).</summary>
+    internal int WriterMappings
+    {
+        get
+        {
+            using (_core.Lock.EnterScope())
+            {
+                return _path.RegisteredChunks;
+            }
+        }
+    }
+
     /// <summary>Writes <paramref name="value"/> over <paramref name="target"/>, a reference into a live allocation of this pool.</summary>
-    /// <remarks>Not atomic (use <see cref="Publish"/> for one atomic pointer store).</remarks>
+    /// <remarks>After Protect, one <c>pwrite</c> to the chunk's memfd; not atomic (use <see cref="Publish"/> for one atomic pointer store).</remarks>
     /// <exception cref="ArgumentException">The target is not in a live allocation of this pool.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The value would cross the end of the allocation.</exception>
     /// <exception cref="InvalidOperationException">The pool was made read-only.</exception>
@@ -54,10 +83,12 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         where T : unmanaged => WriteChecked(null, AddressOf(in target), MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)));
 
     /// <summary>Copies <paramref name="source"/> to <paramref name="target"/> (the kernel's <c>wr_memcpy</c>); the range must lie inside one live allocation.</summary>
+    /// <remarks>After Protect, <c>pwrite</c> to the chunk's memfd (the writer process, for secret memory); not atomic.</remarks>
     /// <inheritdoc cref="Write{T}(ref readonly T, in T)" path="/exception"/>
     public void Write(nint target, ReadOnlySpan<byte> source) => WriteChecked(null, target, source);
 
     /// <summary>Sets <paramref name="length"/> bytes at <paramref name="target"/> to <paramref name="value"/> (the kernel's <c>wr_memset</c>); the range must lie inside one live allocation.</summary>
+    /// <remarks>After Protect, <c>pwrite</c> to the chunk's memfd (the writer process, for secret memory); not atomic.</remarks>
     /// <inheritdoc cref="Write{T}(ref readonly T, in T)" path="/exception"/>
     public void Fill(nint target, byte value, nuint length) => FillChecked(null, target, value, length);
 
@@ -66,13 +97,32 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <c>wr_rcu_assign_pointer</c>): a reader on another thread sees the old or the new pointer, never a torn one, and
     /// everything written before the call is visible to whoever reads the new pointer.
     /// </summary>
+    /// <remarks>After Protect, one release store by the writer process, in its own mapping: a round trip over its socket.</remarks>
     /// <exception cref="ArgumentException">The slot is not pointer-aligned, or not in a live allocation of this pool.</exception>
+    /// <exception cref="IOException">The writer process cannot be started (the message names its path) or died.</exception>
     /// <inheritdoc cref="Write{T}(ref readonly T, in T)" path="/exception"/>
     public void Publish(ref readonly nint slot, nint value) => PublishChecked(null, AddressOf(in slot), value);
 
     /// <summary>
-    /// Starts a batch: many writes that share one private writable alias per touched chunk, mapped on first use and
-    /// unmapped when the batch is disposed (for a reload that updates many fields). Dispose it promptly.
+    /// Adds <paramref name="delta"/> to <paramref name="target"/> atomically and returns the new value: exact under any
+    /// contention, and a lock-free reader sees the old or the new value, never a torn one.
+    /// </summary>
+    /// <remarks>Before Protect, <see cref="Interlocked.Add(ref long, long)"/>; after it, one atomic instruction in the writer process.</remarks>
+    /// <exception cref="ArgumentException">The target is not 8-byte aligned, or not in a live allocation of this pool.</exception>
+    /// <inheritdoc cref="Publish(ref readonly nint, nint)" path="/exception"/>
+    public long Add(ref readonly long target, long delta) => AddChecked(null, AddressOf(in target), delta);
+
+    /// <summary>
+    /// Stores <paramref name="value"/> into <paramref name="target"/> if it holds <paramref name="comparand"/>, atomically,
+    /// and returns the value it held (equal to <paramref name="comparand"/> when the exchange happened).
+    /// </summary>
+    /// <remarks>Before Protect, <see cref="Interlocked.CompareExchange(ref long, long, long)"/>; after it, one atomic instruction in the writer process.</remarks>
+    /// <inheritdoc cref="Add(ref readonly long, long)" path="/exception"/>
+    public long CompareExchange(ref readonly long target, long value, long comparand) => CompareExchangeChecked(null, AddressOf(in target), value, comparand);
+
+    /// <summary>
+    /// Starts a batch: writes checked at once and held until the batch is flushed (<see cref="WriteRareBatch.Flush"/>,
+    /// its Dispose, or an atomic call through it), then written together with as few <c>pwrite</c> calls as possible.
     /// </summary>
     /// <exception cref="InvalidOperationException">The pool was made read-only.</exception>
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
@@ -88,11 +138,14 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     }
 
     /// <summary>
-    /// Ends write-rare for good (the kernel's <c>pmalloc_make_pool_ro</c>): protects the pool if it was not yet, ends every
-    /// open batch, and gives up the means to write (each chunk's memfd is closed). Every later write call throws
-    /// <see cref="InvalidOperationException"/>. Calling it again does nothing.
+    /// Ends write-rare for good (the kernel's <c>pmalloc_make_pool_ro</c>): protects the pool if it was not yet, flushes and
+    /// ends every open batch, has the writer process unmap the pool, and gives up the means to write: a sealed pool's memfds
+    /// are write-sealed and closed, an unsealed pool keeps them only for <c>Dispose</c>'s wipe (with
+    /// <see cref="PoolOptions.WipeOnDestroy"/>). Every later write call throws <see cref="InvalidOperationException"/>.
+    /// Calling it again does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    /// <exception cref="IOException">A batch's flush failed: the batches are ended, the pool is not read-only yet.</exception>
     public void MakeReadOnly()
     {
         if (State == PoolState.Destroyed)
@@ -114,21 +167,38 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 return;
             }
 
-            EndBatches();
+            try
+            {
+                foreach (WriteRareBatch batch in _batches)
+                {
+                    FlushLocked(batch);
+                }
+            }
+            finally
+            {
+                EndBatches();
+            }
+
+            _path.ReleaseAll();
 
             // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close:
             // closing alone would not stop a reopen through /proc/self/map_files.
             Sealer.SealBacking(Chunks);
             foreach (Chunk chunk in Chunks)
             {
-                OsMemory.CloseBacking(chunk.Mapping);
+                // An unsealed memfd stays open for Dispose's wipe, which writes zeros through it rather than make a
+                // mapping writable; secret memory is zeroed by the kernel when it frees it.
+                if (!Options.WipeOnDestroy || chunk.Mapping.IsSealed || chunk.Mapping.IsSecret)
+                {
+                    OsMemory.CloseBacking(chunk.Mapping);
+                }
             }
 
             Volatile.Write(ref _readOnly, true);
         }
     }
 
-    /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
+    /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or held by a batch.</summary>
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
         using (_core.Lock.EnterScope())
@@ -139,18 +209,19 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 return;
             }
 
-            if (Overlaps(source, target))
-            {
-                // The kernel and an alias both copy forwards, and an alias has another address, so memmove could not see the overlap.
-                source = source.ToArray();
-            }
-
             if (batch is not null && !StoresArePlain)
             {
-                source.CopyTo(new Span<byte>((void*)batch.AliasOf(chunk, target), source.Length));
+                // Copied now, so a source inside the pool is read as it is now.
+                ThrowIfFailed(batch.TryHold(chunk, target, source, _hardening), target);
             }
             else
             {
+                if (Overlaps(source, target))
+                {
+                    // The kernel copies forwards, so memmove's overlap handling is not there: copy the source first.
+                    source = source.ToArray();
+                }
+
                 ThrowIfFailed(_writePath.Write(chunk, target, source, readOnly: !StoresArePlain), target);
             }
 
@@ -158,7 +229,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
+    /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or held by a batch.</summary>
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
         using (_core.Lock.EnterScope())
@@ -170,7 +241,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
             if (batch is not null && !StoresArePlain)
             {
-                NativeMemory.Fill((void*)batch.AliasOf(chunk, target), length, value);
+                batch.HoldFill(chunk, target, value, length, _hardening);
             }
             else
             {
@@ -181,28 +252,48 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch's aliases.</summary>
+    /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
         using (_core.Lock.EnterScope())
         {
-            CheckCanWrite(batch, "publish", slot);
-            if (slot % sizeof(nint) != 0)
-            {
-                ThrowHelper.ThrowMisaligned(Name, "publish", slot, sizeof(nint));
-            }
-
-            Chunk chunk = CheckTarget(batch, "publish", slot, (nuint)sizeof(nint))!;
-            if (batch is not null && !StoresArePlain)
-            {
-                Volatile.Write(ref *(nint*)batch.AliasOf(chunk, slot), value);
-            }
-            else
-            {
-                ThrowIfFailed(_writePath.Publish(chunk, slot, value, readOnly: !StoresArePlain), slot);
-            }
-
+            Chunk chunk = CheckWord(batch, "publish", slot);
+            ThrowIfFailed(_writePath.Publish(chunk, slot, value, readOnly: !StoresArePlain), slot);
             CountUpdate();
+        }
+    }
+
+    /// <summary>Add, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
+    internal long AddChecked(WriteRareBatch? batch, nint target, long delta)
+    {
+        using (_core.Lock.EnterScope())
+        {
+            Chunk chunk = CheckWord(batch, "add", target);
+            ThrowIfFailed(_path.Add(chunk, target, delta, !StoresArePlain, out long result), target);
+            CountUpdate();
+            return result;
+        }
+    }
+
+    /// <summary>CompareExchange, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
+    internal long CompareExchangeChecked(WriteRareBatch? batch, nint target, long value, long comparand)
+    {
+        using (_core.Lock.EnterScope())
+        {
+            Chunk chunk = CheckWord(batch, "compare-exchange", target);
+            ThrowIfFailed(_path.CompareExchange(chunk, target, value, comparand, !StoresArePlain, out long original), target);
+            CountUpdate();
+            return original;
+        }
+    }
+
+    /// <summary>Writes what <paramref name="batch"/> holds.</summary>
+    internal void FlushBatch(WriteRareBatch batch)
+    {
+        using (_core.Lock.EnterScope())
+        {
+            CheckCanWrite(batch, "flush a batch", 0);
+            FlushLocked(batch);
         }
     }
 
@@ -230,12 +321,21 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         return address;
     }
 
-    /// <summary>Ends <paramref name="batch"/>: unmaps its aliases. Idempotent.</summary>
+    /// <summary>Ends <paramref name="batch"/>: flushes it, frees its buffer. Idempotent; ended even if the flush throws.</summary>
     internal void EndBatch(WriteRareBatch batch)
     {
         using (_core.Lock.EnterScope())
         {
-            if (batch.IsOpen)
+            if (!batch.IsOpen)
+            {
+                return;
+            }
+
+            try
+            {
+                FlushLocked(batch);
+            }
+            finally
             {
                 batch.End();
                 _ = _batches.Remove(batch);
@@ -243,6 +343,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
+    /// <summary>Dispose ends every batch, dropping what they hold; the chunks' writer mappings go with the chunks.</summary>
     private protected override void OnDestroying() => EndBatches();
 
     /// <summary>Before Protect, and unless the chunks are read-only from birth, a write is a plain store.</summary>
@@ -263,6 +364,18 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         {
             ThrowHelper.ThrowOs(Name, result, target);
         }
+    }
+
+    /// <summary>Writes what <paramref name="batch"/> holds. The caller holds the lock.</summary>
+    private void FlushLocked(WriteRareBatch batch)
+    {
+        OsResult flushed = batch.FlushPending(_writePath, out nint failedAt);
+        if (!flushed.Failed)
+        {
+            return;
+        }
+
+        ThrowIfFailed(flushed, failedAt);
     }
 
     private void EndBatches()
@@ -311,6 +424,27 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         CheckCanWrite(batch, operation, target);
         _ = CheckRange(target, length, operation, out Chunk? chunk);
+        return chunk;
+    }
+
+    /// <summary>
+    /// The checks of an atomic 8-byte operation (a live allocation of this pool, 8-byte aligned), then the flush of the
+    /// batch it goes through, so it orders after every write the batch held. The caller holds the lock.
+    /// </summary>
+    private Chunk CheckWord(WriteRareBatch? batch, string operation, nint target)
+    {
+        CheckCanWrite(batch, operation, target);
+        if (target % sizeof(long) != 0)
+        {
+            ThrowHelper.ThrowMisaligned(Name, operation, target, sizeof(long));
+        }
+
+        Chunk chunk = CheckTarget(batch, operation, target, sizeof(long))!;
+        if (batch is not null)
+        {
+            FlushLocked(batch);
+        }
+
         return chunk;
     }
 }

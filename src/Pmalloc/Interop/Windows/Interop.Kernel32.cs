@@ -17,6 +17,8 @@ internal static partial class Interop
         /// <summary>The symbolic name of Win32 error <paramref name="error"/> (winerror.h), for messages.</summary>
         internal static string ErrorName(int error) => error switch
         {
+            Errors.ERROR_INVALID_FUNCTION => "ERROR_INVALID_FUNCTION",
+            Errors.ERROR_FILE_NOT_FOUND => "ERROR_FILE_NOT_FOUND",
             Errors.ERROR_ACCESS_DENIED => "ERROR_ACCESS_DENIED",
             Errors.ERROR_INVALID_HANDLE => "ERROR_INVALID_HANDLE",
             Errors.ERROR_NOT_ENOUGH_MEMORY => "ERROR_NOT_ENOUGH_MEMORY",
@@ -26,6 +28,7 @@ internal static partial class Interop
             Errors.ERROR_BROKEN_PIPE => "ERROR_BROKEN_PIPE",
             Errors.ERROR_INVALID_ADDRESS => "ERROR_INVALID_ADDRESS",
             Errors.ERROR_PARTIAL_COPY => "ERROR_PARTIAL_COPY",
+            Errors.ERROR_TIMEOUT => "ERROR_TIMEOUT",
             Errors.ERROR_NO_SYSTEM_RESOURCES => "ERROR_NO_SYSTEM_RESOURCES",
             Errors.ERROR_WORKING_SET_QUOTA => "ERROR_WORKING_SET_QUOTA",
             Errors.ERROR_COMMITMENT_LIMIT => "ERROR_COMMITMENT_LIMIT",
@@ -38,6 +41,8 @@ internal static partial class Interop
         /// <summary>Win32 error codes and HRESULTs (winerror.h).</summary>
         internal static class Errors
         {
+            internal const int ERROR_INVALID_FUNCTION = 1;
+            internal const int ERROR_FILE_NOT_FOUND = 2;
             internal const int ERROR_ACCESS_DENIED = 5;
             internal const int ERROR_INVALID_HANDLE = 6;
             internal const int ERROR_NOT_ENOUGH_MEMORY = 8;
@@ -47,6 +52,7 @@ internal static partial class Interop
             internal const int ERROR_BROKEN_PIPE = 109;
             internal const int ERROR_INVALID_ADDRESS = 487;
             internal const int ERROR_PARTIAL_COPY = 299;
+            internal const int ERROR_TIMEOUT = 1460;
             internal const int ERROR_NO_SYSTEM_RESOURCES = 1450;
             internal const int ERROR_WORKING_SET_QUOTA = 1453;
             internal const int ERROR_COMMITMENT_LIMIT = 1455;

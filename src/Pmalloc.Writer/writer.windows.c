@@ -12,31 +12,37 @@
  * outside a view it mapped for the library, and it checks every offset and length against that view (the library
  * has also checked that the range lies inside one live allocation of the pool).
  *
- * Protocol, little-endian, one request at a time:
- *   request: five uint64 (op, a, b, c, d), then, for OP_WRITE, c bytes of data
+ * Protocol, little-endian, one request at a time, on the pipes (the library's end: src/Pmalloc/Os/WriterProcess.Windows.cs):
+ *   request: six uint64 (op, a, b, c, d, e), then, for OP_WRITE, c bytes of data
  *   reply:   two uint64 (status: 0 or a Win32 error code; value)
  *
- *   OP_MAP      a = section handle (valid in this process), b = bytes, c = flags (1: exclude from error reports)
- *               -> value = the view's base address here; the handle is closed in every case
- *   OP_UNMAP    a = view base
- *   OP_WRITE    a = view base, b = offset, c = length; the data follows the request
- *   OP_FILL     a = view base, b = offset, c = length, d = byte value
- *   OP_STORE    a = view base, b = offset (8-aligned), c = value: one atomic, release-ordered 8-byte store
- *   OP_ADD      a = view base, b = offset (8-aligned), c = delta -> value = the new value (lock xadd)
- *   OP_CAS      a = view base, b = offset (8-aligned), c = value, d = comparand -> value = the original (lock cmpxchg)
+ *   OP_HELLO    -> value = WRITER_MAGIC (the library checks it started this program and not another)
+ *   OP_MAP      a = section handle (valid in this process), b = the section's bytes, c = the chunk's offset in it,
+ *               d = the chunk's bytes, e = flags (1: exclude from error reports) -> value = the chunk's address here,
+ *               its handle in every later request; the section handle is closed in every case
+ *   OP_UNMAP    a = chunk handle
+ *   OP_WRITE    a = chunk handle, b = offset in the chunk, c = length; the data follows the request
+ *   OP_FILL     a = chunk handle, b = offset, c = length, d = byte value
+ *   OP_STORE    a = chunk handle, b = offset (8-aligned), c = value: one atomic, release-ordered 8-byte store
+ *   OP_ADD      a = chunk handle, b = offset (8-aligned), c = delta -> value = the new value (lock xadd)
+ *   OP_CAS      a = chunk handle, b = offset (8-aligned), c = value, d = comparand -> value = the original (lock cmpxchg)
  *
- * Built by src/Pmalloc/Pmalloc.csproj with x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64-win32 on Debian).
+ * The writer never writes outside a chunk: not into the guard pages the section holds around it, not past its end.
+ * Built by src/Pmalloc.Writer/Writer.targets with x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64-win32 on Debian).
  */
 #include <stdint.h>
 #include <string.h>
 #include <windows.h>
 
-enum { OP_MAP = 1, OP_UNMAP = 2, OP_WRITE = 3, OP_FILL = 4, OP_STORE = 5, OP_ADD = 6, OP_CAS = 7 };
+enum { OP_HELLO = 0, OP_MAP = 1, OP_UNMAP = 2, OP_WRITE = 3, OP_FILL = 4, OP_STORE = 5, OP_ADD = 6, OP_CAS = 7 };
 enum { MAP_EXCLUDE_FROM_REPORTS = 1 };
+#define WRITER_MAGIC 0x31575250414d50ULL /* "PMAPRW1" */
 
-typedef struct { uint64_t op, a, b, c, d; } request;
+typedef struct { uint64_t op, a, b, c, d, e; } request;
 typedef struct { uint64_t status, value; } reply;
-typedef struct { uint8_t *base; uint64_t size; int excluded; } view;
+
+/* One chunk mapped for the library: the view of its whole section, and the chunk inside it. */
+typedef struct { uint8_t *view; uint8_t *chunk; uint64_t size; int excluded; } view;
 typedef HRESULT(WINAPI *wer_register_fn)(PVOID, DWORD);
 typedef HRESULT(WINAPI *wer_unregister_fn)(PVOID);
 
@@ -71,21 +77,21 @@ static void write_all(const void *buffer, size_t n)
     }
 }
 
-static view *find(uint64_t base)
+static view *find(uint64_t handle)
 {
     for (size_t i = 0; i < view_count; i++)
-        if ((uint64_t)(uintptr_t)views[i].base == base)
+        if ((uint64_t)(uintptr_t)views[i].chunk == handle)
             return &views[i];
     return NULL;
 }
 
-/* The address of [offset, +length) in the view at base, or NULL if that range is not inside it. */
+/* The address of [offset, +length) in the chunk whose handle is base, or NULL if that range is not inside it. */
 static uint8_t *target(uint64_t base, uint64_t offset, uint64_t length)
 {
     view *v = find(base);
     if (v == NULL || offset > v->size || length > v->size - offset)
         return NULL;
-    return v->base + offset;
+    return v->chunk + offset;
 }
 
 /* The address of an aligned 8-byte slot at offset in the view at base, or NULL. */
@@ -96,7 +102,7 @@ static volatile int64_t *slot(uint64_t base, uint64_t offset)
     return (volatile int64_t *)target(base, offset, 8);
 }
 
-static reply map(uint64_t handle, uint64_t size, uint64_t flags)
+static reply map(uint64_t handle, uint64_t size, uint64_t offset, uint64_t length, uint64_t flags)
 {
     reply r = { 0, 0 };
     HANDLE section = (HANDLE)(uintptr_t)handle;
@@ -112,16 +118,17 @@ static reply map(uint64_t handle, uint64_t size, uint64_t flags)
         views = grown;
         view_capacity = capacity;
     }
-    void *base = size == 0 || size > (uint64_t)SIZE_MAX ? NULL : MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, (SIZE_T)size);
-    r.status = base == NULL ? (size == 0 ? ERROR_INVALID_PARAMETER : GetLastError()) : 0;
+    int valid = length != 0 && offset <= size && length <= size - offset && size <= (uint64_t)SIZE_MAX;
+    uint8_t *base = valid ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, (SIZE_T)size) : NULL;
+    r.status = base == NULL ? (valid ? GetLastError() : ERROR_INVALID_PARAMETER) : 0;
     CloseHandle(section); /* the view keeps the section alive */
     if (base == NULL)
         return r;
     int excluded = 0;
-    if ((flags & MAP_EXCLUDE_FROM_REPORTS) && wer_register != NULL && size <= 0x80000000u)
-        excluded = SUCCEEDED(wer_register(base, (DWORD)size));
-    views[view_count++] = (view){ base, size, excluded };
-    r.value = (uint64_t)(uintptr_t)base;
+    if ((flags & MAP_EXCLUDE_FROM_REPORTS) && wer_register != NULL && length <= 0x80000000u)
+        excluded = SUCCEEDED(wer_register(base + offset, (DWORD)length));
+    views[view_count++] = (view){ base, base + offset, length, excluded };
+    r.value = (uint64_t)(uintptr_t)(base + offset);
     return r;
 }
 
@@ -134,8 +141,8 @@ static reply unmap(uint64_t base)
         return r;
     }
     if (v->excluded && wer_unregister != NULL)
-        wer_unregister(v->base);
-    UnmapViewOfFile(v->base);
+        wer_unregister(v->chunk);
+    UnmapViewOfFile(v->view);
     *v = views[--view_count];
     return r;
 }
@@ -177,8 +184,11 @@ int main(void)
         volatile int64_t *s;
         uint8_t *p;
         switch (q.op) {
+        case OP_HELLO:
+            r.value = WRITER_MAGIC;
+            break;
         case OP_MAP:
-            r = map(q.a, q.b, q.c);
+            r = map(q.a, q.b, q.c, q.d, q.e);
             break;
         case OP_UNMAP:
             r = unmap(q.a);

@@ -97,6 +97,8 @@ internal sealed unsafe class WriterProcess
             OsResult started = TryStart(out writer);
             if (!started.Failed)
             {
+                // The one it replaces is gone: close our end of its socket.
+                Volatile.Read(ref s_current)?.Retire();
                 Volatile.Write(ref s_current, writer);
             }
 
@@ -183,6 +185,16 @@ internal sealed unsafe class WriterProcess
                     fd!.DangerousRelease();
                 }
             }
+        }
+    }
+
+    /// <summary>Closes this end of the socket of a writer that is gone; calls still in flight on it fail, none touches a closed socket.</summary>
+    private void Retire()
+    {
+        using (_io.EnterScope())
+        {
+            _broken = true;
+            _socket.Dispose();
         }
     }
 

@@ -27,6 +27,12 @@ internal sealed unsafe class PendingWrites : IDisposable
 
     internal int Count => _writes.Count;
 
+    /// <summary>Where the held bytes are (for tests).</summary>
+    internal nint BufferAddress => (nint)_buffer.At(0);
+
+    /// <summary>How many writes through the write path the last flush made: one per run (for tests).</summary>
+    internal int LastFlushCalls { get; private set; }
+
     /// <summary>Holds a copy of <paramref name="source"/> for <paramref name="target"/> until the flush.</summary>
     internal OsResult TryAdd(Chunk chunk, nint target, ReadOnlySpan<byte> source)
     {
@@ -65,6 +71,7 @@ internal sealed unsafe class PendingWrites : IDisposable
     internal OsResult Flush(WritePath path, out nint failedAt)
     {
         failedAt = 0;
+        LastFlushCalls = 0;
         try
         {
             return _writes.Count switch
@@ -83,6 +90,7 @@ internal sealed unsafe class PendingWrites : IDisposable
     private OsResult WriteOne(WritePath path, in PendingWrite w, out nint failedAt)
     {
         failedAt = w.Target;
+        LastFlushCalls++;
         OsResult result = w.IsFill
             ? path.Fill(w.Chunk, w.Target, w.FillValue, w.Length, readOnly: true)
             : path.Write(w.Chunk, w.Target, new ReadOnlySpan<byte>(_buffer.At(w.Data), checked((int)w.Length)), readOnly: true);
@@ -184,6 +192,7 @@ internal sealed unsafe class PendingWrites : IDisposable
                 }
             }
 
+            LastFlushCalls++;
             OsResult result = path.Write(head.Chunk, start, new ReadOnlySpan<byte>(run, checked((int)length)), readOnly: true);
             if (result.Failed)
             {

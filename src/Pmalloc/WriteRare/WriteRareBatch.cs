@@ -38,6 +38,12 @@ public sealed class WriteRareBatch : IDisposable
     /// <summary>Writes waiting for the flush (for tests).</summary>
     internal int PendingCount => _pending?.Count ?? 0;
 
+    /// <summary>Where the batch holds its bytes, or 0 (for tests).</summary>
+    internal nint BufferAddress => _pending?.BufferAddress ?? 0;
+
+    /// <summary>How many <c>pwrite</c> (or writer) calls the last flush made (for tests).</summary>
+    internal int LastFlushCalls => _pending?.LastFlushCalls ?? 0;
+
     /// <summary>Holds a write of <paramref name="value"/> over <paramref name="target"/>, checked now, written at the next flush.</summary>
     /// <inheritdoc cref="WriteRarePool.Write{T}(ref readonly T, in T)" path="/exception"/>
     /// <exception cref="ObjectDisposedException">The batch or the pool was disposed.</exception>

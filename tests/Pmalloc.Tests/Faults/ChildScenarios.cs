@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -85,25 +84,13 @@ internal static unsafe partial class ChildScenarios
             Ready();
             *(long*)p = 0x0BAD;
         },
-        ["write-rare-batch-alias-after-dispose"] = () =>
+        ["write-rare-pointer-during-batch"] = () =>
         {
             using WriteRarePool pool = ProtectedRareSecret(out nint p);
-            nint alias;
-            using (WriteRareBatch batch = pool.BeginWrites())
-            {
-                batch.Write(p, BitConverter.GetBytes(0x600DL));
-                alias = WritableAliasOf(pool.Name, p); // found as an attacker would, in /proc/self/maps
-
-                // While the batch is open the alias is writable and is the secret's page: a fault below is the unmapping, not a wrong address.
-                *(long*)alias = 0x600D2;
-                if (*(long*)p != 0x600D2)
-                {
-                    throw new InvalidOperationException($"setup: 0x{alias:x} is not the alias of 0x{p:x}");
-                }
-            }
-
+            using WriteRareBatch batch = pool.BeginWrites();
+            batch.Write(p, BitConverter.GetBytes(0x600DL)); // held by the open batch: nothing is writable meanwhile
             Ready();
-            *(long*)alias = 0x0BAD;
+            *(long*)p = 0x0BAD;
         },
         ["objectcache-write"] = () =>
         {
@@ -146,6 +133,70 @@ internal static unsafe partial class ChildScenarios
             MemoryMarshal.GetReference(name) = 'W';
         },
         ["lock-over-memlock-limit"] = LockOverMemlockLimit,
+        ["writer-orphan"] = () =>
+        {
+            // Starts the writer, says which it is, then waits to be killed: the writer must die with us.
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.Publish(in *(nint*)p, 1);
+            Console.WriteLine($"writer {OsWriter.ProcessId}");
+            Console.Out.Flush();
+            _ = Console.In.ReadLine();
+        },
+        ["writer-missing"] = () =>
+        {
+            WriterProcess.PathOverride = "/nonexistent/dir/pmalloc-writer";
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.Write(p, BitConverter.GetBytes(0x600DL)); // pwrite: needs no writer
+            try
+            {
+                pool.Publish(in *(nint*)p, 1);
+                Console.WriteLine("published without a writer");
+            }
+            catch (IOException e)
+            {
+                Console.WriteLine($"refused: {e.GetType().Name}: {e.Message}");
+                Console.WriteLine($"value kept: {*(long*)p == 0x600DL}");
+            }
+        },
+        ["writer-not-executable"] = () =>
+        {
+            // As NuGet extracts a package: the file is there, without its execute permission.
+            string copy = Path.Combine(Path.GetTempPath(), $"pmalloc-writer-{Environment.ProcessId}");
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "pmalloc-writer"), copy, overwrite: true);
+            File.SetUnixFileMode(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            try
+            {
+                WriterProcess.PathOverride = copy;
+                using WriteRarePool pool = ProtectedRareSecret(out nint p);
+                pool.Publish(in *(nint*)p, 0x600D);
+                Console.WriteLine($"published: 0x{*(nint*)p:x}");
+                Console.WriteLine($"writer: {WriterProcess.Current?.Path}");
+            }
+            finally
+            {
+                File.Delete(copy);
+            }
+        },
+        ["writer-restart"] = () =>
+        {
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            pool.Publish(in *(nint*)p, 1);
+            int first = OsWriter.ProcessId;
+            _ = Native.kill(first, 9);
+            try
+            {
+                // Either the death is already known (a new writer starts) or this call finds the socket closed.
+                pool.Publish(in *(nint*)p, 2);
+                Console.WriteLine("right after the kill: published");
+            }
+            catch (IOException e)
+            {
+                Console.WriteLine($"right after the kill: {e.GetType().Name}: {e.Message}");
+            }
+
+            pool.Publish(in *(nint*)p, 3);
+            Console.WriteLine($"first {first} second {OsWriter.ProcessId} value {*(nint*)p}");
+        },
     };
 
     /// <summary>Every scenario's name.</summary>
@@ -201,27 +252,6 @@ internal static unsafe partial class ChildScenarios
     {
         Console.WriteLine(ReadyMarker);
         Console.Out.Flush();
-    }
-
-    /// <summary>
-    /// The address that <paramref name="address"/> has in the pool's writable alias mapping (a <c>rw-s</c> mapping
-    /// of the same memfd), read from /proc/self/maps with the file offsets of both mappings.
-    /// </summary>
-    private static nint WritableAliasOf(string pool, nint address)
-    {
-        (nint Start, nint End, string Perms, long Offset)[] maps = [.. TestPools.MapsLinesOf(pool).Select(ParseMapsLine)];
-        (nint Start, nint End, string Perms, long Offset) target = maps.Single(m => m.Start <= address && address < m.End);
-        (nint Start, nint End, string Perms, long Offset) alias = maps.Single(m => m.Perms.StartsWith("rw", StringComparison.Ordinal));
-        return checked(alias.Start + (nint)(target.Offset + (address - target.Start) - alias.Offset));
-    }
-
-    private static (nint Start, nint End, string Perms, long Offset) ParseMapsLine(string line)
-    {
-        string[] fields = line.Split(' ', 4);
-        string[] range = fields[0].Split('-');
-        return ((nint)long.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-            (nint)long.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture), fields[1],
-            long.Parse(fields[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
     }
 
     /// <summary>
@@ -292,6 +322,9 @@ internal static unsafe partial class ChildScenarios
 
         [LibraryImport("libc", SetLastError = true)]
         internal static partial int setrlimit(int resource, in RLimit limit);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int kill(int pid, int signal);
 
         [LibraryImport("libc", SetLastError = true)]
         private static partial int capget(ref CapHeader header, CapData* data);

@@ -24,14 +24,19 @@ internal static class Child
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
-    /// <summary>Runs scenario <paramref name="scenario"/> in a child and returns how it ended.</summary>
-    internal static ChildResult Run(string scenario)
+    /// <summary>Starts scenario <paramref name="scenario"/> in a child, its stdin, stdout and stderr redirected, and returns it running.</summary>
+    internal static Process Start(string scenario)
     {
         ProcessStartInfo info = StartInfo();
         info.ArgumentList.Add(ChildScenarios.Flag);
         info.ArgumentList.Add(scenario);
+        return Process.Start(info) ?? throw new InvalidOperationException($"cannot start {info.FileName}");
+    }
 
-        using Process child = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {info.FileName}");
+    /// <summary>Runs scenario <paramref name="scenario"/> in a child and returns how it ended.</summary>
+    internal static ChildResult Run(string scenario)
+    {
+        using Process child = Start(scenario);
         Task<string> stdout = child.StandardOutput.ReadToEndAsync();
         Task<string> stderr = child.StandardError.ReadToEndAsync();
         child.StandardInput.Close();

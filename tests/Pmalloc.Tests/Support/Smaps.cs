@@ -5,11 +5,11 @@ namespace Pmalloc.Tests;
 /// <summary>One mapping of <c>/proc/self/smaps</c>: its range, permissions, path, sizes (kB) and VmFlags.</summary>
 internal sealed record SmapsEntry(nint Start, nint End, string Permissions, string Path, Dictionary<string, long> Kilobytes, HashSet<string> VmFlags)
 {
-    /// <summary>Every mapping of this process, in address order.</summary>
-    internal static List<SmapsEntry> Read()
+    /// <summary>Every mapping of process <paramref name="pid"/> (this one by default), in address order.</summary>
+    internal static List<SmapsEntry> Read(string pid = "self")
     {
         List<SmapsEntry> entries = [];
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        foreach (string line in File.ReadLines($"/proc/{pid}/smaps"))
         {
             string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length >= 5 && parts[0].Contains('-', StringComparison.Ordinal) && !parts[0].EndsWith(':'))

@@ -46,7 +46,4 @@ internal static class TestPools
     /// <summary>Are all <paramref name="length"/> bytes at <paramref name="address"/> zero?</summary>
     internal static unsafe bool IsZero(nint address, nuint length) =>
         new ReadOnlySpan<byte>((void*)address, checked((int)length)).IndexOfAnyExcept((byte)0) < 0;
-
-    /// <summary>Writable aliases of a pool's chunks mapped now: its mappings in /proc/self/maps beyond one per chunk.</summary>
-    internal static int AliasCount(ProtectablePool pool) => MapsLinesOf(pool.Name).Length - pool.Statistics.Chunks;
 }

@@ -160,7 +160,12 @@ internal static unsafe partial class ChildScenarios
         },
         ["writer-not-executable"] = () =>
         {
-            // As NuGet extracts a package: the file is there, without its execute permission.
+            // As NuGet extracts a package: the file is there, without its execute permission (a Unix file mode: Linux only).
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("a file's execute permission is a Unix file mode");
+            }
+
             string copy = Path.Combine(Path.GetTempPath(), $"pmalloc-writer-{Environment.ProcessId}");
             File.Copy(Path.Combine(AppContext.BaseDirectory, "pmalloc-writer"), copy, overwrite: true);
             File.SetUnixFileMode(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);

@@ -137,7 +137,7 @@ public sealed unsafe class WriterProcessTests
             Assert.False(writer.TryCall(ref stale, null, null, 0, "test", out WriterProtocol.Reply staleReply).Failed);
             Assert.Equal(Interop.Errno.EINVAL, staleReply.Error);
             WriterProtocol.Request withFd = new() { Op = WriterProtocol.Op.Store, Handle = registration.Handle, Offset = 0, Value = 0xBAD };
-            Assert.False(writer.TryCall(ref withFd, chunk.Mapping.Backing, null, 0, "test", out WriterProtocol.Reply fdReply).Failed);
+            Assert.False(writer.TryCall(ref withFd, chunk.Mapping.Fd, null, 0, "test", out WriterProtocol.Reply fdReply).Failed);
             Assert.Equal(Interop.Errno.EINVAL, fdReply.Error);
 
             // A write whose declared length is not its payload's, and one that crosses the end.

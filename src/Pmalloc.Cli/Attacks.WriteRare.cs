@@ -37,7 +37,7 @@ internal static unsafe partial class Attacks
 
             Ready();
             *(long*)alias = 0x0BAD;
-        }));
+        }, LinuxOnly: true)); // the alias is found through /proc/self/maps
         add(new("write-after-make-read-only", "write through a pointer after MakeReadOnly", Outcome.AccessViolation, () =>
         {
             using WriteRarePool pool = ProtectedRareSecret(out nint p);

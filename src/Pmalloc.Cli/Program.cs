@@ -6,10 +6,13 @@ using Spectre.Console;
 string verb = args.Length > 0 ? args[0] : "help";
 string[] rest = args.Length > 0 ? args[1..] : [];
 
-// The pools are Linux memory (memfd, mprotect, mseal): say so before anything tries to map one.
-if (!OperatingSystem.IsLinux() && verb is not ("help" or "--help" or "-h"))
+// The pools run on Linux and Windows; inspect reads /proc and bench calls libc, so they are Linux's. Say so before
+// anything tries to map a pool where none can be.
+bool supported = OperatingSystem.IsLinux() || (OperatingSystem.IsWindows() && verb is "selftest" or "attack" or "demo");
+if (!supported && verb is not ("help" or "--help" or "-h"))
 {
-    AnsiConsole.MarkupLineInterpolated($"[red]pmalloc {verb}:[/] protected memory pools need Linux; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
+    string need = OperatingSystem.IsWindows() ? $"pmalloc {verb} needs Linux (on Windows: selftest, attack, demo)" : "protected memory pools need Linux or Windows";
+    AnsiConsole.MarkupLineInterpolated($"[red]pmalloc {verb}:[/] {need}; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
     return 1;
 }
 

@@ -30,8 +30,13 @@ public sealed record BenchReport
     /// <summary>Hardened usercopy on a pool with a million live allocations.</summary>
     public CheckReadResult? CheckRead { get; set; }
 
+    public LookupScaleResult? LookupScale { get; set; }
+
     /// <summary>Write-rare updates against the mprotect flip-flop and libsodium.</summary>
     public List<WriteRareResult> WriteRare { get; } = [];
+
+    /// <summary>The protected collections against FrozenDictionary and Dictionary: string lookups, builds, crafted keys.</summary>
+    public CollectionResults? Collections { get; set; }
 
     /// <summary>The targets, each with the ratio measured in this run.</summary>
     public List<TargetResult> Targets { get; } = [];
@@ -102,3 +107,11 @@ public sealed record TargetResult(string Target, string Measured, double Value, 
     NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(BenchReport))]
 internal sealed partial class BenchJsonContext : JsonSerializerContext;
+
+/// <summary>CheckRead of 8 bytes at the end of a large and of a small allocation, and random checks over many pools and over one pool of as many allocations; ns per check.</summary>
+public sealed record LookupScaleResult(long LargeBytes, int SmallBytes, double NsAtEndOfLarge, double NsAtEndOfSmall, int Pools, double NsAcrossPools, double NsInOnePool)
+{
+    public double SizeRatio => NsAtEndOfLarge / NsAtEndOfSmall;
+
+    public double PoolsRatio => NsAcrossPools / NsInOnePool;
+}

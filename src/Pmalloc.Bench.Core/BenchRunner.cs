@@ -10,6 +10,9 @@ namespace Pmalloc.Bench;
 /// <param name="FileRoot">The directory the real workload indexes.</param>
 public sealed record BenchSettings(bool Quick, string FileRoot = "/usr")
 {
+    /// <summary>Measure only the protected collections (string lookups, builds, crafted keys).</summary>
+    public bool CollectionsOnly { get; init; }
+
     public int SmallObjects => 100_000;
 
     public int[] SmallSizes => [16, 64, 256];
@@ -39,6 +42,13 @@ public static unsafe class BenchRunner
     {
         Stopwatch total = Stopwatch.StartNew();
         BenchReport report = new() { Machine = MachineInfo.Current(), Quick = settings.Quick, StartedUtc = DateTime.UtcNow };
+        if (settings.CollectionsOnly)
+        {
+            report.Collections = CollectionBench.Measure(settings.Quick, log);
+            Targets.Evaluate(report);
+            report.Seconds = total.Elapsed.TotalSeconds;
+            return report;
+        }
 
         foreach (SmallAllocator allocator in SmallAllocator.All)
         {
@@ -71,8 +81,13 @@ public static unsafe class BenchRunner
         log("CheckRead on a pool with a million live allocations");
         report.CheckRead = MeasureCheckRead(settings.Lookups);
 
+        log("CheckRead by allocation size and by number of pools");
+        report.LookupScale = MeasureLookupScale(settings.Lookups);
+
         log("write-rare updates");
         report.WriteRare.AddRange(MeasureWriteRare(settings.Quick ? 2_000 : 20_000));
+
+        report.Collections = CollectionBench.Measure(settings.Quick, log);
 
         log($"file index: walking {settings.FileRoot}");
         report.FileIndex = MeasureFileIndex(FileRecords.Load(settings.FileRoot, settings.FileLimit), settings.FileRoot, settings.Lookups, log);
@@ -217,56 +232,106 @@ public static unsafe class BenchRunner
         using CheckReadSubjects s = new();
         int rounds = Math.Max(2, checks / s.Count);
         return new CheckReadResult(CheckReadSubjects.LiveAllocations, CheckReadSubjects.Size,
-            Time(s.CheckRead), Time(s.SpanCopy), Time(s.CheckedRead));
-
-        double Time(Func<long> loop)
-        {
-            long sink = loop();
-            long t0 = Stopwatch.GetTimestamp();
-            for (int r = 0; r < rounds; r++)
-            {
-                sink += loop();
-            }
-
-            double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * s.Count);
-            GC.KeepAlive(sink);
-            return ns;
-        }
+            NsPerOperation(s.CheckRead, rounds, s.Count), NsPerOperation(s.SpanCopy, rounds, s.Count), NsPerOperation(s.CheckedRead, rounds, s.Count));
     }
 
-    /// <summary>Write-rare updates, one and a batch, against the mprotect flip-flop and libsodium; ns per operation.</summary>
+    /// <summary>Runs <paramref name="loop"/> (which does <paramref name="count"/> operations) once to warm up, then <paramref name="rounds"/> times; ns per operation.</summary>
+    private static double NsPerOperation(Func<long> loop, int rounds, int count)
+    {
+        long sink = loop();
+        long t0 = Stopwatch.GetTimestamp();
+        for (int r = 0; r < rounds; r++)
+        {
+            sink += loop();
+        }
+
+        double ns = Ns(t0, Stopwatch.GetTimestamp()) / ((double)rounds * count);
+        GC.KeepAlive(sink);
+        return ns;
+    }
+
+    /// <summary>CheckRead at the end of a 16 MiB and of a 16 B allocation; over 1,000 pools and over one pool of 1,000 allocations.</summary>
+    public static LookupScaleResult MeasureLookupScale(int checks)
+    {
+        using LookupScaleSubjects s = new();
+        int rounds = Math.Max(2, checks / s.Count);
+
+        // Interleaved, so that machine noise falls on both sides of each ratio alike.
+        double large = 0, small = 0, across = 0, one = 0;
+        for (int r = 0; r < 3; r++)
+        {
+            large += Time(s.CheckEndOfLarge);
+            small += Time(s.CheckEndOfSmall);
+            across += Time(s.CheckAcrossPools);
+            one += Time(s.CheckInOnePool);
+        }
+
+        return new LookupScaleResult(LookupScaleSubjects.LargeSize, LookupScaleSubjects.SmallSize, large / 3, small / 3,
+            LookupScaleSubjects.Pools, across / 3, one / 3);
+
+        double Time(Func<long> loop) => NsPerOperation(loop, rounds, s.Count);
+    }
+
+    /// <summary>
+    /// Write-rare updates, one and a batch of 100, against the mprotect flip-flop (one page for one store, the whole 64 KiB
+    /// chunk for 100) and libsodium, measured side by side in rounds (each method once per round, in turn), so that the
+    /// machine's noise falls on all of them alike; ns per operation, the median of the rounds.
+    /// </summary>
     public static List<WriteRareResult> MeasureWriteRare(int operations)
     {
         using WriteRareSubjects s = new();
         bool sodium = WriteRareSubjects.SodiumMissing is null;
-        int batches = Math.Max(10, operations / WriteRareSubjects.BatchSize);
-        List<WriteRareResult> results =
+        const int Rounds = 5;
+        int ones = Math.Max(10, operations / Rounds), publishes = Math.Max(10, operations / (4 * Rounds)), batches = Math.Max(10, operations / (WriteRareSubjects.BatchSize * Rounds) * 10);
+        List<(int Updates, string Method, int Count, Action<long> Op)> subjects =
         [
-            new(1, "pool.Write (pwrite)", Time(operations, s.PoolWrite)),
-            new(1, "pool.Publish (one-page alias)", Time(operations, i => s.PoolPublish((nint)i))),
-            new(1, "mprotect flip-flop", Time(operations, s.FlipFlopWrite)),
+            (1, "pool.Write (pwrite)", ones, s.PoolWrite),
+            (1, "pool.Publish (writer process)", publishes, i => s.PoolPublish((nint)i)),
+            (1, "pool.Add (writer process)", publishes, s.PoolAdd),
+            (1, "pool.CompareExchange (writer process)", publishes, s.PoolCompareExchange),
+            (1, "mprotect flip-flop", ones, s.FlipFlopWrite),
         ];
         if (sodium)
         {
-            results.Add(new(1, "sodium_mprotect_readwrite/readonly", Time(operations, s.SodiumWrite)));
+            subjects.Add((1, "sodium_mprotect_readwrite/readonly", ones, s.SodiumWrite));
         }
 
-        results.Add(new(WriteRareSubjects.BatchSize, "pool.BeginWrites batch", Time(batches, s.PoolBatch)));
-        results.Add(new(WriteRareSubjects.BatchSize, "pool.Write each", Time(batches, s.PoolWrites)));
-        results.Add(new(WriteRareSubjects.BatchSize, "mprotect flip-flop", Time(batches, s.FlipFlopBatch)));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.BeginWrites batch", batches, s.PoolBatch));
+        subjects.Add((WriteRareSubjects.BatchSize, "mprotect flip-flop", batches, s.FlipFlopBatch));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.BeginWrites batch, spread over the chunk", batches, s.PoolBatchSpread));
+        subjects.Add((WriteRareSubjects.BatchSize, "mprotect flip-flop, spread over the chunk", batches, s.FlipFlopBatchSpread));
+        subjects.Add((WriteRareSubjects.BatchSize, "pool.Write each", Math.Max(2, batches / 10), s.PoolWrites));
         if (sodium)
         {
-            results.Add(new(WriteRareSubjects.BatchSize, "sodium_mprotect_readwrite/readonly", Time(batches, s.SodiumBatch)));
+            subjects.Add((WriteRareSubjects.BatchSize, "sodium_mprotect_readwrite/readonly", batches, s.SodiumBatch));
         }
 
+        double[][] samples = [.. subjects.Select(_ => new double[Rounds])];
+        for (int round = 0; round < Rounds; round++)
+        {
+            for (int k = 0; k < subjects.Count; k++)
+            {
+                samples[k][round] = Time(subjects[k].Count, subjects[k].Op);
+            }
+        }
+
+        List<WriteRareResult> results = [.. subjects.Select((x, k) => new WriteRareResult(x.Updates, x.Method, Median(samples[k])))];
         s.PoolWrite(-1);
         s.FlipFlopWrite(-1);
+        s.PoolBatchSpread(-1);
+        s.FlipFlopBatch(-1);
         if (sodium)
         {
             s.SodiumWrite(-1);
         }
 
         return s.Holds(-1) ? results : throw new InvalidOperationException("a write-rare update did not land");
+
+        static double Median(double[] values)
+        {
+            double[] sorted = [.. values.Order()];
+            return sorted[sorted.Length / 2];
+        }
 
         // ns per call of op(i), after a warm-up of a tenth as many calls.
         static double Time(int count, Action<long> op)

@@ -20,6 +20,9 @@ internal static unsafe partial class Attacks
     /// <summary>Exit status when the library refused the step with an exception (printed as "refused: TYPE: MESSAGE").</summary>
     internal const int RefusedExitCode = 3;
 
+    /// <summary>Exit status when the attack looked for what it needs and found nothing (printed as "found nothing: WHAT").</summary>
+    internal const int FoundNothingExitCode = 4;
+
     /// <summary>Every case by name, in the order selftest shows them.</summary>
     internal static readonly IReadOnlyDictionary<string, Attack> Cases = Catalog();
 
@@ -104,12 +107,17 @@ internal static unsafe partial class Attacks
     {
         if (args.Length != 1 || !Cases.TryGetValue(args[0], out Attack? attack) || !attack.RunsHere)
         {
-            throw new CliUsageException($"expected one of: {string.Join(", ", Cases.Values.Where(c => c.RunsHere).Select(c => c.Name))}");
+            throw new CliUsageException(args.Length == 1 ? $"no attack case '{args[0]}'; 'pmalloc attack --help' lists them" : "give one attack case");
         }
 
         try
         {
             attack.Run();
+        }
+        catch (FoundNothingException e)
+        {
+            Console.WriteLine($"found nothing: {e.Message}");
+            return FoundNothingExitCode;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or UnauthorizedAccessException or IOException)
         {
@@ -153,7 +161,13 @@ internal enum Outcome
 
     /// <summary>A fault in native code: the runtime does not convert it, the kernel kills the process with SIGSEGV (exit status 139).</summary>
     Segfault,
+
+    /// <summary>The attack searched for what it needs (a writable mapping, a copy of a secret) and found nothing (exit status 4).</summary>
+    FoundNothing,
 }
+
+/// <summary>An attack that searched and found nothing to use: how a search-based case reports its defeat.</summary>
+internal sealed class FoundNothingException(string message) : Exception(message);
 
 /// <summary>
 /// One attack: its name on the command line, what it tries, how it should end, and the code that tries it.

@@ -9,10 +9,14 @@ namespace Pmalloc.Cli;
 /// <param name="StandardError">Everything it printed on stderr (the runtime's fatal error report goes here).</param>
 internal sealed record ChildResult(int ExitCode, string StandardOutput, string StandardError)
 {
-    /// <summary>True when the child died of the runtime's fail-fast <see cref="AccessViolationException"/>.</summary>
+    /// <summary>
+    /// True when the child died of the runtime's fail-fast access violation: exit status 134 (SIGABRT; on Windows the
+    /// fail-fast's NTSTATUS, <see cref="WindowsFailFastStatuses"/>) and the runtime's report on stderr,
+    /// <c>System.AccessViolationException: Attempted to read or write protected memory</c> from the JIT runtime,
+    /// <c>Process terminated. Access Violation: Attempted to read or write protected memory</c> from NativeAOT.
+    /// </summary>
     internal bool DiedOfAccessViolation =>
-        (OperatingSystem.IsWindows() ? WindowsFailFastStatuses.Contains(ExitCode) : ExitCode == 134) &&
-        StandardError.Contains("AccessViolationException", StringComparison.Ordinal);
+        (OperatingSystem.IsWindows() ? WindowsFailFastStatuses.Contains(ExitCode) : ExitCode == 134) && FaultLine.Length > 0;
 
     /// <summary>
     /// How a .NET process that dies of an AccessViolationException ends on Windows: <c>STATUS_FAIL_FAST_EXCEPTION</c>
@@ -25,7 +29,10 @@ internal sealed record ChildResult(int ExitCode, string StandardOutput, string S
     internal string Status => OperatingSystem.IsWindows() && ExitCode < 0 ? $"0x{ExitCode:X8}" : ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The runtime's one-line account of the fault, if any.</summary>
-    internal string FaultLine => StandardError.Split('\n').FirstOrDefault(l => l.Contains("AccessViolationException", StringComparison.Ordinal))?.Trim() ?? "";
+    internal string FaultLine => StandardError.Split('\n').FirstOrDefault(IsFaultReport)?.Trim() ?? "";
+
+    private static bool IsFaultReport(string line) =>
+        line.Contains("AccessViolationException", StringComparison.Ordinal) || line.Contains("Access Violation: Attempted to read or write protected memory", StringComparison.Ordinal);
 }
 
 /// <summary>Runs this same <c>pmalloc</c> program again as a child process.</summary>

@@ -16,7 +16,7 @@ internal static class SelfTest
         bool json = args.Contains("--json");
         if (args.Any(a => a != "--json"))
         {
-            throw new CliUsageException("usage: pmalloc selftest [--json]");
+            throw new CliUsageException($"unknown option '{args.First(a => a != "--json")}'");
         }
 
         // On Windows the Linux-only cases (sealing, memfds, /proc, libc) are not run, and the summary says how many.
@@ -29,7 +29,7 @@ internal static class SelfTest
             advance?.Invoke();
         });
 
-        if (json || !AnsiConsole.Profile.Capabilities.Interactive)
+        if (json || !Terminal.OutputIsInteractive)
         {
             RunAll(null);
         }
@@ -44,7 +44,7 @@ internal static class SelfTest
 
         if (json)
         {
-            Json.Print(results);
+            Json.Print(results, Json.Types.CaseResultArray);
         }
         else
         {
@@ -95,9 +95,14 @@ internal static class SelfTest
             return (nameof(Outcome.Refused), refused["refused: ".Length..]);
         }
 
+        if (child.ExitCode == Attacks.FoundNothingExitCode && stdout.FirstOrDefault(l => l.StartsWith("found nothing: ", StringComparison.Ordinal)) is { } nothing)
+        {
+            return (nameof(Outcome.FoundNothing), nothing["found nothing: ".Length..]);
+        }
+
         if (child.ExitCode == 0 && stdout.Contains(Attacks.SurvivedMarker))
         {
-            return (nameof(Outcome.NotBlocked), "the write went through");
+            return (nameof(Outcome.NotBlocked), stdout.LastOrDefault(l => l.Length > 0 && l != Attacks.SurvivedMarker) ?? "the write went through");
         }
 
         if (child.ExitCode == 139)

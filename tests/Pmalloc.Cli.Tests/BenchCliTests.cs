@@ -110,7 +110,7 @@ public sealed class BenchCliTests
     {
         ChildResult result = Child.Pmalloc(["bench", "--fast"]);
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--fast", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("--fast", result.StandardError, StringComparison.Ordinal);
     }
 
     private static void Positive(JsonElement element, params string[] names)

@@ -6,16 +6,17 @@ using Spectre.Console;
 namespace Pmalloc.Cli.Bench;
 
 /// <summary>
-/// <c>pmalloc bench [--quick] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
+/// <c>pmalloc bench [--quick] [--collections] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
 /// run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
-/// stderr), or to FILE (the tables stay on stdout). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
+/// stderr), or to FILE (the tables stay on stdout). <c>--collections</c> measures only the protected collections
+/// (string lookups, builds, crafted keys). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
 /// shared with the BenchmarkDotNet project.
 /// </summary>
 internal static class BenchCommand
 {
     internal static int Run(string[] args)
     {
-        bool quick = false, json = false;
+        bool quick = false, json = false, collections = false;
         string? jsonFile = null;
         string root = "/usr";
         for (int i = 0; i < args.Length; i++)
@@ -24,6 +25,9 @@ internal static class BenchCommand
             {
                 case "--quick":
                     quick = true;
+                    break;
+                case "--collections":
+                    collections = true;
                     break;
                 case "--json":
                     json = true;
@@ -52,9 +56,9 @@ internal static class BenchCommand
         }
 
         // Progress always goes to stderr; the tables go where the JSON does not.
-        IAnsiConsole err = MakeConsole(System.Console.Error);
-        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out);
-        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root), line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
+        IAnsiConsole err = MakeConsole(System.Console.Error, System.Console.IsErrorRedirected);
+        IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out, System.Console.IsOutputRedirected);
+        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root) { CollectionsOnly = collections }, line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
 
         Print(tables, report);
         if (json)
@@ -89,10 +93,10 @@ internal static class BenchCommand
         return child.ExitCode;
     }
 
-    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables even when redirected to a file.</summary>
-    private static IAnsiConsole MakeConsole(TextWriter writer)
+    /// <summary>A console on <paramref name="writer"/>, wide enough for the tables (unwrapped when redirected, see <see cref="Terminal"/>).</summary>
+    private static IAnsiConsole MakeConsole(TextWriter writer, bool redirected)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        IAnsiConsole console = Terminal.Create(writer, redirected);
         console.Profile.Width = Math.Max(console.Profile.Width, 150);
         return console;
     }
@@ -130,6 +134,11 @@ internal static class BenchCommand
 
         console.Write(protect);
 
+        if (report.LookupScale is { } scale)
+        {
+            console.MarkupLineInterpolated($"CheckRead of 8 bytes at the end of a {scale.LargeBytes >> 20} MiB allocation [green]{scale.NsAtEndOfLarge:0.0} ns[/], of a {scale.SmallBytes} B one {scale.NsAtEndOfSmall:0.0} ns ({scale.SizeRatio:0.00}x); over {scale.Pools:N0} pools [green]{scale.NsAcrossPools:0.0} ns[/], in one pool of {scale.Pools:N0} allocations {scale.NsInOnePool:0.0} ns ({scale.PoolsRatio:0.00}x).");
+        }
+
         if (report.CheckRead is { } check)
         {
             console.MarkupLineInterpolated($"Usercopy on a pool with {check.LiveAllocations:N0} live allocations, {check.Bytes} B each: ProtectedMemory.CheckRead [green]{check.NsPerCheckRead:0.0} ns[/], a plain Span copy {check.NsPerSpanCopy:0.0} ns, pool.Read (checked copy) {check.NsPerPoolRead:0.0} ns.");
@@ -137,11 +146,13 @@ internal static class BenchCommand
 
         if (report.WriteRare.Count > 0)
         {
-            Table writes = NewTable("Write-rare updates into protected memory", "updates", "method", "ns/operation", "vs pool");
+            // Against the unsafe mprotect flip-flop doing the same stores (a spread batch against the spread flip-flop).
+            Table writes = NewTable("Write-rare updates into protected memory (median of rounds, side by side)", "updates", "method", "ns/operation", "vs flip-flop");
             foreach (WriteRareResult r in report.WriteRare)
             {
-                double pool = report.WriteRare.First(w => w.Updates == r.Updates).NsPerOperation;
-                writes.AddRow(F(r.Updates), Markup.Escape(r.Method), F(r.NsPerOperation, "#,0.0"), F(r.NsPerOperation / pool, "0.00") + "x");
+                string baseline = r.Method.EndsWith(", spread over the chunk", StringComparison.Ordinal) ? "mprotect flip-flop, spread over the chunk" : "mprotect flip-flop";
+                double flip = report.WriteRare.FirstOrDefault(w => w.Updates == r.Updates && w.Method == baseline)?.NsPerOperation ?? double.NaN;
+                writes.AddRow(F(r.Updates), Markup.Escape(r.Method), F(r.NsPerOperation, "#,0.0"), F(r.NsPerOperation / flip, "0.00") + "x");
             }
 
             console.Write(writes);
@@ -171,6 +182,11 @@ internal static class BenchCommand
             console.Write(index);
         }
 
+        if (report.Collections is { } c)
+        {
+            PrintCollections(console, c);
+        }
+
         Table targets = NewTable("Targets", "target", "measured", "met");
         foreach (TargetResult t in report.Targets)
         {
@@ -178,6 +194,30 @@ internal static class BenchCommand
         }
 
         console.Write(targets);
+    }
+
+    private static void PrintCollections(IAnsiConsole console, CollectionResults c)
+    {
+        Table lookups = NewTable("Protected collections: string lookups (int values; copies of the keys, half misses; thread CPU time, median round)", "keys", "entries", "table", "ns/lookup", "vs FrozenDictionary");
+        foreach (StringLookupResult r in c.StringLookups)
+        {
+            double frozen = c.StringLookups.First(f => f.Shape == r.Shape && f.Entries == r.Entries && f.Table == CollectionBench.Frozen).NsPerLookup;
+            lookups.AddRow(r.Shape, F(r.Entries), Markup.Escape(r.Table), F(r.NsPerLookup, "0.0"), F(r.NsPerLookup / frozen, "0.00") + "x");
+        }
+
+        console.Write(lookups);
+        Table builds = NewTable("Protected collections: building from a Dictionary (thread CPU time, median round)", "keys", "entries", "builder", "µs/build", "vs ToFrozenDictionary");
+        foreach (BuildResult r in c.Builds)
+        {
+            double frozen = c.Builds.First(f => f.KeyType == r.KeyType && f.Entries == r.Entries && f.Builder == "ToFrozenDictionary").MicrosecondsPerBuild;
+            builds.AddRow(r.KeyType, F(r.Entries), r.Builder, F(r.MicrosecondsPerBuild, "#,0.0"), F(r.MicrosecondsPerBuild / frozen, "0.00") + "x");
+        }
+
+        console.Write(builds);
+        if (c.Flood is { } f)
+        {
+            console.MarkupLineInterpolated($"{f.Keys:N0} keys of {f.KeyLength} characters crafted to collide in the string hash: ProtectedDictionary [green]{f.NsCrafted:0.0} ns[/] per lookup against {f.NsRandom:0.0} ns for random keys of the same shape ({f.NsCrafted / f.NsRandom:0.00}x; built in {f.BuildCraftedMs:0.0} ms against {f.BuildRandomMs:0.0} ms); FrozenDictionary {f.NsFrozenCrafted:0.0} / {f.NsFrozenRandom:0.0} ns, Dictionary {f.NsDictionaryCrafted:0.0} / {f.NsDictionaryRandom:0.0} ns.");
+        }
     }
 
     private static Table NewTable(string title, params string[] columns)

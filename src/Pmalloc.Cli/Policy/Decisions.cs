@@ -17,7 +17,9 @@ internal static unsafe class Decisions
 
         UserRecord* subject = (UserRecord*)found;
         int length = action.Length + 1 + obj.Length;
-        Span<char> key = length <= 256 ? stackalloc char[length] : new char[length];
+
+        // The key of any loadable rule fits on the stack (fields are at most PolicyLoader.MaxFieldLength): no query allocates.
+        Span<char> key = length <= (2 * PolicyLoader.MaxFieldLength) + 1 ? stackalloc char[length] : new char[length];
         action.CopyTo(key);
         key[action.Length] = ' ';
         obj.CopyTo(key[(action.Length + 1)..]);
@@ -27,15 +29,30 @@ internal static unsafe class Decisions
         }
 
         PermissionRecord* permission = (PermissionRecord*)allowed;
-        // Both lists are short (a handful of roles): a nested scan beats any set.
+        if (subject->RoleCount <= 8)
+        {
+            // Both lists are short (a handful of roles): a nested scan beats any set.
+            for (int i = 0; i < permission->RoleCount; i++)
+            {
+                for (int j = 0; j < subject->RoleCount; j++)
+                {
+                    if (permission->Roles[i] == subject->Roles[j])
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return false;
+        }
+
+        // A long list of effective roles (a deep hierarchy) is sorted by address: search it, so a query stays linear in the rule's roles.
+        ReadOnlySpan<nint> effective = new(subject->Roles, subject->RoleCount);
         for (int i = 0; i < permission->RoleCount; i++)
         {
-            for (int j = 0; j < subject->RoleCount; j++)
+            if (effective.BinarySearch((nint)permission->Roles[i]) >= 0)
             {
-                if (permission->Roles[i] == subject->Roles[j])
-                {
-                    return true;
-                }
+                return true;
             }
         }
 

@@ -1,6 +1,9 @@
+using System.Text;
+
 namespace Pmalloc.Cli.Policy;
 
-/// <summary>A malformed policy line; the load that met it left the pool as it was.</summary>
+/// <summary>A malformed policy line, or a policy over the loader's limits; the load that met it left the pool as it was.</summary>
+/// <remarks>Whatever of the input the message quotes went through <see cref="TerminalText.Clean"/>.</remarks>
 internal sealed class PolicyFormatException(string source, int line, string message)
     : FormatException($"{source}:{line}: {message}")
 {
@@ -11,18 +14,53 @@ internal sealed class PolicyFormatException(string source, int line, string mess
     internal string Reason { get; } = message;
 }
 
+/// <summary>The policy file could not be opened or read (permission, a directory, an I/O error); the pool was left as it was.</summary>
+/// <remarks>The message is one line, safe to echo.</remarks>
+internal sealed class PolicyReadException(string path, Exception inner)
+    : IOException(TerminalText.Clean($"cannot read the policy file '{path}': {Reason(inner)}", 400), inner)
+{
+    private static string Reason(Exception e) => e switch
+    {
+        UnauthorizedAccessException => "permission denied (or it is a directory)",
+        _ => e.Message.ReplaceLineEndings(" "),
+    };
+}
+
 /// <summary>
 /// Reads the policy text format (README, "The policy format") straight into a pool, one line at a time,
 /// as a kernel policy loader does: roles, users and rules become structs, their strings UTF-8, and the
 /// lookup indexes are built in the pool at the end.
 /// </summary>
 /// <remarks>
-/// A malformed line aborts the load, and every allocation the load made is handed back with
+/// <para>A malformed line aborts the load, and every allocation the load made is handed back with
 /// <see cref="ProtectablePool.Free"/>, newest first: the seed's reason for <c>pfree</c>. The pool is then
-/// exactly as it was (its <see cref="PoolStatistics"/> compare equal).
+/// exactly as it was (its <see cref="PoolStatistics"/> compare equal).</para>
+/// <para><b>Hostile input.</b> A policy file is input from outside, so the loader bounds what it costs: a line is read
+/// into at most <see cref="MaxLineLength"/> characters (a longer one, or a file with no line ends such as
+/// <c>/dev/zero</c>, is an error naming the file and line, not an unbounded buffer), a field is at most
+/// <see cref="MaxFieldLength"/> characters, the whole file at most <see cref="MaxPolicyLength"/>. Inheritance is resolved
+/// per user by a walk of the roles it reaches, in memory linear in the policy (no closure is kept per role), within
+/// <see cref="MaxInheritanceSteps"/> steps and <see cref="MaxEffectiveRoles"/> effective roles in all. Every name an error
+/// quotes is cut and stripped of control characters (<see cref="TerminalText"/>). Read errors are a
+/// <see cref="PolicyReadException"/>.</para>
 /// </remarks>
 internal sealed unsafe class PolicyLoader
 {
+    /// <summary>The longest line, in characters.</summary>
+    internal const int MaxLineLength = 16 * 1024;
+
+    /// <summary>The longest field (a name, an action, an object), in characters.</summary>
+    internal const int MaxFieldLength = 1024;
+
+    /// <summary>The longest policy, in characters (64 Mi).</summary>
+    internal const long MaxPolicyLength = 64L << 20;
+
+    /// <summary>The users' effective roles (the roles given plus everything they inherit), added up over all users: 4 Mi (32 MiB of pool memory).</summary>
+    internal const long MaxEffectiveRoles = 4L << 20;
+
+    /// <summary>The steps of the inheritance walks, added up over all users (each step follows one parent link): 64 Mi.</summary>
+    internal const long MaxInheritanceSteps = 64L << 20;
+
     private readonly ProtectablePool _pool;
     private readonly string _source;
 
@@ -34,11 +72,31 @@ internal sealed unsafe class PolicyLoader
     private readonly Dictionary<string, nint> _roles = new(StringComparer.Ordinal);
     private readonly Dictionary<string, nint> _users = new(StringComparer.Ordinal);
 
-    /// <summary>Effective roles (the role and all it inherits) per role, computed once.</summary>
-    private readonly Dictionary<nint, nint[]> _closures = [];
+    /// <summary>Role name → its number in <see cref="_roleRecords"/> and <see cref="_roleParents"/>.</summary>
+    private readonly Dictionary<string, int> _roleIds = new(StringComparer.Ordinal);
+
+    /// <summary>Per role number: its record in the pool.</summary>
+    private readonly List<nint> _roleRecords = [];
+
+    /// <summary>Per role number: the numbers of its parents, as declared.</summary>
+    private readonly List<int[]> _roleParents = [];
+
+    /// <summary>Per role number: the walk that last reached it (<see cref="_walk"/>), so that one walk visits each role once.</summary>
+    private int[] _reachedBy = new int[64];
+
+    /// <summary>The number of the current inheritance walk (one per user).</summary>
+    private int _walk;
+
+    private readonly Stack<int> _pending = new();
+    private readonly List<nint> _effective = [];
+    private long _effectiveTotal;
+    private long _inheritanceSteps;
 
     /// <summary>"ACTION OBJECT" → the roles allowed, gathered while reading, laid out in the pool at the end.</summary>
     private readonly Dictionary<string, List<nint>> _permissions = new(StringComparer.Ordinal);
+
+    /// <summary>Every rule given so far, as (ACTION OBJECT, role), to refuse a repeated one in constant time.</summary>
+    private readonly HashSet<(string Key, nint Role)> _rulesGiven = [];
 
     private readonly List<(string Action, string Object)> _pairs = [];
     private PolicyIndexes? _indexes;
@@ -54,9 +112,87 @@ internal sealed unsafe class PolicyLoader
     }
 
     /// <summary>Loads the policy file at <paramref name="path"/> into <paramref name="pool"/>.</summary>
-    /// <exception cref="PolicyFormatException">A line is malformed; nothing was left allocated.</exception>
-    internal static LoadedPolicy LoadFile(ProtectablePool pool, string path) =>
-        Load(pool, File.ReadLines(path), Path.GetFileName(path));
+    /// <exception cref="PolicyFormatException">A line is malformed, or the policy is over a limit; nothing was left allocated.</exception>
+    /// <exception cref="PolicyReadException">The file cannot be opened or read; nothing was left allocated.</exception>
+    internal static LoadedPolicy LoadFile(ProtectablePool pool, string path)
+    {
+        string source = TerminalText.Clean(Path.GetFileName(path));
+        StreamReader reader;
+        try
+        {
+            reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new PolicyReadException(path, e);
+        }
+
+        using (reader)
+        {
+            return Load(pool, ReadLines(reader, source, path), source);
+        }
+    }
+
+    /// <summary>
+    /// The lines of <paramref name="reader"/>, each read into at most <see cref="MaxLineLength"/> characters, the whole at
+    /// most <see cref="MaxPolicyLength"/>: past either, a <see cref="PolicyFormatException"/> naming the line, before the
+    /// rest is read. A read error is a <see cref="PolicyReadException"/>.
+    /// </summary>
+    internal static IEnumerable<string> ReadLines(TextReader reader, string source, string path)
+    {
+        char[] buffer = new char[64 * 1024];
+        StringBuilder line = new();
+        int number = 1;
+        long total = 0;
+        int read;
+        while ((read = Read(reader, buffer, path)) > 0)
+        {
+            total += read;
+            if (total > MaxPolicyLength)
+            {
+                throw new PolicyFormatException(source, number, $"the policy is longer than {MaxPolicyLength:N0} characters, the loader's limit");
+            }
+
+            ReadOnlyMemory<char> rest = buffer.AsMemory(0, read);
+            while (!rest.IsEmpty)
+            {
+                int end = rest.Span.IndexOf('\n');
+                ReadOnlyMemory<char> part = end < 0 ? rest : rest[..end];
+                if (line.Length + part.Length > MaxLineLength)
+                {
+                    throw new PolicyFormatException(source, number, $"the line is longer than {MaxLineLength:N0} characters, the loader's limit");
+                }
+
+                line.Append(part);
+                if (end < 0)
+                {
+                    break;
+                }
+
+                yield return line.ToString();
+                line.Clear();
+                number++;
+                rest = rest[(end + 1)..];
+            }
+        }
+
+        if (line.Length > 0)
+        {
+            yield return line.ToString();
+        }
+    }
+
+    private static int Read(TextReader reader, char[] buffer, string path)
+    {
+        try
+        {
+            return reader.Read(buffer, 0, buffer.Length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new PolicyReadException(path, e);
+        }
+    }
 
     /// <summary>Loads policy <paramref name="lines"/> into <paramref name="pool"/>; <paramref name="source"/> names them in errors.</summary>
     /// <exception cref="PolicyFormatException">A line is malformed; nothing was left allocated.</exception>
@@ -93,11 +229,17 @@ internal sealed unsafe class PolicyLoader
 
     private void ReadLine(string text)
     {
+        Expect(text.Length <= MaxLineLength, $"the line is longer than {MaxLineLength:N0} characters, the loader's limit");
         int hash = text.IndexOf('#', StringComparison.Ordinal);
         string[] f = (hash >= 0 ? text[..hash] : text).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         if (f.Length == 0)
         {
             return;
+        }
+
+        foreach (string field in f)
+        {
+            Expect(field.Length <= MaxFieldLength, $"a field is {field.Length:N0} characters long ({Shown(field)}); the limit is {MaxFieldLength:N0}");
         }
 
         switch (f[0])
@@ -120,52 +262,97 @@ internal sealed unsafe class PolicyLoader
                 AddRule(f[1], f[2], f[3]);
                 break;
             default:
-                Fail($"unknown keyword '{f[0]}' (expected policy, role, user or allow)");
+                Fail($"unknown keyword '{Shown(f[0])}' (expected policy, role, user or allow)");
                 break;
         }
     }
 
     private void AddRole(string name, string[] parents)
     {
-        Expect(!_roles.ContainsKey(name), $"role '{name}' is declared twice");
+        Expect(!_roles.ContainsKey(name), $"role '{Shown(name)}' is declared twice");
+        int[] parentIds = new int[parents.Length];
+        for (int i = 0; i < parents.Length; i++)
+        {
+            parentIds[i] = RoleId(parents[i]);
+        }
+
         RoleRecord* role = Allocate<RoleRecord>();
         role->Name = String(name);
         role->Line = _line;
         role->ParentCount = parents.Length;
         role->Parents = parents.Length == 0 ? null : (RoleRecord**)Track(_pool.Allocate((nuint)(parents.Length * sizeof(nint))));
-        HashSet<nint> closure = [(nint)role];
         for (int i = 0; i < parents.Length; i++)
         {
-            nint parent = Role(parents[i]);
-            role->Parents[i] = (RoleRecord*)parent;
-            closure.UnionWith(_closures[parent]);
+            role->Parents[i] = (RoleRecord*)_roleRecords[parentIds[i]];
         }
 
         _roles.Add(name, (nint)role);
-        _closures.Add((nint)role, [.. closure]);
+        _roleIds.Add(name, _roleRecords.Count);
+        _roleRecords.Add((nint)role);
+        _roleParents.Add(parentIds);
+        if (_roleRecords.Count > _reachedBy.Length)
+        {
+            Array.Resize(ref _reachedBy, _reachedBy.Length * 2);
+        }
     }
 
     private void AddUser(string name, string[] roles)
     {
-        Expect(!_users.ContainsKey(name), $"user '{name}' is declared twice");
-        HashSet<nint> effective = [];
-        foreach (string role in roles)
-        {
-            effective.UnionWith(_closures[Role(role)]);
-        }
-
+        Expect(!_users.ContainsKey(name), $"user '{Shown(name)}' is declared twice");
+        List<nint> effective = EffectiveRoles(name, roles);
         UserRecord* user = Allocate<UserRecord>();
         user->Name = String(name);
         user->Line = _line;
         user->RoleCount = effective.Count;
         user->Roles = (RoleRecord**)Track(_pool.Allocate((nuint)(effective.Count * sizeof(nint))));
-        int n = 0;
-        foreach (nint role in effective)
+        for (int i = 0; i < effective.Count; i++)
         {
-            user->Roles[n++] = (RoleRecord*)role;
+            user->Roles[i] = (RoleRecord*)effective[i];
         }
 
         _users.Add(name, (nint)user);
+    }
+
+    /// <summary>
+    /// The records of the roles given plus every role they inherit, each once: a walk up the parent links that visits each
+    /// role at most once, in memory linear in the roles (no closure is kept per role: a chain of n roles would make those
+    /// n²/2 entries). Bounded in all by <see cref="MaxInheritanceSteps"/> and <see cref="MaxEffectiveRoles"/>.
+    /// </summary>
+    private List<nint> EffectiveRoles(string user, string[] roles)
+    {
+        _walk++;
+        _effective.Clear();
+        _pending.Clear();
+        foreach (string role in roles)
+        {
+            Reach(RoleId(role));
+        }
+
+        while (_pending.TryPop(out int role))
+        {
+            foreach (int parent in _roleParents[role])
+            {
+                Expect(++_inheritanceSteps <= MaxInheritanceSteps,
+                    $"resolving the roles of user '{Shown(user)}' takes the inheritance walks past {MaxInheritanceSteps:N0} steps, the loader's limit: the role hierarchy is too dense");
+                Reach(parent);
+            }
+        }
+
+        // Sorted by address: the query path binary-searches a long list (see Decisions.IsAllowed).
+        _effective.Sort();
+        return _effective;
+
+        void Reach(int role)
+        {
+            if (_reachedBy[role] != _walk)
+            {
+                _reachedBy[role] = _walk;
+                Expect(++_effectiveTotal <= MaxEffectiveRoles,
+                    $"user '{Shown(user)}' takes the users' effective roles (the roles given plus everything they inherit) past {MaxEffectiveRoles:N0} in all, the loader's limit");
+                _effective.Add(_roleRecords[role]);
+                _pending.Push(role);
+            }
+        }
     }
 
     private void AddRule(string roleName, string action, string obj)
@@ -178,7 +365,7 @@ internal sealed unsafe class PolicyLoader
             _pairs.Add((action, obj));
         }
 
-        Expect(!allowed.Contains(role), $"rule 'allow {roleName} {action} {obj}' is given twice");
+        Expect(_rulesGiven.Add((key, role)), $"rule 'allow {Shown(roleName)} {Shown(action)} {Shown(obj)}' is given twice");
         RuleRecord* rule = Allocate<RuleRecord>();
         rule->Role = (RoleRecord*)role;
         rule->Action = String(action);
@@ -213,11 +400,16 @@ internal sealed unsafe class PolicyLoader
         return new LoadedPolicy(_indexes, (nint)root, _name, _version, [.. _roles.Keys], [.. _users.Keys], [.. _pairs], _rules);
     }
 
-    private nint Role(string name)
+    private nint Role(string name) => _roleRecords[RoleId(name)];
+
+    private int RoleId(string name)
     {
-        Expect(_roles.TryGetValue(name, out nint role), $"role '{name}' is not declared (declare it above with 'role {name}')");
-        return role;
+        Expect(_roleIds.TryGetValue(name, out int id), $"role '{Shown(name)}' is not declared (declare it above with 'role {Shown(name)}')");
+        return id;
     }
+
+    /// <summary>A field of the input as an error message may quote it: cut, and without control characters.</summary>
+    private static string Shown(string field) => TerminalText.Clean(field);
 
     private T* Allocate<T>()
         where T : unmanaged => (T*)Track(_pool.Allocate((nuint)sizeof(T)));

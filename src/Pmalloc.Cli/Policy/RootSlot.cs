@@ -8,7 +8,8 @@ namespace Pmalloc.Cli.Policy;
 /// </summary>
 internal sealed unsafe class RootSlot : IDisposable
 {
-    private readonly WriteRarePool _pool = new(new PoolOptions { Name = "policy-root", ChunkSize = 4096 });
+    // One OS page, whatever its size (4 KiB on x86-64, 4, 16 or 64 KiB on arm64): the smallest chunk a pool can map.
+    private readonly WriteRarePool _pool = new(new PoolOptions { Name = "policy-root", ChunkSize = Environment.SystemPageSize });
     private readonly nint* _slot;
 
     internal RootSlot()

@@ -26,8 +26,14 @@ namespace Pmalloc;
 /// <para><b>Memory and lifetime.</b> Built into a pool of its own (protected at the end of the build and destroyed
 /// by <see cref="Dispose"/>), or into a caller's pool (the caller protects and destroys it; <see cref="Dispose"/>
 /// then only forgets the table). Nothing is on the GC heap but this small object. After <see cref="Dispose"/>, or
-/// once the pool is destroyed, every member throws <see cref="ObjectDisposedException"/>; values already handed
-/// out point into freed memory (copy them out with <see cref="ProtectedString.ToString"/> first).</para>
+/// once the pool is destroyed, every member throws <see cref="ObjectDisposedException"/>, and so does every
+/// <see cref="ProtectedString"/> already handed out when it is read (copy one out with <see cref="ProtectedString.ToString"/>
+/// first if it must outlive the dictionary). A reference from <see cref="GetValueRefOrNullRef"/> is not checked: it is
+/// a raw reference into the pool, valid only while the dictionary is.</para>
+/// <para><b>Drop-in.</b> <see cref="ProtectedCollection.AsReadOnlyDictionary{TValue}(ProtectedDictionary{ProtectedString, TValue})"/>
+/// gives an <see cref="IReadOnlyDictionary{TKey, TValue}"/> of <see cref="string"/> keys over the same table, for code that
+/// expects the <c>FrozenDictionary&lt;string, T&gt;</c> this replaces. With System.Text.Json, a dictionary and its view
+/// serialize as a JSON object, as a <c>Dictionary&lt;string, T&gt;</c> does.</para>
 /// <para><b>Concurrency.</b> Lookups and enumeration take no lock and allocate nothing. Do not dispose while another
 /// thread reads.</para>
 /// <para><b>Order.</b> Enumeration, <see cref="Keys"/> and <see cref="Values"/> share one order, unrelated to the source's.</para>
@@ -38,13 +44,15 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
 {
     private readonly ProtectablePool _pool;
     private readonly bool _ownsPool;
+    private readonly TableLifetime _lifetime;
     private TableHeader* _table;
 
-    internal ProtectedDictionary(ProtectablePool pool, bool ownsPool, TableHeader* table)
+    internal ProtectedDictionary(ProtectablePool pool, bool ownsPool, TableLifetime lifetime, TableHeader* table)
     {
         Debug.Assert(IsStorable<TKey>() && IsStorable<TValue>());
         _pool = pool;
         _ownsPool = ownsPool;
+        _lifetime = lifetime;
         _table = table;
     }
 
@@ -73,6 +81,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     /// <exception cref="KeyNotFoundException">The key is not in the dictionary.</exception>
     public TValue this[TKey key]
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             TableHeader* table = Table;
@@ -82,18 +91,19 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
                 ThrowKeyNotFound(key);
             }
 
-            return HashTable.ValueAt<TValue>(table, index);
+            return HashTable.ValueAt<TValue>(table, index, _lifetime);
         }
     }
 
     /// <summary>Looks up <paramref name="key"/>; no lock, no allocation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
     {
         TableHeader* table = Table;
         int index = HashTable.IndexOf(table, key);
         if (index >= 0)
         {
-            value = HashTable.ValueAt<TValue>(table, index);
+            value = HashTable.ValueAt<TValue>(table, index, _lifetime);
             return true;
         }
 
@@ -102,17 +112,26 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     }
 
     /// <summary>Is <paramref name="key"/> in the dictionary?</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool ContainsKey(TKey key) => HashTable.IndexOf(Table, key) >= 0;
 
     /// <summary>
     /// A read-only reference to the value stored for <paramref name="key"/> in the pool, or a null reference
-    /// (test with <see cref="Unsafe.IsNullRef{T}(ref readonly T)"/>); no copy of a large value.
+    /// (test with <see cref="Unsafe.IsNullRef{T}(ref readonly T)"/>); no copy of a large value. The reference is raw:
+    /// nothing checks it after the dictionary is disposed.
     /// </summary>
+    /// <exception cref="NotSupportedException">The values are strings (<see cref="ProtectedString"/>): they are stored as
+    /// text, with no <see cref="ProtectedString"/> in the pool to refer to; use <see cref="TryGetValue"/>.</exception>
     public ref readonly TValue GetValueRefOrNullRef(TKey key)
     {
         TableHeader* table = Table;
+        if (typeof(TValue) == typeof(ProtectedString))
+        {
+            throw ThrowHelper.NoValueReference(Description);
+        }
+
         int index = HashTable.IndexOf(table, key);
-        return ref index < 0 ? ref Unsafe.NullRef<TValue>() : ref HashTable.ValueAt<TValue>(table, index);
+        return ref index < 0 ? ref Unsafe.NullRef<TValue>() : ref HashTable.ValueRefAt<TValue>(table, index);
     }
 
     /// <summary>
@@ -125,7 +144,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     {
         if (!TryGetAlternateLookup(out AlternateLookup<TAlternateKey> lookup))
         {
-            throw ThrowHelper.NoAlternateLookup($"ProtectedDictionary<{typeof(TKey).Name}, {typeof(TValue).Name}>", typeof(TAlternateKey));
+            throw ThrowHelper.NoAlternateLookup(Description, typeof(TAlternateKey));
         }
 
         return lookup;
@@ -154,6 +173,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     public void Dispose()
     {
         _table = null;
+        _lifetime.End();
         if (_ownsPool)
         {
             _pool.Dispose();
@@ -161,7 +181,12 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"ProtectedDictionary<{typeof(TKey).Name}, {typeof(TValue).Name}> in pool '{_pool.Name}'";
+    public override string ToString() => $"{Description} in pool '{_pool.Name}'";
+
+    /// <summary>The lifetime its strings check.</summary>
+    internal TableLifetime Lifetime => _lifetime;
+
+    private static string Description => $"ProtectedDictionary<{typeof(TKey).Name}, {typeof(TValue).Name}>";
 
     /// <summary>The table, after checking that it (and its pool) are still alive.</summary>
     internal TableHeader* Table
@@ -208,7 +233,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             get
             {
                 TableHeader* table = _dictionary.Table;
-                return new(HashTable.KeyAt<TKey>(table, _index), HashTable.ValueAt<TValue>(table, _index));
+                return new(HashTable.KeyAt<TKey>(table, _index, _dictionary._lifetime), HashTable.ValueAt<TValue>(table, _index, _dictionary._lifetime));
             }
         }
 
@@ -245,7 +270,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
                 TableHeader* table = _dictionary.Table;
                 ArgumentOutOfRangeException.ThrowIfNegative(index);
                 ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
-                return HashTable.KeyAt<TKey>(table, index);
+                return HashTable.KeyAt<TKey>(table, index, _dictionary._lifetime);
             }
         }
 
@@ -269,7 +294,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             }
 
             /// <summary>The current key.</summary>
-            public readonly TKey Current => HashTable.KeyAt<TKey>(_dictionary.Table, _index);
+            public readonly TKey Current => HashTable.KeyAt<TKey>(_dictionary.Table, _index, _dictionary._lifetime);
 
             readonly object IEnumerator.Current => Current;
 
@@ -305,7 +330,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
                 TableHeader* table = _dictionary.Table;
                 ArgumentOutOfRangeException.ThrowIfNegative(index);
                 ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
-                return HashTable.ValueAt<TValue>(table, index);
+                return HashTable.ValueAt<TValue>(table, index, _dictionary._lifetime);
             }
         }
 
@@ -329,7 +354,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             }
 
             /// <summary>The current value.</summary>
-            public readonly TValue Current => HashTable.ValueAt<TValue>(_dictionary.Table, _index);
+            public readonly TValue Current => HashTable.ValueAt<TValue>(_dictionary.Table, _index, _dictionary._lifetime);
 
             readonly object IEnumerator.Current => Current!;
 
@@ -370,7 +395,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             int index = HashTable.IndexOfString(table, AsSpan(key));
             if (index >= 0)
             {
-                value = HashTable.ValueAt<TValue>(table, index);
+                value = HashTable.ValueAt<TValue>(table, index, Dictionary._lifetime);
                 return true;
             }
 

@@ -16,7 +16,10 @@ namespace Pmalloc;
 /// <see cref="ProtectedString"/>; <see cref="Contains(T)"/> takes a <see cref="string"/> by implicit conversion, and
 /// <see cref="ProtectedCollection.Contains(ProtectedSet{ProtectedString}, ReadOnlySpan{char})"/> a span). Duplicates
 /// in the source are dropped, as <c>ToFrozenSet</c> and <see cref="HashSet{T}"/> do. The set operations
-/// (<see cref="IsSubsetOf"/> and the rest) compare with this set's own equality, ignore-case included.
+/// (<see cref="IsSubsetOf"/> and the rest) compare with this set's own equality, ignore-case included. Elements handed out
+/// throw <see cref="ObjectDisposedException"/> when read after the set is disposed or its pool destroyed.
+/// <see cref="ProtectedCollection.AsReadOnlySet(ProtectedSet{ProtectedString})"/> gives an <see cref="IReadOnlySet{T}"/> of
+/// <see cref="string"/> over the same table, for code that expects the <c>FrozenSet&lt;string&gt;</c> this replaces.
 /// </remarks>
 [DebuggerDisplay("Count = {Count}")]
 public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
@@ -24,13 +27,15 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
 {
     private readonly ProtectablePool _pool;
     private readonly bool _ownsPool;
+    private readonly TableLifetime _lifetime;
     private TableHeader* _table;
 
-    internal ProtectedSet(ProtectablePool pool, bool ownsPool, TableHeader* table)
+    internal ProtectedSet(ProtectablePool pool, bool ownsPool, TableLifetime lifetime, TableHeader* table)
     {
         Debug.Assert(ProtectedDictionary<T, byte>.IsStorable<T>());
         _pool = pool;
         _ownsPool = ownsPool;
+        _lifetime = lifetime;
         _table = table;
     }
 
@@ -48,7 +53,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
             TableHeader* table = Table;
             ArgumentOutOfRangeException.ThrowIfNegative(index);
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
-            return HashTable.KeyAt<T>(table, index);
+            return HashTable.KeyAt<T>(table, index, _lifetime);
         }
     }
 
@@ -57,6 +62,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
         typeof(T) != typeof(ProtectedString) ? null : Table->IgnoreCase ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
 
     /// <summary>Is <paramref name="item"/> in the set? No lock, no allocation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Contains(T item) => HashTable.IndexOf(Table, item) >= 0;
 
     /// <summary>Finds the stored element equal to <paramref name="equalValue"/> (with an ignore-case set, its stored spelling).</summary>
@@ -64,7 +70,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
     {
         TableHeader* table = Table;
         int index = HashTable.IndexOf(table, equalValue);
-        actualValue = index >= 0 ? HashTable.KeyAt<T>(table, index) : default;
+        actualValue = index >= 0 ? HashTable.KeyAt<T>(table, index, _lifetime) : default;
         return index >= 0;
     }
 
@@ -122,6 +128,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
     public void Dispose()
     {
         _table = null;
+        _lifetime.End();
         if (_ownsPool)
         {
             _pool.Dispose();
@@ -144,6 +151,13 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
 
             return table;
         }
+    }
+
+    /// <summary>The index of the string <paramref name="text"/> (the table must hold strings), or -1; the set's liveness is checked even for null (which is never found).</summary>
+    internal int IndexOfText(string? text)
+    {
+        TableHeader* table = Table;
+        return text is null ? -1 : HashTable.IndexOfString(table, text);
     }
 
     /// <summary>How many distinct elements of this set <paramref name="other"/> holds, and whether it holds any other.</summary>
@@ -188,7 +202,7 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
         }
 
         /// <summary>The current element.</summary>
-        public readonly T Current => HashTable.KeyAt<T>(_set.Table, _index);
+        public readonly T Current => HashTable.KeyAt<T>(_set.Table, _index, _set._lifetime);
 
         readonly object IEnumerator.Current => Current;
 

@@ -7,7 +7,9 @@ namespace Pmalloc;
 /// <summary>
 /// The <c>Pmalloc</c> meter (<see cref="System.Diagnostics.Metrics"/>): live pools, mapped, allocated and
 /// protected bytes, and write-rare updates, so that <c>dotnet-counters monitor -n APP --counters Pmalloc</c>
-/// and OpenTelemetry (<c>AddMeter("Pmalloc")</c>) show them.
+/// and OpenTelemetry (<c>AddMeter("Pmalloc")</c>) show them. Every measurement carries the tag
+/// <c>pool</c> = the pool's name (<see cref="PoolOptions.Name"/>); pools that share a name are added up in one
+/// measurement, and the total of an instrument is the sum over its <c>pool</c> values.
 /// </summary>
 /// <remarks>
 /// The sizes are observable instruments, computed only when a listener collects, so allocation pays nothing for them.
@@ -28,44 +30,57 @@ public static class PoolMetrics
     /// <summary>Every live pool and its chunks, as the notifications told.</summary>
     private static readonly Dictionary<PoolCore, List<Chunk>> s_pools = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>Write-rare updates (<c>Write</c>, <c>Fill</c>, <c>Publish</c>) made after protect.</summary>
-    internal static readonly Counter<long> WriteRareUpdates =
+    /// <summary>The tag every measurement carries: the pool's name.</summary>
+    public const string PoolTag = "pool";
+
+    /// <summary>Write-rare updates (<c>Write</c>, <c>Fill</c>, <c>Publish</c>) made after protect, tagged with the pool's name.</summary>
+    private static readonly Counter<long> s_writeRareUpdates =
         s_meter.CreateCounter<long>("pmalloc.write_rare.updates", "{update}", "Write-rare updates to protected pools");
 
     static PoolMetrics()
     {
-        s_meter.CreateObservableUpDownCounter("pmalloc.pools", () => Sum(static (_, _) => 0, countPools: true), "{pool}", "Live pools (created, not yet disposed)");
-        s_meter.CreateObservableUpDownCounter("pmalloc.mapped", () => Sum(static (_, c) => (long)c.Mapping.Length), "By", "Bytes mapped by the chunks of live pools (guard pages not included)");
-        s_meter.CreateObservableUpDownCounter("pmalloc.allocated", () => Sum(static (_, c) => (long)(c.GranuleCount - c.Avail) << c.GranuleShift), "By", "Bytes held by live allocations");
-        s_meter.CreateObservableUpDownCounter("pmalloc.protected", () => Sum(static (p, c) => p.State == PoolState.Protected ? (long)c.Mapping.Length : 0), "By", "Bytes mapped by protected (read-only) pools");
+        s_meter.CreateObservableUpDownCounter("pmalloc.pools", () => Measure(static (_, _) => 0, countPools: true), "{pool}", "Live pools (created, not yet disposed)");
+        s_meter.CreateObservableUpDownCounter("pmalloc.mapped", () => Measure(static (_, c) => (long)c.Mapping.Length), "By", "Bytes mapped by the chunks of live pools (guard pages not included)");
+        s_meter.CreateObservableUpDownCounter("pmalloc.allocated", () => Measure(static (_, c) => (long)(c.GranuleCount - c.Avail) << c.GranuleShift), "By", "Bytes held by live allocations");
+        s_meter.CreateObservableUpDownCounter("pmalloc.protected", () => Measure(static (p, c) => p.State == PoolState.Protected ? (long)c.Mapping.Length : 0), "By", "Bytes mapped by protected (read-only) pools");
     }
+
+    /// <summary>Counts one write-rare update to the protected pool <paramref name="pool"/>.</summary>
+    internal static void CountWriteRareUpdate(string pool) => s_writeRareUpdates.Add(1, new KeyValuePair<string, object?>(PoolTag, pool));
 
     /// <summary>Subscribes the meter to the pool notifications when the assembly loads, before any pool exists.</summary>
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The meter must hear about every pool, and the pool layer must not know it.")]
     internal static void Subscribe() => ChunkEvents.Subscribe(new Observer());
 
-    private static long Sum(Func<PoolCore, Chunk, long> measure, bool countPools = false)
+    /// <summary>One measurement per pool name (tag <see cref="PoolTag"/>): the sum of <paramref name="measure"/> over the chunks of the live pools of that name, or their number.</summary>
+    private static List<Measurement<long>> Measure(Func<PoolCore, Chunk, long> measure, bool countPools = false)
     {
-        long total = 0;
+        Dictionary<string, long> byName = new(StringComparer.Ordinal);
         lock (s_lock)
         {
             foreach ((PoolCore pool, List<Chunk> chunks) in s_pools)
             {
-                if (countPools)
+                long value = countPools ? 1 : 0;
+                if (!countPools)
                 {
-                    total++;
-                    continue;
+                    foreach (Chunk chunk in chunks)
+                    {
+                        value += measure(pool, chunk);
+                    }
                 }
 
-                foreach (Chunk chunk in chunks)
-                {
-                    total += measure(pool, chunk);
-                }
+                byName[pool.Name] = byName.GetValueOrDefault(pool.Name) + value;
             }
         }
 
-        return total;
+        List<Measurement<long>> measurements = new(byName.Count);
+        foreach ((string name, long value) in byName)
+        {
+            measurements.Add(new Measurement<long>(value, new KeyValuePair<string, object?>(PoolTag, name)));
+        }
+
+        return measurements;
     }
 
     private sealed class Observer : IChunkObserver

@@ -3,7 +3,8 @@ namespace Pmalloc;
 /// <summary>
 /// Scratch memory for copies of pool data that must carry the pool's hardening: a write batch's pending bytes, and the
 /// runs it assembles before it writes them through the backing. An anonymous private mapping, excluded from core dumps
-/// and locked as the flags ask. Stated here, implemented once per OS (<c>OsScratch.Linux.cs</c>). It knows no pool.
+/// and locked as the flags ask. Stated here, implemented once per OS (<c>OsScratch.Linux.cs</c>, <c>OsScratch.Windows.cs</c>),
+/// dispatched like <see cref="OsMemory"/>. It knows no pool.
 /// </summary>
 internal static unsafe class OsScratch
 {

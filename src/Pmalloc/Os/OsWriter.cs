@@ -3,7 +3,8 @@ namespace Pmalloc;
 /// <summary>
 /// The writer contract: stores into a chunk whose every mapping in this process is read-only, done by a separate,
 /// sandboxed writer process that holds the only writable mapping, in its own address space. Stated once here and
-/// implemented once per OS (<c>OsWriter.Linux.cs</c>, chosen in the csproj). It knows no pool.
+/// implemented once per OS (<see cref="LinuxWriter"/> in <c>OsWriter.Linux.cs</c>, <see cref="WindowsWriter"/> in
+/// <c>OsWriter.Windows.cs</c>), dispatched like <see cref="OsMemory"/>. It knows no pool.
 /// </summary>
 /// <remarks>
 /// <para>What it is for: the stores that must be single-copy atomic to lock-free readers (<see cref="TryStore"/>,

@@ -15,10 +15,11 @@ namespace Pmalloc;
 /// <see cref="HelloTimeout"/>. The spawn is made from a thread of its own that then waits for the writer to exit and
 /// reaps it: the kernel's parent-death signal (<c>PR_SET_PDEATHSIG</c>) follows the thread that spawned, not the process,
 /// so that thread must live exactly as long as the writer.</para>
-/// <para><b>Finding it.</b> The AppContext switch <c>Pmalloc.WriterPath</c> (runtimeconfig), else <c>pmalloc-writer</c>
-/// next to the application, else under <c>runtimes/RID/native/</c> there (how a NuGet package lays native assets out in
-/// a build that has no runtime identifier). A file that lost its execute permission (NuGet does not keep file modes) is
-/// run from a copy in a memfd instead.</para>
+/// <para><b>Finding it.</b> The AppContext switch <c>Pmalloc.WriterPath</c> (runtimeconfig), else under
+/// <c>runtimes/linux-ARCH/native/</c> next to the application for this process's architecture (how a NuGet package lays
+/// native assets out in a build without a runtime identifier, and how a build of this repository copies them), else
+/// <c>pmalloc-writer</c> next to the application (where a build or publish for one runtime identifier puts its asset).
+/// A file that lost its execute permission (NuGet does not keep file modes) is run from a copy in a memfd instead.</para>
 /// <para><b>Calls.</b> One request and its reply at a time (<see cref="_io"/>): the writer is single-threaded anyway.</para>
 /// </remarks>
 internal sealed unsafe class WriterProcess
@@ -334,9 +335,9 @@ internal sealed unsafe class WriterProcess
             ? [configured]
             :
             [
-                System.IO.Path.Combine(AppContext.BaseDirectory, FileName),
-                System.IO.Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", FileName),
                 System.IO.Path.Combine(AppContext.BaseDirectory, "runtimes", $"linux-{(RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "arm64" : "x64")}", "native", FileName),
+                System.IO.Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", FileName),
+                System.IO.Path.Combine(AppContext.BaseDirectory, FileName),
             ];
         searched = string.Join(", ", candidates.Distinct());
         return candidates.FirstOrDefault(File.Exists);

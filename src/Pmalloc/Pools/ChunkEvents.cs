@@ -1,12 +1,5 @@
 namespace Pmalloc;
 
-/// <summary>Something that learns about pools and chunks only through <see cref="ChunkEvents"/>.</summary>
-internal interface IChunkObserver
-{
-    /// <summary>Called synchronously, under the pool's lock: must not block, allocate pool memory, or call into a pool.</summary>
-    void OnChunkEvent(in ChunkEvent e);
-}
-
 /// <summary>
 /// The one narrow notification from the pool layer to the features above it: the usercopy registry and the metrics
 /// subscribe once, at module load, and the pool publishes to them without knowing who they are.

@@ -6,7 +6,7 @@ namespace Pmalloc;
 /// </summary>
 public readonly struct PoolCheckpoint : IEquatable<PoolCheckpoint>
 {
-    internal PoolCheckpoint(ProtectablePool pool, int position, long serial)
+    internal PoolCheckpoint(ProtectablePool pool, long position, long serial)
     {
         Pool = pool;
         Position = position;
@@ -15,8 +15,8 @@ public readonly struct PoolCheckpoint : IEquatable<PoolCheckpoint>
 
     internal ProtectablePool? Pool { get; }
 
-    /// <summary>The length of the pool's allocation log when the mark was taken.</summary>
-    internal int Position { get; }
+    /// <summary>How many allocations the pool had logged when the mark was taken: those logged from here on are after it.</summary>
+    internal long Position { get; }
 
     /// <summary>Increases with every mark of the pool; a rollback invalidates the marks taken after its target.</summary>
     internal long Serial { get; }

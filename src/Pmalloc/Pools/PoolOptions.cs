@@ -1,18 +1,5 @@
 namespace Pmalloc;
 
-/// <summary>How a pool is sealed when it is protected.</summary>
-public enum SealMode
-{
-    /// <summary>Protect with <c>mprotect</c> only.</summary>
-    None,
-
-    /// <summary>Seal where the kernel has <c>mseal(2)</c>; elsewhere protect only, and say so in <see cref="PoolStatistics.Sealed"/>.</summary>
-    IfSupported,
-
-    /// <summary>Seal, or fail with <see cref="PlatformNotSupportedException"/> where the kernel has no <c>mseal(2)</c>.</summary>
-    Required,
-}
-
 /// <summary>
 /// The settings of one pool. All are init-only; the pool constructor validates them and throws
 /// <see cref="ArgumentException"/> naming the option that is wrong.
@@ -25,13 +12,19 @@ public sealed record PoolOptions
     /// <summary>The alignment of every allocation and the granule of the bitmap: a power of two from 8 to the OS page size. Default 16.</summary>
     public int Alignment { get; init; } = 16;
 
-    /// <summary>The smallest chunk the pool maps, in bytes (rounded up to whole pages); later chunks grow geometrically. Default 64 KiB.</summary>
+    /// <summary>
+    /// The smallest chunk the pool maps, in bytes: from 1 byte to 1 GiB, rounded up to whole OS pages (so 4096 is one page on
+    /// every kernel, 4K, 16K or 64K). Later chunks grow geometrically up to 64 MiB, and are never smaller than this. Default 64 KiB.
+    /// </summary>
     public int ChunkSize { get; init; } = 64 * 1024;
 
     /// <summary>Put an inaccessible (<c>PROT_NONE</c>) page on each side of every chunk, so a linear overflow faults. Default on.</summary>
     public bool GuardPages { get; init; } = true;
 
-    /// <summary>Seal the chunks on <see cref="ProtectablePool.Protect"/>. Default <see cref="SealMode.None"/>.</summary>
+    /// <summary>
+    /// Seal the chunks on <see cref="ProtectablePool.Protect"/>; an <see cref="ObjectCache{T}"/>, whose chunks are read-only from
+    /// birth, seals each chunk as it is mapped. Default <see cref="SealMode.None"/>.
+    /// </summary>
     public SealMode Seal { get; init; } = SealMode.None;
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Pmalloc;
@@ -10,10 +11,11 @@ namespace Pmalloc;
 /// (the kernel's <c>pmalloc_pool</c>).
 /// </summary>
 /// <remarks>
-/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes; each new chunk is as
-/// large as everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>), so
-/// a million small allocations need a few dozen mappings. An allocation too large for that gets a chunk
-/// of its own size.</para>
+/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes (whole pages); each new chunk is
+/// as large as everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>, and never
+/// below <see cref="PoolOptions.ChunkSize"/>), so a million small allocations need a few dozen mappings. An
+/// allocation too large for that gets a chunk of its own size. A refill allocates the chunk's metadata before it maps
+/// anything, and gives back what it took on every failure: a refused refill leaves no mapping and no descriptor.</para>
 /// <para><b>Concurrency.</b> Allocation, free, rollback, protect and destroy take the pool's lock.
 /// Reads of protected memory need no lock: once protected, nothing about the chunks changes until
 /// destroy.</para>
@@ -52,8 +54,19 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
     private long _requestedBytes;
 
-    /// <summary>Addresses allocated since the first <see cref="Checkpoint"/>, in order; null until a mark is taken.</summary>
-    private List<nint>? _log;
+    /// <summary>
+    /// The rollback log: allocations made since the first <see cref="Checkpoint"/> that a rollback may still have to free,
+    /// oldest first; null until a mark is taken. Compacted when full (<see cref="CompactLog"/>), so that it stays within
+    /// twice the live allocations it names (and at least <see cref="RollbackLogFloor"/> entries), however many come and go.
+    /// </summary>
+    private List<LogEntry>? _log;
+
+    /// <summary>Allocations logged so far: the serial of the next log entry. A mark's position is a value of it.</summary>
+    private long _logSerial;
+
+    /// <summary>Addresses met by the running compaction (kept between compactions, so a small log compacts without allocating).</summary>
+    private HashSet<nint>? _logSeen;
+
     private long _checkpointSerial;
 
     /// <summary>Ranges of mark serials invalidated by a rollback to an earlier mark.</summary>
@@ -65,7 +78,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         Options = Validate(options ?? new PoolOptions());
         _writePath = writePath;
         _core = new PoolCore(Options.Name, writePath.ChunksBornReadOnly);
-        _sealer = new ChunkSealer(Options);
+        _sealer = new ChunkSealer(Options, writePath.ChunksBornReadOnly);
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
         _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
         ChunkEvents.Publish(ChunkEventKind.PoolCreated, _core);
@@ -133,6 +146,13 @@ public abstract unsafe class ProtectablePool : IDisposable
                 ThrowHelper.ThrowForState(Name, _core.State, "allocate");
             }
 
+            // Room in the rollback log first: making it can run out of memory, and then nothing has changed yet.
+            List<LogEntry>? log = _log;
+            if (log is not null && log.Count == log.Capacity)
+            {
+                CompactLog(log);
+            }
+
             // Fast path: bump the newest chunk's cursor.
             nint address = _current is { } chunk ? chunk.TryBump(granules, padding) : 0;
             if (address == 0)
@@ -141,7 +161,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
 
             _requestedBytes += (long)size;
-            _log?.Add(address);
+            log?.Add(new LogEntry(address, _logSerial++));
             return address;
         }
     }
@@ -213,8 +233,8 @@ public abstract unsafe class ProtectablePool : IDisposable
                 ThrowHelper.ThrowForState(Name, _core.State, "take a checkpoint");
             }
 
-            _log ??= [];
-            return new PoolCheckpoint(this, _log.Count, ++_checkpointSerial);
+            _log ??= new List<LogEntry>(RollbackLogFloor);
+            return new PoolCheckpoint(this, _logSerial, ++_checkpointSerial);
         }
     }
 
@@ -238,23 +258,27 @@ public abstract unsafe class ProtectablePool : IDisposable
                 ThrowHelper.ThrowBadCheckpoint(Name, "the checkpoint was not taken on this pool");
             }
 
-            if (mark.Position > _log.Count || (_invalidMarks?.Exists(r => mark.Serial > r.From && mark.Serial <= r.To) ?? false))
+            if (mark.Position > _logSerial || (_invalidMarks?.Exists(r => mark.Serial > r.From && mark.Serial <= r.To) ?? false))
             {
                 ThrowHelper.ThrowBadCheckpoint(Name, "the checkpoint was invalidated by a rollback to an earlier one");
             }
 
-            // Newest first, so bump cursors fall back and emptied chunks go away.
-            for (int i = _log.Count - 1; i >= mark.Position; i--)
+            // Newest first, so bump cursors fall back and emptied chunks go away. An entry whose address is no longer the
+            // start of a live allocation was freed since; an address freed and allocated again is freed once, for its
+            // newest allocation, which was made after the older entry, so after the mark too.
+            int first = FirstLoggedAtOrAfter(_log, mark.Position);
+            for (int i = _log.Count - 1; i >= first; i--)
             {
-                nint address = _log[i];
+                nint address = _log[i].Address;
                 if (FindChunk(address) is { } chunk && chunk.IsAllocationStart(address))
                 {
                     FreeCore(chunk, address);
                 }
             }
 
-            _log.RemoveRange(mark.Position, _log.Count - mark.Position);
+            _log.RemoveRange(first, _log.Count - first);
             (_invalidMarks ??= []).Add((mark.Serial, _checkpointSerial));
+            ShrinkLog(_log);
         }
     }
 
@@ -280,6 +304,7 @@ public abstract unsafe class ProtectablePool : IDisposable
 
             ProtectCore();
             _log = null;
+            _logSeen = null;
             _invalidMarks = null;
             _core.State = PoolState.Protected;
 
@@ -300,13 +325,23 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>
     /// Copies <c>destination.Length</c> bytes at <paramref name="address"/> out of the pool, after checking that
     /// the whole range lies inside one live allocation (hardened usercopy for reads: the same check as
-    /// <see cref="ProtectedMemory.CheckRead"/>, and the range must be in this pool).
+    /// <see cref="ProtectedMemory.CheckRead"/>, and the range must be in this pool), and that the destination may be
+    /// written (the check of <see cref="ProtectedMemory.CheckWrite"/>): a destination in protected memory is refused
+    /// with an exception instead of stopping the process. Nothing is written when it throws.
     /// </summary>
-    /// <exception cref="ArgumentException">The address is not in a live allocation of this pool.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of the allocation.</exception>
-    /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
+    /// <remarks>The destination is checked when the call starts: a pool that another thread protects during the copy is
+    /// that thread's race, as with any write into memory being protected.</remarks>
+    /// <exception cref="ArgumentException">The address is not in a live allocation of this pool; or the destination lies in
+    /// a writable pool outside a live allocation.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of the allocation; or the destination
+    /// crosses the end of one.</exception>
+    /// <exception cref="InvalidOperationException">The destination touches protected memory (of any pool, this one included).</exception>
+    /// <exception cref="ObjectDisposedException">The pool was destroyed; or the destination is in a destroyed sealed pool.</exception>
     public void Read(nint address, Span<byte> destination)
     {
+        // The destination first, and outside this pool's lock: its check takes the lock of the writable pool it lies in,
+        // which may be this one.
+        WriteTargetCheck.Check((nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(destination)), (nuint)destination.Length);
         using (_core.Lock.EnterScope())
         {
             if (_core.State == PoolState.Destroyed)
@@ -383,6 +418,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             _chunks.Clear();
             _current = null;
             _log = null;
+            _logSeen = null;
             _mappedBytes = _requestedBytes = 0;
             _core.State = PoolState.Destroyed;
             ChunkEvents.Publish(ChunkEventKind.PoolDestroyed, _core);
@@ -397,6 +433,21 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>Called under the lock at the start of <see cref="Dispose"/>, before any chunk is wiped or unmapped.</summary>
     private protected virtual void OnDestroying()
     {
+    }
+
+    /// <summary>The smallest capacity of the rollback log, in entries.</summary>
+    internal const int RollbackLogFloor = 64;
+
+    /// <summary>The rollback log's capacity in entries, 0 without a mark (for tests).</summary>
+    internal int RollbackLogCapacity
+    {
+        get
+        {
+            using (_core.Lock.EnterScope())
+            {
+                return _log?.Capacity ?? 0;
+            }
+        }
     }
 
     /// <summary>The chunks, sorted by address. The caller holds the lock, or the pool is protected.</summary>
@@ -507,15 +558,29 @@ public abstract unsafe class ProtectablePool : IDisposable
         return result;
     }
 
-    /// <summary>Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool. On failure the pool is unchanged.</summary>
+    /// <summary>
+    /// Maps a chunk that holds at least <paramref name="needed"/> bytes and adds it to the pool. On failure the pool is
+    /// unchanged, and nothing is left mapped or open.
+    /// </summary>
     private Chunk MapChunk(nuint needed)
     {
-        // Geometric growth: each chunk is as large as all the chunks before it together.
-        nuint grow = (nuint)Math.Clamp(_mappedBytes, (long)_chunkSize, MaxGrowthChunkSize);
+        // Geometric growth: each chunk is as large as all the chunks before it together, up to the cap; never below ChunkSize
+        // (which may be above the cap).
+        nuint grow = Math.Max(_chunkSize, (nuint)Math.Min(_mappedBytes, MaxGrowthChunkSize));
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
 
-        // The metadata first: if it cannot be had, nothing is mapped yet.
-        Chunk chunk = new(length, _granuleShift);
+        // The metadata and the room in the chunk list first: if they cannot be had, nothing is mapped yet.
+        Chunk chunk;
+        try
+        {
+            _chunks.EnsureCapacity(_chunks.Count + 1);
+            chunk = new(length, _granuleShift);
+        }
+        catch (OutOfMemoryException e)
+        {
+            throw ThrowHelper.ChunkMetadataOutOfMemory(Name, length, e);
+        }
+
         OsResult mapped = OsMemory.TryMap(Name, length, ChunkFlagsFor(), out ChunkMapping? mapping);
         if (mapped.Failed)
         {
@@ -524,9 +589,41 @@ public abstract unsafe class ProtectablePool : IDisposable
         }
 
         chunk.Attach(mapping!);
+        try
+        {
+            ChunkEvents.Publish(ChunkEventKind.ChunkMapped, _core, chunk);
+        }
+        catch
+        {
+            // An observer could not take the chunk (out of memory): take it back from all of them, and give it back.
+            chunk.Retire();
+            try
+            {
+                ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
+            }
+            finally
+            {
+                OsMemory.Unmap(chunk.Mapping);
+                chunk.ReleaseBitmaps();
+            }
+
+            throw;
+        }
+
+        // Chunks read-only from birth (the object cache's) are sealed now, when the pool asks for it.
+        OsResult sealedAtBirth = _sealer.SealAtBirth(chunk);
+        if (sealedAtBirth.Failed)
+        {
+            chunk.Retire();
+            ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
+            OsMemory.Unmap(chunk.Mapping);
+            chunk.ReleaseBitmaps();
+            ThrowHelper.ThrowOs(Name, sealedAtBirth, chunk.Start);
+        }
+
+        // Cannot fail: the capacity was reserved above.
         int index = _chunks.BinarySearch(chunk, ChunkAddressComparer.Instance);
         _chunks.Insert(~index, chunk);
-        ChunkEvents.Publish(ChunkEventKind.ChunkMapped, _core, chunk);
         _mappedBytes += (long)length;
 
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
@@ -552,8 +649,9 @@ public abstract unsafe class ProtectablePool : IDisposable
         _requestedBytes -= (long)size;
         chunk.Free(address, granules);
 
-        // An emptied chunk goes back to the OS, except the last one: a rollback then leaves the pool as it was.
-        if (chunk.IsEmpty && _chunks.Count > 1)
+        // An emptied chunk goes back to the OS, except the last one (a rollback then leaves the pool as it was), and except
+        // a sealed one, which can never be unmapped: it stays, for the next allocations.
+        if (chunk.IsEmpty && _chunks.Count > 1 && !chunk.Mapping.IsSealed)
         {
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
@@ -650,7 +748,8 @@ public abstract unsafe class ProtectablePool : IDisposable
         h |= o.SecretMemory ? PoolHardening.SecretMemory : 0;
         h |= _sealer.MappingsSealed ? PoolHardening.MappingsSealed : 0;
         h |= _sealer.BackingSealed ? PoolHardening.BackingSealed : 0;
-        h |= o.WipeOnDestroy && !_sealer.MappingsSealed ? PoolHardening.WipeOnDestroy : 0;
+        // A sealed pool is wiped only through a backing that still takes writes (write-rare before MakeReadOnly, the object cache).
+        h |= o.WipeOnDestroy && !(_sealer.MappingsSealed && _sealer.BackingSealed) ? PoolHardening.WipeOnDestroy : 0;
         return h;
     }
 
@@ -679,9 +778,9 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Alignment), options.Alignment, $"must be a power of two from 8 to the page size ({OsMemory.PageSize})");
         }
 
-        if (options.ChunkSize < OsMemory.PageSize || options.ChunkSize > (1 << 30))
+        if (options.ChunkSize < 1 || options.ChunkSize > (1 << 30))
         {
-            ThrowHelper.ThrowBadOption(nameof(PoolOptions.ChunkSize), options.ChunkSize, $"must be from the page size ({OsMemory.PageSize}) to 1 GiB");
+            ThrowHelper.ThrowBadOption(nameof(PoolOptions.ChunkSize), options.ChunkSize, $"must be from 1 byte to 1 GiB (it is rounded up to whole pages of {OsMemory.PageSize} bytes)");
         }
 
         if (!Enum.IsDefined(options.Seal))
@@ -699,6 +798,105 @@ public abstract unsafe class ProtectablePool : IDisposable
 
         return options;
     }
+
+    /// <summary>
+    /// Makes room in the full rollback <paramref name="log"/> before an allocation: drops the entries a rollback would skip
+    /// (addresses that are no longer the start of a live allocation, and every entry of an address but its newest, which is
+    /// its live allocation's: the older ones were freed before it was made), then sizes the buffer at twice what is left,
+    /// and at least <see cref="RollbackLogFloor"/>. Each compaction follows at least half as many allocations as it
+    /// scans, so it costs O(1) per allocation. Changes nothing if it runs out of memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CompactLog(List<LogEntry> log)
+    {
+        HashSet<nint> seen = _logSeen ??= new HashSet<nint>(RollbackLogFloor);
+        seen.EnsureCapacity(log.Count);
+        Span<LogEntry> entries = CollectionsMarshal.AsSpan(log);
+        int kept = 0;
+        for (int i = entries.Length - 1; i >= 0; i--)
+        {
+            nint address = entries[i].Address;
+            if (seen.Add(address) && FindChunk(address) is { } chunk && chunk.IsAllocationStart(address))
+            {
+                kept++;
+            }
+            else
+            {
+                entries[i] = default;
+            }
+        }
+
+        seen.Clear();
+        if (entries.Length > 4 * RollbackLogFloor)
+        {
+            // A large log's set is not kept: it would hold its memory after the log shrinks.
+            _logSeen = null;
+        }
+
+        int capacity = Math.Max(2 * kept, RollbackLogFloor);
+        if (capacity > log.Capacity)
+        {
+            // If this runs out of memory, the dropped entries stay as address 0, which every rollback and compaction skips.
+            log.Capacity = capacity;
+            entries = CollectionsMarshal.AsSpan(log);
+        }
+
+        int written = 0;
+        foreach (LogEntry entry in entries)
+        {
+            if (entry.Address != 0)
+            {
+                entries[written++] = entry;
+            }
+        }
+
+        CollectionsMarshal.SetCount(log, written);
+        if (capacity < log.Capacity)
+        {
+            ShrinkLog(log);
+        }
+    }
+
+    /// <summary>Gives back the rollback log's buffer beyond twice its entries (and the floor), where that is worth it.</summary>
+    private static void ShrinkLog(List<LogEntry> log)
+    {
+        int capacity = Math.Max(2 * log.Count, RollbackLogFloor);
+        if (log.Capacity >= 2 * capacity)
+        {
+            try
+            {
+                log.Capacity = capacity;
+            }
+            catch (OutOfMemoryException)
+            {
+                // Keep the larger buffer: nothing is lost but memory.
+            }
+        }
+    }
+
+    /// <summary>The index of the first entry of <paramref name="log"/> whose serial is at least <paramref name="serial"/>.</summary>
+    private static int FirstLoggedAtOrAfter(List<LogEntry> log, long serial)
+    {
+        ReadOnlySpan<LogEntry> entries = CollectionsMarshal.AsSpan(log);
+        int lo = 0, hi = entries.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (entries[mid].Serial < serial)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>One allocation in the rollback log: its address, and its place in the order of logged allocations.</summary>
+    private readonly record struct LogEntry(nint Address, long Serial);
 
     private sealed class ChunkAddressComparer : IComparer<Chunk>
     {

@@ -24,6 +24,11 @@ internal static class ThrowHelper
         throw new InvalidOperationException($"Pool '{pool}': cannot {operation}{at}: the pool is {state.ToString().ToLowerInvariant()} (read-only for good).");
     }
 
+    /// <summary>The bitmaps of a new chunk could not be allocated (before anything was mapped).</summary>
+    internal static OutOfMemoryException ChunkMetadataOutOfMemory(string pool, nuint length, OutOfMemoryException inner) =>
+        new($"Pool '{pool}': cannot map a chunk of {length} bytes: its metadata (the allocation bitmaps, off the GC heap) " +
+            "could not be allocated: the process is out of memory or of address space (RLIMIT_AS, 'ulimit -v'). Nothing was mapped.", inner);
+
     [DoesNotReturn]
     internal static void ThrowDestroyed(string pool, string operation) =>
         throw new ObjectDisposedException(pool, $"Pool '{pool}': cannot {operation}: the pool was destroyed.");
@@ -125,6 +130,15 @@ internal static class ThrowHelper
 
     internal static ObjectDisposedException CollectionDisposed(string collection, string pool, string kind) =>
         new(collection, $"Pool '{pool}': the protected {kind} was disposed, or its pool destroyed.");
+
+    internal static ObjectDisposedException ProtectedStringDisposed(string pool, string kind, nint address) =>
+        new(nameof(ProtectedString), $"Pool '{pool}': cannot read the protected string at {Hex(address)}: its {kind} was disposed, or its pool destroyed. Copy it out with ToString() while the {kind} is alive.");
+
+    internal static NotSupportedException NoValueReference(string dictionary) =>
+        new($"A {dictionary} keeps its string values as text in the pool, not as ProtectedString values, so it has no reference to hand out: use TryGetValue or the indexer.");
+
+    internal static System.Text.Json.JsonException NotAJsonString(System.Text.Json.JsonTokenType token) =>
+        new($"A ProtectedString is read from a JSON string, not from {token}.");
 
     internal static KeyNotFoundException KeyNotFound(string pool, string? key) =>
         new($"Pool '{pool}': the key {(key is null ? "" : key + " ")}is not in the protected dictionary.");

@@ -9,13 +9,22 @@ namespace Pmalloc;
 /// <remarks>
 /// Used by the pool under its lock; it knows the chunks and the OS layer, nothing above. A write-rare pool keeps its
 /// backing writable at protect (only its size is sealed) and seals it for good at <see cref="WriteRarePool.MakeReadOnly"/>
-/// (<see cref="SealBacking"/>).
+/// (<see cref="SealBacking"/>). Chunks read-only from birth (the object cache's) are never protected: they are sealed as
+/// each is mapped (<see cref="SealAtBirth"/>), their backing's size only, since it is written for as long as the pool lives.
 /// </remarks>
 internal sealed class ChunkSealer
 {
     private readonly PoolOptions _options;
 
-    internal ChunkSealer(PoolOptions options) => _options = options;
+    /// <summary>The chunks are read-only from birth and sealed as each is mapped, where the kernel can.</summary>
+    private readonly bool _sealsAtBirth;
+
+    internal ChunkSealer(PoolOptions options, bool chunksBornReadOnly)
+    {
+        _options = options;
+        _sealsAtBirth = chunksBornReadOnly && options.Seal != SealMode.None && KernelFeatures.Mseal;
+        MappingsSealed = _sealsAtBirth;
+    }
 
     /// <summary>Every chunk's mapping (guard pages included) is sealed.</summary>
     internal bool MappingsSealed { get; private set; }
@@ -68,6 +77,35 @@ internal sealed class ChunkSealer
 
         MappingsSealed = true;
         BackingSealed = !keepBackingWritable;
+    }
+
+    /// <summary>
+    /// Seals a chunk of a pool whose chunks are read-only from birth, as it is mapped, before any address in it is handed
+    /// out: its backing's size, then its mapping (guard pages included), so that a failure leaves a chunk that can still be
+    /// unmapped. <see cref="SealMode.IfSupported"/> degrades (and <see cref="MappingsSealed"/> says so from then on);
+    /// <see cref="SealMode.Required"/> returns the failure, for the pool to unmap the chunk and throw. Does nothing for
+    /// other pools, whose chunks are sealed at protect.
+    /// </summary>
+    internal OsResult SealAtBirth(Chunk chunk)
+    {
+        if (!_sealsAtBirth)
+        {
+            return OsResult.Ok;
+        }
+
+        OsResult result = OsMemory.TrySealBacking(chunk.Mapping, final: false);
+        if (!result.Failed)
+        {
+            result = OsMemory.TrySealMapping(chunk.Mapping);
+        }
+
+        if (result.Failed && _options.Seal != SealMode.Required)
+        {
+            MappingsSealed = false;
+            return OsResult.Ok;
+        }
+
+        return result;
     }
 
     /// <summary>

@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
 namespace Pmalloc;
 
 /// <summary>
@@ -46,6 +49,11 @@ public static class ProtectedMemory
     /// <exception cref="ArgumentOutOfRangeException">The range crosses the end of a writable pool's allocation, or wraps around the address space.</exception>
     /// <exception cref="ObjectDisposedException">The range is in a destroyed sealed pool.</exception>
     public static void CheckWrite(nint address, nuint length) => Check(address, length, write: true, "write");
+
+    /// <summary>Hands <see cref="CheckWrite"/> to the pool layer when the assembly loads, for <see cref="ProtectablePool.Read"/>'s destination.</summary>
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The pool layer must check destinations with the registry without knowing it.")]
+    internal static void RegisterWriteTargetCheck() => WriteTargetCheck.Register(static (address, length) => CheckWrite(address, length));
 
     /// <summary>Finds the live allocation that holds <paramref name="address"/>, in any pool. Never throws.</summary>
     public static bool TryGetAllocation(nint address, out AllocationInfo info)

@@ -13,6 +13,14 @@ namespace Pmalloc;
 /// <para>Slots are <c>sizeof(T)</c> rounded up to <see cref="PoolOptions.Alignment"/> (default 16). The chunks are mapped
 /// <c>PROT_READ</c> from the start, so a write through the returned reference (via <c>Unsafe.AsRef</c>, or a stray pointer)
 /// stops the process like a write to any protected pool.</para>
+/// <para><b>Sealing.</b> With <see cref="PoolOptions.Seal"/>, each chunk is sealed as it is mapped, before any object is in
+/// it: its mapping with <c>mseal</c> (so <c>mprotect</c>, <c>munmap</c> and <c>mremap</c> are refused on it, guard pages
+/// included) and its memfd's size. The memfd itself stays writable, since <see cref="Create"/> and <see cref="Free"/> write
+/// through it for as long as the cache lives. A sealed chunk is never unmapped: an emptied one stays for the next objects,
+/// and <see cref="Dispose"/> wipes the objects through the memfd, closes it, and leaves the mapping (read-only, sealed) until
+/// the process exits. <see cref="SealMode.Required"/> throws <see cref="PlatformNotSupportedException"/> from the
+/// constructor where the kernel has no <c>mseal</c>; <see cref="SealMode.IfSupported"/> says in
+/// <see cref="PoolStatistics.Sealed"/> whether it sealed.</para>
 /// <para>Thread-safe: <see cref="Create"/> and <see cref="Free"/> take the cache's lock; reads of objects need none.</para>
 /// </remarks>
 /// <typeparam name="T">The object type: an unmanaged struct.</typeparam>
@@ -36,6 +44,9 @@ public sealed unsafe class ObjectCache<T> : IDisposable
 
     /// <summary>A snapshot of the cache's pool: chunks, mapped bytes, live objects, hardening.</summary>
     public PoolStatistics Statistics => _pool.Statistics;
+
+    /// <summary>The cache's pool (for tests).</summary>
+    internal WriteRarePool Pool => _pool;
 
     /// <summary>Checks the allocator's invariants of the cache's pool (expensive; for tests).</summary>
     internal void ValidateInvariants() => _pool.ValidateInvariants();

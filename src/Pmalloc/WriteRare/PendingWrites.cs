@@ -23,6 +23,12 @@ internal sealed unsafe class PendingWrites : IDisposable
     private readonly BatchBuffer _buffer;
     private readonly List<PendingWrite> _writes = [];
 
+    /// <summary>The runs of the last flush, kept for the next one: [First, First + Count) of the sorted order, over [Start, End) of one chunk.</summary>
+    private readonly List<(int First, int Count, nint Start, nint End)> _runs = [];
+
+    /// <summary>The sorted order of the writes, kept for the next flush.</summary>
+    private int[] _order = [];
+
     internal PendingWrites(ChunkFlags poolFlags) => _buffer = new BatchBuffer(poolFlags);
 
     internal int Count => _writes.Count;
@@ -108,9 +114,14 @@ internal sealed unsafe class PendingWrites : IDisposable
         Span<PendingWrite> writes = CollectionsMarshal.AsSpan(_writes);
 
         // In address order (ties in call order); most batches are already.
-        int[] order = new int[writes.Length];
+        if (_order.Length < writes.Length)
+        {
+            _order = new int[Math.Max(writes.Length, _order.Length * 2)];
+        }
+
+        int[] order = _order;
         bool sorted = true;
-        for (int i = 0; i < order.Length; i++)
+        for (int i = 0; i < writes.Length; i++)
         {
             order[i] = i;
             sorted &= i == 0 || writes[i - 1].Target <= writes[i].Target;
@@ -119,17 +130,18 @@ internal sealed unsafe class PendingWrites : IDisposable
         if (!sorted)
         {
             PendingWrite[] snapshot = writes.ToArray();
-            Array.Sort(order, (x, y) => snapshot[x].Target != snapshot[y].Target ? snapshot[x].Target.CompareTo(snapshot[y].Target) : x.CompareTo(y));
+            Array.Sort(order, 0, writes.Length, Comparer<int>.Create((x, y) => snapshot[x].Target != snapshot[y].Target ? snapshot[x].Target.CompareTo(snapshot[y].Target) : x.CompareTo(y)));
         }
 
         // Runs over the sorted order: [first, first + count) of order, covering [Start, End) of one chunk.
-        List<(int First, int Count, nint Start, nint End)> runs = [];
+        List<(int First, int Count, nint Start, nint End)> runs = _runs;
+        runs.Clear();
         nuint staging = 0;
-        for (int k = 0; k < order.Length;)
+        for (int k = 0; k < writes.Length;)
         {
             ref readonly PendingWrite w = ref writes[order[k]];
             (int first, nint start, nint end) = (k, w.Target, w.End);
-            for (k++; k < order.Length; k++)
+            for (k++; k < writes.Length; k++)
             {
                 ref readonly PendingWrite next = ref writes[order[k]];
                 if (!ReferenceEquals(next.Chunk, w.Chunk) || next.Target > end + Gap)

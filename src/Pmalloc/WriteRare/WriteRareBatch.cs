@@ -88,13 +88,13 @@ public sealed class WriteRareBatch : IDisposable
     /// <exception cref="IOException">The flush failed (see <see cref="Flush"/>); the batch is ended anyway.</exception>
     public void Dispose() => Pool.EndBatch(this);
 
-    /// <summary>Holds a checked write. The caller holds the pool's lock.</summary>
-    internal OsResult TryHold(Chunk chunk, nint target, ReadOnlySpan<byte> source, ChunkFlags poolFlags) =>
-        (_pending ??= new PendingWrites(poolFlags)).TryAdd(chunk, target, source);
+    /// <summary>Holds a checked write in <paramref name="spare"/>'s buffer if the batch has none yet. The caller holds the pool's lock.</summary>
+    internal OsResult TryHold(Chunk chunk, nint target, ReadOnlySpan<byte> source, ref PendingWrites? spare, ChunkFlags poolFlags) =>
+        Pending(ref spare, poolFlags).TryAdd(chunk, target, source);
 
     /// <summary>Holds a checked fill. The caller holds the pool's lock.</summary>
-    internal void HoldFill(Chunk chunk, nint target, byte value, nuint length, ChunkFlags poolFlags) =>
-        (_pending ??= new PendingWrites(poolFlags)).AddFill(chunk, target, value, length);
+    internal void HoldFill(Chunk chunk, nint target, byte value, nuint length, ref PendingWrites? spare, ChunkFlags poolFlags) =>
+        Pending(ref spare, poolFlags).AddFill(chunk, target, value, length);
 
     /// <summary>Writes what is held through <paramref name="path"/>. The caller holds the pool's lock.</summary>
     internal OsResult FlushPending(WritePath path, out nint failedAt)
@@ -103,11 +103,38 @@ public sealed class WriteRareBatch : IDisposable
         return _pending is null ? OsResult.Ok : _pending.Flush(path, out failedAt);
     }
 
-    /// <summary>Closes the batch and frees its buffer (wiped), dropping anything still held. The caller holds the pool's lock.</summary>
-    internal void End()
+    /// <summary>
+    /// Closes the batch, dropping anything still held, and wipes its buffer: kept in <paramref name="spare"/> for the pool's
+    /// next batch if that is empty, else freed. The caller holds the pool's lock.
+    /// </summary>
+    internal void End(ref PendingWrites? spare)
     {
-        _pending?.Dispose();
-        _pending = null;
+        if (_pending is { } pending)
+        {
+            pending.Clear();
+            if (spare is null)
+            {
+                spare = pending;
+            }
+            else
+            {
+                pending.Dispose();
+            }
+
+            _pending = null;
+        }
+
         IsOpen = false;
+    }
+
+    private PendingWrites Pending(ref PendingWrites? spare, ChunkFlags poolFlags)
+    {
+        if (_pending is null)
+        {
+            _pending = spare ?? new PendingWrites(poolFlags);
+            spare = null;
+        }
+
+        return _pending;
     }
 }

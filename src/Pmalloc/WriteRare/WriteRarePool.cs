@@ -36,6 +36,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Set for good by <see cref="MakeReadOnly"/>.</summary>
     private bool _readOnly;
 
+    /// <summary>An ended batch's buffer (wiped), for the next batch: most batches then allocate nothing. Under the lock.</summary>
+    private PendingWrites? _spare;
+
     /// <summary>Creates an empty pool; no memory is mapped until the first allocation.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public WriteRarePool(PoolOptions? options = null)
@@ -177,6 +180,8 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             finally
             {
                 EndBatches();
+                _spare?.Dispose();
+                _spare = null;
             }
 
             _path.ReleaseAll();
@@ -201,6 +206,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// <summary>Write, checked under the lock, by the pool itself (<paramref name="batch"/> null) or held by a batch.</summary>
     internal void WriteChecked(WriteRareBatch? batch, nint target, ReadOnlySpan<byte> source)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "write", target, (nuint)source.Length) is not { } chunk)
@@ -212,7 +218,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             if (batch is not null && !StoresArePlain)
             {
                 // Copied now, so a source inside the pool is read as it is now.
-                ThrowIfFailed(batch.TryHold(chunk, target, source, _hardening), target);
+                ThrowIfFailed(batch.TryHold(chunk, target, source, ref _spare, _hardening), target);
             }
             else
             {
@@ -225,13 +231,16 @@ public sealed unsafe class WriteRarePool : ProtectablePool
                 ThrowIfFailed(_writePath.Write(chunk, target, source, readOnly: !StoresArePlain), target);
             }
 
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Fill, checked under the lock, by the pool itself (<paramref name="batch"/> null) or held by a batch.</summary>
     internal void FillChecked(WriteRareBatch? batch, nint target, byte value, nuint length)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             if (CheckTarget(batch, "fill", target, length) is not { } chunk)
@@ -241,50 +250,63 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
             if (batch is not null && !StoresArePlain)
             {
-                batch.HoldFill(chunk, target, value, length, _hardening);
+                batch.HoldFill(chunk, target, value, length, ref _spare, _hardening);
             }
             else
             {
                 ThrowIfFailed(_writePath.Fill(chunk, target, value, length, readOnly: !StoresArePlain), target);
             }
 
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Publish, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
     internal void PublishChecked(WriteRareBatch? batch, nint slot, nint value)
     {
+        bool update;
         using (_core.Lock.EnterScope())
         {
             Chunk chunk = CheckWord(batch, "publish", slot);
             ThrowIfFailed(_writePath.Publish(chunk, slot, value, readOnly: !StoresArePlain), slot);
-            CountUpdate();
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
     }
 
     /// <summary>Add, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
     internal long AddChecked(WriteRareBatch? batch, nint target, long delta)
     {
+        long result;
+        bool update;
         using (_core.Lock.EnterScope())
         {
             Chunk chunk = CheckWord(batch, "add", target);
-            ThrowIfFailed(_path.Add(chunk, target, delta, !StoresArePlain, out long result), target);
-            CountUpdate();
-            return result;
+            ThrowIfFailed(_path.Add(chunk, target, delta, !StoresArePlain, out result), target);
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
+        return result;
     }
 
     /// <summary>CompareExchange, checked under the lock, by the pool itself (<paramref name="batch"/> null) or through a batch, flushed first.</summary>
     internal long CompareExchangeChecked(WriteRareBatch? batch, nint target, long value, long comparand)
     {
+        long original;
+        bool update;
         using (_core.Lock.EnterScope())
         {
             Chunk chunk = CheckWord(batch, "compare-exchange", target);
-            ThrowIfFailed(_path.CompareExchange(chunk, target, value, comparand, !StoresArePlain, out long original), target);
-            CountUpdate();
-            return original;
+            ThrowIfFailed(_path.CompareExchange(chunk, target, value, comparand, !StoresArePlain, out original), target);
+            update = !StoresArePlain;
         }
+
+        CountUpdate(update);
+        return original;
     }
 
     /// <summary>Writes what <paramref name="batch"/> holds.</summary>
@@ -337,14 +359,19 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             }
             finally
             {
-                batch.End();
+                batch.End(ref _spare);
                 _ = _batches.Remove(batch);
             }
         }
     }
 
-    /// <summary>Dispose ends every batch, dropping what they hold; the chunks' writer mappings go with the chunks.</summary>
-    private protected override void OnDestroying() => EndBatches();
+    /// <summary>Dispose ends every batch, dropping what they hold, and frees the spare buffer; the chunks' writer mappings go with the chunks.</summary>
+    private protected override void OnDestroying()
+    {
+        EndBatches();
+        _spare?.Dispose();
+        _spare = null;
+    }
 
     /// <summary>Before Protect, and unless the chunks are read-only from birth, a write is a plain store.</summary>
     private bool StoresArePlain => !_core.MemoryIsReadOnly;
@@ -382,7 +409,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     {
         foreach (WriteRareBatch batch in _batches)
         {
-            batch.End();
+            batch.End(ref _spare);
         }
 
         _batches.Clear();
@@ -407,12 +434,15 @@ public sealed unsafe class WriteRarePool : ProtectablePool
         }
     }
 
-    /// <summary>Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only.</summary>
-    private void CountUpdate()
+    /// <summary>
+    /// Counts a write-rare update in the <c>Pmalloc</c> meter, when it changed memory that is read-only. Called after the
+    /// pool's lock is released: a listener's callback runs inside <c>Add</c>, and may call into this pool.
+    /// </summary>
+    private void CountUpdate(bool update)
     {
-        if (!StoresArePlain)
+        if (update)
         {
-            PoolMetrics.WriteRareUpdates.Add(1);
+            PoolMetrics.CountWriteRareUpdate(Name);
         }
     }
 

@@ -243,6 +243,10 @@ internal static unsafe partial class ChildScenarios
             pool.Publish(in *(nint*)p, 3);
             Console.WriteLine($"first {first} second {OsWriter.ProcessId} value {*(nint*)p}");
         },
+        ["refill-over-address-space-limit-metadata"] = () => RefillOverAddressSpaceLimit(headroomMiB: 128),
+        ["refill-over-address-space-limit-mapping"] = () => RefillOverAddressSpaceLimit(headroomMiB: 1024),
+        ["metrics-listener-reads-statistics"] = MetricsListenerReadsStatistics,
+        ["read-into-protected-destination"] = ReadIntoProtectedDestination,
     };
 
     /// <summary>Every scenario's name.</summary>

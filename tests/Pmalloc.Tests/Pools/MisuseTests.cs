@@ -106,7 +106,8 @@ public sealed class MisuseTests
 
     [Theory]
     [InlineData(0)]
-    [InlineData(100)]
+    [InlineData(-4096)]
+    [InlineData((1 << 30) + 1)]
     [InlineData(int.MaxValue)]
     public void A_bad_chunk_size_is_refused(int chunkSize)
     {

@@ -30,4 +30,31 @@ public sealed unsafe class SecretWriteRareTests
         cache.Free(in item);
         Assert.Equal(0, cache.Count);
     }
+
+    [Fact]
+    public void Every_write_rare_call_on_secret_memory_goes_through_the_writer_and_lands()
+    {
+        using WriteRarePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = TestPools.UniqueName(), SecretMemory = true }));
+        long* words = (long*)pool.Allocate(64);
+        nint big = pool.Allocate(100_000); // a write longer than one writer message (64 KiB)
+        pool.Protect();
+        byte[] bytes = [.. Enumerable.Range(0, 100_000).Select(i => (byte)(i * 13))];
+        pool.Write(big, bytes);
+        Assert.Equal(bytes, new ReadOnlySpan<byte>((void*)big, bytes.Length).ToArray());
+        pool.Publish(in *(nint*)words, 0x1234);
+        Assert.Equal(8, pool.Add(in words[1], 8));
+        Assert.Equal(8, pool.CompareExchange(in words[1], 9, 8));
+        using (WriteRareBatch batch = pool.BeginWrites())
+        {
+            batch.Write(in words[2], 2L);
+            batch.Write(in words[3], 3L);
+            batch.Fill((nint)(words + 4), 0x44, 8);
+        }
+
+        Assert.Equal([0x1234L, 9, 2, 3, 0x4444444444444444], new ReadOnlySpan<long>(words, 5).ToArray());
+        Assert.True(pool.WriterMappings > 0);
+        pool.MakeReadOnly();
+        Assert.Equal(0, pool.WriterMappings);
+        Assert.Throws<InvalidOperationException>(() => pool.Publish(in *(nint*)words, 1));
+    }
 }

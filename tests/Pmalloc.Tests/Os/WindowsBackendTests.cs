@@ -9,6 +9,7 @@ namespace Pmalloc.Tests;
 /// <c>/proc/self/maps</c>. Run on Windows only (in CI under Wine: eng/windows-wine.sh --tests).
 /// </summary>
 [SupportedOSPlatform("windows")]
+[Collection(SerialCollection.Name)] // Dispose_unmaps_every_view: no other test may map a view at a freed address meanwhile
 public sealed unsafe class WindowsBackendTests
 {
     private static readonly nuint Page = (nuint)Environment.SystemPageSize;

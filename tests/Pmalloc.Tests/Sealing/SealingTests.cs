@@ -130,6 +130,7 @@ public sealed unsafe class SealingTests
     [InlineData(SealMode.None)]
     public void Madvise_dontneed_loses_nothing_sealed_or_not(SealMode mode)
     {
+        Platform.RequireLinux("madvise(MADV_DONTNEED) is Linux's");
         // The pages live in the memfd, not in the mapping: dropping the mapping's pages refaults them from it.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, mode);
         _ = Interop.madvise(m.Start, m.Length, Interop.Advice.DontNeed);

@@ -17,6 +17,19 @@ internal static class Platform
         }
     }
 
+    /// <summary>
+    /// For a thread that spins in managed code while another one works: on Windows, yields once. Under Wine the runtime
+    /// suspends threads for a GC through the wineserver, and a thread that never leaves managed code holds every GC (and
+    /// so every thread that allocates) off for minutes; a yield is native code, where a GC need not wait for it.
+    /// </summary>
+    internal static void LetGcIn()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Thread.Yield();
+        }
+    }
+
     /// <summary>Skips the test unless it runs on Windows.</summary>
     internal static void RequireWindows(string why)
     {

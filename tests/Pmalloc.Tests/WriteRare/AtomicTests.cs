@@ -58,13 +58,7 @@ public sealed unsafe class AtomicTests
                     previous = seen;
                 }
 
-                if (OperatingSystem.IsWindows())
-                {
-                    // Under Wine the runtime suspends threads for a GC through the wineserver, and a reader that never
-                    // leaves managed code holds every GC (and so the writing thread) off for minutes. Yielding puts it in
-                    // native code, where a GC need not wait for it, between its reads.
-                    Thread.Yield();
-                }
+                Platform.LetGcIn();
             }
         }))];
         foreach (Thread reader in readers)

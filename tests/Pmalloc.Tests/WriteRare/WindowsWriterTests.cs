@@ -74,6 +74,7 @@ public sealed unsafe class WindowsWriterTests
         {
             while (!Volatile.Read(ref stop))
             {
+                Platform.LetGcIn();
                 foreach (MemoryRegion r in WindowsMemoryInfo.All())
                 {
                     if (r.Type != MemoryRegion.MemMapped || !r.IsWritable)

@@ -174,6 +174,7 @@ public sealed unsafe class WriteRareTests
             int previousIndex = 0;
             while (!Volatile.Read(ref done))
             {
+                Platform.LetGcIn();
                 nint seen = Volatile.Read(ref *slot);
                 reads++;
                 if (seen == previous)

@@ -41,7 +41,7 @@ internal static unsafe partial class Attacks
 
                 batch.Flush();
                 batch.Publish(in *(nint*)area, i);
-                batch.Fill(area + 8, (byte)i, 8);
+                batch.Fill(area + 8, unchecked((byte)i), 8);
             }), LinuxOnly: true)); // scans /proc/self/maps (Windows: WindowsWriterTests scans VirtualQuery)
         add(new("publish-writable-mapping", "the same during a storm of Publish, Add and CompareExchange",
             Outcome.FoundNothing, () => RaceForWritableMapping("Publish, Add and CompareExchange calls", (pool, area, i) =>
@@ -173,11 +173,15 @@ internal static unsafe partial class Attacks
         string file = $"{core}.{Environment.ProcessId}";
         try
         {
-            using (System.Diagnostics.Process dump = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(gcore, ["-o", core, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            System.Diagnostics.ProcessStartInfo start = new(gcore, ["-o", core, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
-            })!)
+            };
+
+            // gcore is a script that runs gdb and a few utilities: give it the standard places even under a bare PATH.
+            start.Environment["PATH"] = SearchPath;
+            using (System.Diagnostics.Process dump = System.Diagnostics.Process.Start(start)!)
             {
                 string output = dump.StandardOutput.ReadToEnd() + dump.StandardError.ReadToEnd();
                 dump.WaitForExit();
@@ -232,9 +236,11 @@ internal static unsafe partial class Attacks
         return -1;
     }
 
+    /// <summary>The PATH, then the standard places (a NativeAOT check runs the attacks under a bare PATH).</summary>
+    private static string SearchPath => $"{Environment.GetEnvironmentVariable("PATH")}:/usr/local/bin:/usr/bin:/bin".TrimStart(':');
+
     private static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, program)).FirstOrDefault(File.Exists);
+        SearchPath.Split(':', StringSplitOptions.RemoveEmptyEntries).Select(dir => Path.Combine(dir, program)).FirstOrDefault(File.Exists);
 
     /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>
     private static WriteRarePool ProtectedRareSecret(out nint address)

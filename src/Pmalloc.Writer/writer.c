@@ -275,6 +275,9 @@ static void dispatch(const struct request *q, size_t payload, int fd)
         return;
     }
     if (q->op != OP_WRITE && payload != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
         send_reply(EINVAL, STAGE_PROTOCOL, 0);
         return;
     }

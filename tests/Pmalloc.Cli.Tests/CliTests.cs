@@ -86,7 +86,7 @@ public sealed class CliTests
     }
 
     private static bool HasGcore() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(dir => File.Exists(Path.Combine(dir, "gcore")));
+        $"{Environment.GetEnvironmentVariable("PATH")}:/usr/local/bin:/usr/bin:/bin".Split(':', StringSplitOptions.RemoveEmptyEntries).Any(dir => File.Exists(Path.Combine(dir, "gcore")));
 
     /// <summary>The optional kernel feature an attack case needs: the sealed cases need mseal, the secret ones memfd_secret.</summary>
     private static KernelFeature? NeededFeature(string attack) =>

@@ -60,7 +60,4 @@ internal static partial class Interop
 
     [LibraryImport(Libc, SetLastError = true)]
     internal static unsafe partial nint sendmsg(SafeFdHandle fd, MessageHeader* message, MessageFlags flags);
-
-    [LibraryImport(Libc, SetLastError = true)]
-    internal static unsafe partial nint send(SafeFdHandle fd, void* buffer, nuint length, MessageFlags flags);
 }

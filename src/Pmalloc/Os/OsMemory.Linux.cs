@@ -139,7 +139,8 @@ internal static unsafe class LinuxMemory
         }
 
         // Only the parts that hold data: SEEK_DATA and SEEK_HOLE skip what was never touched (a hole reads as zeros
-        // already), so wiping commits no page. Each data extent is overwritten in place with pwrite.
+        // already), so wiping commits no page. Each data extent is overwritten in place with pwrite: not punched out
+        // (FALLOC_FL_PUNCH_HOLE), which would hand the pages back to the kernel with their contents until reused.
         const int ZeroBytes = 16 * 1024;
         byte* zeros = stackalloc byte[ZeroBytes];
         new Span<byte>(zeros, ZeroBytes).Clear();

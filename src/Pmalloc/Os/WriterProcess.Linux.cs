@@ -18,7 +18,7 @@ namespace Pmalloc;
 /// <para><b>Finding it.</b> The AppContext switch <c>Pmalloc.WriterPath</c> (runtimeconfig), else under
 /// <c>runtimes/linux-ARCH/native/</c> next to the application for this process's architecture (how a NuGet package lays
 /// native assets out in a build without a runtime identifier, and how a build of this repository copies them), else
-/// <c>pmalloc-writer</c> next to the application (where a build or publish for one runtime identifier puts its asset).
+/// <c>pmalloc-writer</c> next to the application (where NuGet puts the asset of a build for one runtime identifier).
 /// A file that lost its execute permission (NuGet does not keep file modes) is run from a copy in a memfd instead.</para>
 /// <para><b>Calls.</b> One request and its reply at a time (<see cref="_io"/>): the writer is single-threaded anyway.</para>
 /// </remarks>
@@ -326,6 +326,9 @@ internal sealed unsafe class WriterProcess
         seccomp = (hello.Value & SeccompBit) != 0;
         return OsResult.Ok;
     }
+
+    /// <summary>The executable the next start would run (for tests), or null.</summary>
+    internal static string? FindExecutable() => Find(out _);
 
     /// <summary>The first candidate that exists, or null; <paramref name="searched"/> lists them for the message.</summary>
     private static string? Find(out string searched)

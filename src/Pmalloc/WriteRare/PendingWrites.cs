@@ -97,6 +97,11 @@ internal sealed unsafe class PendingWrites : IDisposable
     {
         failedAt = w.Target;
         LastFlushCalls++;
+        if (w.Target < w.Chunk.Start || w.End > w.Chunk.End)
+        {
+            return OsResult.Fail(Interop.Errno.EINVAL, "pwrite", $"write a batch's {w.Length} bytes outside their chunk");
+        }
+
         OsResult result = w.IsFill
             ? path.Fill(w.Chunk, w.Target, w.FillValue, w.Length, readOnly: true)
             : path.Write(w.Chunk, w.Target, new ReadOnlySpan<byte>(_buffer.At(w.Data), checked((int)w.Length)), readOnly: true);
@@ -177,6 +182,13 @@ internal sealed unsafe class PendingWrites : IDisposable
                 }
 
                 continue;
+            }
+
+            // Every write was checked at its call; the run must still lie inside its chunk (a held entry is ordinary memory).
+            if (start < head.Chunk.Start || end > head.Chunk.End)
+            {
+                failedAt = start;
+                return OsResult.Fail(Interop.Errno.EINVAL, "pwrite", $"write a batch's run of {end - start} bytes outside its chunk");
             }
 
             // Today's bytes, then every write of the run over them, in call order.

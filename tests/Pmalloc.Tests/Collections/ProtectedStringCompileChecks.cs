@@ -26,4 +26,52 @@ public class ProtectedStringCompileChecks
         Assert.Equal(["alice"], d.Keys);
         Assert.Equal(new ProtectedString[] { "admin" }, d.Values);
     }
+
+    [Fact]
+    public void StringsInSwitchesAndPatterns_MatchThroughAsSpan_WithoutAllocating()
+    {
+        using ProtectedDictionary<ProtectedString, ProtectedString> d = new Dictionary<string, string> { ["alice"] = "admin", ["bob"] = "reader" }.ToProtectedDictionary();
+        ProtectedString alice = d["alice"], bob = d["bob"];
+        Assert.Equal(2, Level(alice));
+        Assert.Equal(1, Level(bob));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int levels = Level(alice) + Level(bob);
+        bool privileged = alice.AsSpan() is "admin" or "root";
+        bool switched = false;
+        switch (bob.AsSpan())
+        {
+            case "admin":
+                break;
+            case "reader":
+                switched = true;
+                break;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(3, levels);
+        Assert.True(privileged);
+        Assert.True(switched);
+        Assert.True(alice == "admin" && "reader" == bob && alice != "root");
+        string copy = (string)alice;
+        Assert.Equal("admin", copy);
+
+        static int Level(ProtectedString role) => role.AsSpan() switch
+        {
+            "admin" => 2,
+            "reader" => 1,
+            _ => 0,
+        };
+    }
+
+    [Fact]
+    public void KeysAsStrings_ThroughTheView()
+    {
+        using ProtectedDictionary<ProtectedString, int> d = new Dictionary<string, int> { ["alice"] = 1 }.ToProtectedDictionary();
+        IReadOnlyDictionary<string, int> view = d.AsReadOnlyDictionary();
+        IEnumerable<string> keys = view.Keys;
+        Assert.Equal(["alice"], keys);
+        using ProtectedSet<ProtectedString> set = new[] { "x" }.ToProtectedSet();
+        IReadOnlySet<string> strings = set.AsReadOnlySet();
+        Assert.Contains("x", strings);
+    }
 }

@@ -198,7 +198,7 @@ internal static unsafe partial class ChildScenarios
             }
 
             string copy = Path.Combine(Path.GetTempPath(), $"pmalloc-writer-{Environment.ProcessId}");
-            File.Copy(Path.Combine(AppContext.BaseDirectory, "pmalloc-writer"), copy, overwrite: true);
+            File.Copy(WriterProcess.FindExecutable() ?? throw new InvalidOperationException("setup: no pmalloc-writer"), copy, overwrite: true);
             File.SetUnixFileMode(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             try
             {

@@ -34,6 +34,49 @@ internal static class CollectionAssert
         }
     }
 
+    /// <summary>
+    /// Asserts that a read-only dictionary (a view) answers every member of <see cref="IReadOnlyDictionary{TKey, TValue}"/> as
+    /// <paramref name="expected"/> does: lookups of every key and probe, the indexer's KeyNotFoundException, Count, and an
+    /// enumeration, Keys and Values that hold exactly the expected entries in one shared order.
+    /// </summary>
+    internal static void AgreeReadOnly<TKey, TValue>(FrozenDictionary<TKey, TValue> expected, IReadOnlyDictionary<TKey, TValue> actual, IEnumerable<TKey> probes)
+        where TKey : notnull
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        foreach (TKey key in expected.Keys.Concat(probes))
+        {
+            bool found = expected.TryGetValue(key, out TValue? value);
+            Assert.Equal(found, actual.TryGetValue(key, out TValue? got));
+            Assert.Equal(found, actual.ContainsKey(key));
+            if (found)
+            {
+                Assert.Equal(value, got);
+                Assert.Equal(value, actual[key]);
+            }
+            else
+            {
+                Assert.Throws<KeyNotFoundException>(() => actual[key]);
+            }
+        }
+
+        List<KeyValuePair<TKey, TValue>> entries = [.. actual];
+        Assert.Equal(expected.Count, entries.Count);
+        Assert.Equal(entries.Select(e => e.Key), actual.Keys);
+        Assert.Equal(entries.Select(e => e.Value), actual.Values);
+        Assert.Equal(expected.Count, actual.Keys.Count());
+        Dictionary<TKey, TValue> seen = new(expected.Comparer);
+        foreach ((TKey key, TValue value) in entries)
+        {
+            seen.Add(key, value);
+        }
+
+        foreach ((TKey key, TValue value) in expected)
+        {
+            Assert.True(seen.TryGetValue(key, out TValue? got), $"the enumeration misses {key}");
+            Assert.Equal(value, got);
+        }
+    }
+
     /// <summary>Asserts that <paramref name="actual"/> answers every lookup and enumeration as <paramref name="expected"/> does.</summary>
     internal static void Agree<TKey, TValue, TStoredKey, TStoredValue>(
         FrozenDictionary<TKey, TValue> expected,

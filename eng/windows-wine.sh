@@ -155,7 +155,8 @@ prepare_prefix() {
 
 # publish NAME PROJECT: self-contained win-x64 publish into $out/NAME, with its own obj/bin tree
 # (--artifacts-path) so the Linux build's restore state is left alone. PmallocRequireWindowsWriter makes a missing
-# mingw-w64 a build error, and the publish must hold pmalloc-writer.exe next to the .exe.
+# mingw-w64 a build error, and the publish must hold pmalloc-writer.exe under runtimes/win-x64/native/, where the
+# library looks for it.
 publish() {
   local name=$1 project=$2 t0 rc=0; t0=$(now)
   say "publishing $project for win-x64 (self-contained)"
@@ -167,7 +168,7 @@ publish() {
     say "FAILED: publish of $project exited with $rc (log: $out/logs/$name.publish.log)"
     return 1
   fi
-  if [[ $name != probe && ! -f $out/$name/pmalloc-writer.exe ]]; then
+  if [[ $name != probe && ! -f $out/$name/runtimes/win-x64/native/pmalloc-writer.exe ]]; then
     say "FAILED: the publish of $project has no pmalloc-writer.exe (log: $out/logs/$name.publish.log)"
     return 1
   fi

@@ -11,6 +11,7 @@ public sealed class ResourceLimitTests
     [InlineData("refill-over-address-space-limit-mapping")]
     public void A_refill_refused_under_RLIMIT_AS_names_the_pool_and_leaves_nothing_behind(string scenario)
     {
+        Platform.RequireLinux("lowers RLIMIT_AS with setrlimit and reads /proc/self/maps");
         ChildResult result = Child.Run(scenario);
 
         Assert.True(result.ExitCode == 0 && result.StandardOutput.Contains(ChildScenarios.SurvivedMarker, StringComparison.Ordinal), result.ToString());

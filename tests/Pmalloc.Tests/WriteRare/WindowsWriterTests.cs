@@ -112,7 +112,7 @@ public sealed unsafe class WindowsWriterTests
             _ = pool.Add(in counter, 1);
             _ = pool.CompareExchange(in counter, rounds, rounds + 1);
             pool.Publish(in slot, rounds);
-            pool.Fill(area, (byte)rounds, Page);
+            pool.Fill(area, unchecked((byte)rounds), Page);
             using (WriteRareBatch batch = pool.BeginWrites())
             {
                 batch.Write(area, BitConverter.GetBytes(rounds));

@@ -99,6 +99,54 @@ public sealed unsafe class WindowsBackendTests
         Assert.All(views, v => Assert.False(WindowsMemoryInfo.At(v) is { State: MemoryRegion.MemCommit, Type: MemoryRegion.MemMapped } region && region.AllocationBase == v, $"the view at 0x{v:x} is still mapped"));
     }
 
+    [Theory]
+    [InlineData("write-once", true)]
+    [InlineData("write-once", false)]
+    [InlineData("write-rare", true)]
+    [InlineData("write-rare", false)]
+    [InlineData("write-rare made read-only", true)]
+    public void Dispose_of_a_protected_pool_wipes_what_it_held_unless_told_not_to(string kind, bool wipe)
+    {
+        Platform.RequireWindows("the Windows backend");
+        PoolOptions options = new() { Name = TestPools.UniqueName(), WipeOnDestroy = wipe };
+        ProtectablePool pool = kind == "write-once" ? new WriteOncePool(options) : new WriteRarePool(options);
+        nint first = pool.Allocate(100);
+        nint second = pool.Allocate(3000);
+        TestPools.Fill(first, 100, 1);
+        if (pool is not WriteRarePool)
+        {
+            TestPools.Fill(second, 3000, 2);
+        }
+
+        pool.Protect();
+        if (pool is WriteRarePool rare)
+        {
+            // After Protect: through the writer process.
+            rare.Fill(second, 0xA7, 3000);
+            if (kind.EndsWith("made read-only", StringComparison.Ordinal))
+            {
+                rare.MakeReadOnly();
+            }
+        }
+
+        Chunk chunk = Assert.Single(pool.Chunks);
+        nint section = WindowsMemoryInfo.KeepSection(chunk.Mapping.Section);
+        try
+        {
+            int offset = (int)chunk.Mapping.BackingOffset, used = (int)(second + 3000 - chunk.Start);
+            byte[] before = WindowsMemoryInfo.ReadSection(section, (nuint)(offset + used));
+            Assert.True(pool is not WriteRarePool || before[offset + used - 1] == 0xA7, "the writer's fill is not in the section");
+            Assert.True(before.AsSpan(offset).IndexOfAnyExcept((byte)0) >= 0, "the section holds no data before Dispose");
+            pool.Dispose();
+            byte[] left = WindowsMemoryInfo.ReadSection(section, (nuint)offset + chunk.Mapping.Length);
+            Assert.Equal(wipe, left.AsSpan(offset).IndexOfAnyExcept((byte)0) < 0);
+        }
+        finally
+        {
+            WindowsMemoryInfo.CloseSection(section);
+        }
+    }
+
     [Fact]
     public void Platform_support_says_what_Windows_has()
     {

@@ -46,7 +46,7 @@ public sealed unsafe class LifecycleTests
             pool.Allocate(64);
         }
 
-        Platform.RequireLinux("reads /proc/self/maps (Windows: PageProtectionTests)");
+        Platform.RequireLinux("reads /proc/self/maps (Windows: WindowsBackendTests)");
         string[] maps = File.ReadAllLines("/proc/self/maps");
         string suffix = $"/memfd:pmalloc:{pool.Name} (deleted)";
         int checkedChunks = 0;

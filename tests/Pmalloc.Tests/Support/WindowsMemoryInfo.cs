@@ -72,6 +72,48 @@ internal static unsafe partial class WindowsMemoryInfo
     internal static int TryProtect(nint address, nuint size, uint protection) =>
         VirtualProtect(address, size, protection, out _) ? 0 : Marshal.GetLastPInvokeError();
 
+    /// <summary>
+    /// A handle of this process's own to the section behind <paramref name="section"/>, read access only: it keeps the
+    /// section's memory alive after the pool closed its handle and unmapped its views, so a test can read what was left in it.
+    /// Close it with <see cref="CloseSection"/>.
+    /// </summary>
+    internal static nint KeepSection(SafeSectionHandle section)
+    {
+        Platform.RequireWindows("DuplicateHandle");
+        using System.Diagnostics.Process self = System.Diagnostics.Process.GetCurrentProcess();
+        Assert.True(Interop.Kernel32.DuplicateHandle(GetCurrentProcess(), section, self.SafeHandle, out nint copy, Interop.Kernel32.SectionAccess.MapRead, false, 0));
+        return copy;
+    }
+
+    /// <summary>Copies the first <paramref name="bytes"/> bytes of the section <paramref name="section"/>, through a read-only view of it.</summary>
+    internal static byte[] ReadSection(nint section, nuint bytes)
+    {
+        nint view = MapViewOfFile(section, 0x4 /* FILE_MAP_READ */, 0, 0, bytes);
+        Assert.NotEqual(0, view);
+        try
+        {
+            return new ReadOnlySpan<byte>((void*)view, checked((int)bytes)).ToArray();
+        }
+        finally
+        {
+            Assert.True(UnmapViewOfFile(view));
+        }
+    }
+
+    /// <summary>Closes a handle from <see cref="KeepSection"/>.</summary>
+    internal static void CloseSection(nint section) => Assert.True(CloseHandle(section));
+
+    [LibraryImport("kernel32.dll", SetLastError = true)]
+    private static partial nint MapViewOfFile(nint section, uint access, uint offsetHigh, uint offsetLow, nuint bytes);
+
+    [LibraryImport("kernel32.dll", SetLastError = true)]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    private static partial bool UnmapViewOfFile(nint view);
+
+    [LibraryImport("kernel32.dll", SetLastError = true)]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    private static partial bool CloseHandle(nint handle);
+
     [StructLayout(LayoutKind.Sequential)]
     private struct BasicInformation
     {

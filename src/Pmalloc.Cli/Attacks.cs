@@ -34,6 +34,7 @@ internal static unsafe partial class Attacks
         AddWriteRareCases(Add);
         AddSealingCases(Add);
         AddCollectionCases(Add);
+        AddWindowsCases(Add);
         return cases;
     }
 
@@ -45,6 +46,9 @@ internal static unsafe partial class Attacks
 
     /// <summary>The protected-collection cases (Attacks.Collections.cs).</summary>
     static partial void AddCollectionCases(Action<Attack> add);
+
+    /// <summary>The Windows-only cases (Attacks.Windows.cs).</summary>
+    static partial void AddWindowsCases(Action<Attack> add);
 
     private static void AddCoreCases(Action<Attack> add)
     {
@@ -171,10 +175,11 @@ internal sealed class FoundNothingException(string message) : Exception(message)
 
 /// <summary>
 /// One attack: its name on the command line, what it tries, how it should end, and the code that tries it.
-/// <paramref name="LinuxOnly"/>: it needs Linux (sealing, memfds, /proc, libc), and Windows runs and lists it not.
+/// <paramref name="LinuxOnly"/>: it needs Linux (sealing, memfds, /proc, libc), and Windows runs and lists it not;
+/// <paramref name="WindowsOnly"/>: it needs Windows (kernel32), and Linux runs and lists it not.
 /// </summary>
-internal sealed record Attack(string Name, string Description, Outcome Expected, Action Run, bool LinuxOnly = false)
+internal sealed record Attack(string Name, string Description, Outcome Expected, Action Run, bool LinuxOnly = false, bool WindowsOnly = false)
 {
     /// <summary>Does this attack run on the OS this process runs on?</summary>
-    internal bool RunsHere => !LinuxOnly || OperatingSystem.IsLinux();
+    internal bool RunsHere => (!LinuxOnly || OperatingSystem.IsLinux()) && (!WindowsOnly || OperatingSystem.IsWindows());
 }

@@ -19,7 +19,7 @@ internal static class SelfTest
             throw new CliUsageException($"unknown option '{args.First(a => a != "--json")}'");
         }
 
-        // On Windows the Linux-only cases (sealing, memfds, /proc, libc) are not run, and the summary says how many.
+        // The other OS's cases are not run (on Windows: sealing, memfds, /proc, libc; on Linux: kernel32), and the summary says how many.
         Attack[] cases = [.. Attacks.Cases.Values.Where(c => c.RunsHere)];
         int notHere = Attacks.Cases.Count - cases.Length;
         CaseResult[] results = new CaseResult[cases.Length];
@@ -60,7 +60,8 @@ internal static class SelfTest
             AnsiConsole.MarkupLine(failed == 0 ? $"[green]All {results.Length} attacks ended as expected.[/]" : $"[red]{failed} of {results.Length} attacks did not end as expected.[/]");
             if (notHere > 0)
             {
-                AnsiConsole.MarkupLine($"{notHere} Linux-only attacks (sealing, memfds, /proc, libc) were not run on {Markup.Escape(System.Runtime.InteropServices.RuntimeInformation.OSDescription)}.");
+                string which = OperatingSystem.IsWindows() ? "Linux-only attacks (sealing, memfds, /proc, libc)" : "Windows-only attacks (kernel32)";
+                AnsiConsole.MarkupLine($"{notHere} {which} were not run on {Markup.Escape(System.Runtime.InteropServices.RuntimeInformation.OSDescription)}.");
             }
         }
 

@@ -318,7 +318,7 @@ internal sealed unsafe class WriterProcess
             return OsResult.Fail(hello.Error, step, $"{attempt}: its sandbox could not be set up");
         }
 
-        if ((uint)hello.Value != HelloMagic || (uint)hello.Stage != WriterProtocol.Version)
+        if (unchecked((uint)hello.Value) != HelloMagic || (uint)hello.Stage != WriterProtocol.Version)
         {
             return OsResult.Fail(Interop.Errno.EPROTO, "recv", $"{attempt}: it is not a pmalloc writer of protocol version {WriterProtocol.Version}");
         }

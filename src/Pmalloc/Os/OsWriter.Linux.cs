@@ -72,23 +72,23 @@ internal static unsafe class LinuxWriter
 
     internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value)
     {
-        Request request = new() { Op = Op.Store, Offset = offset, Value = (ulong)value };
+        Request request = new() { Op = Op.Store, Offset = offset, Value = unchecked((ulong)value) };
         return Word(registration, ref request, "store 8 bytes through the write-rare writer process", out _);
     }
 
     internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
     {
-        Request request = new() { Op = Op.Add, Offset = offset, Value = (ulong)delta };
+        Request request = new() { Op = Op.Add, Offset = offset, Value = unchecked((ulong)delta) };
         OsResult outcome = Word(registration, ref request, "add to 8 bytes through the write-rare writer process", out ulong value);
-        result = (long)value;
+        result = unchecked((long)value);
         return outcome;
     }
 
     internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
     {
-        Request request = new() { Op = Op.CompareExchange, Offset = offset, Value = (ulong)value, Comparand = (ulong)comparand };
+        Request request = new() { Op = Op.CompareExchange, Offset = offset, Value = unchecked((ulong)value), Comparand = unchecked((ulong)comparand) };
         OsResult outcome = Word(registration, ref request, "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
-        original = (long)old;
+        original = unchecked((long)old);
         return outcome;
     }
 

@@ -77,19 +77,19 @@ internal static unsafe class WindowsWriter
         !registration.IsReleased && WindowsWriterProcess.Current is { } writer && writer.Generation == registration.Writer;
 
     internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value) =>
-        Word(registration, Op.Store, offset, (ulong)value, 0, "store 8 bytes through the write-rare writer process", out _);
+        Word(registration, Op.Store, offset, unchecked((ulong)value), 0, "store 8 bytes through the write-rare writer process", out _);
 
     internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
     {
-        OsResult outcome = Word(registration, Op.Add, offset, (ulong)delta, 0, "add to 8 bytes through the write-rare writer process", out ulong value);
-        result = (long)value;
+        OsResult outcome = Word(registration, Op.Add, offset, unchecked((ulong)delta), 0, "add to 8 bytes through the write-rare writer process", out ulong value);
+        result = unchecked((long)value);
         return outcome;
     }
 
     internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
     {
-        OsResult outcome = Word(registration, Op.CompareExchange, offset, (ulong)value, (ulong)comparand, "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
-        original = (long)old;
+        OsResult outcome = Word(registration, Op.CompareExchange, offset, unchecked((ulong)value), unchecked((ulong)comparand), "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
+        original = unchecked((long)old);
         return outcome;
     }
 

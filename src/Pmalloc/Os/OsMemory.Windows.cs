@@ -5,8 +5,8 @@ using static Pmalloc.OsMemory;
 namespace Pmalloc;
 
 /// <summary>
-/// The OS memory contract on Windows: each chunk is an unnamed section backed by the paging file
-/// (<c>CreateFileMappingW</c>), mapped whole with <c>MapViewOfFile</c>; with guard pages the section is two pages larger
+/// The OS memory contract on Windows: each chunk is an unnamed section of its own, backed by the paging file
+/// (<c>CreateFileMappingW</c>), mapped whole with <c>MapViewOfFile</c> (not one file per pool as on Linux: see below); with guard pages the section is two pages larger
 /// and the view's first and last pages are made <c>PAGE_NOACCESS</c>, so the guards belong to the chunk's own view, as
 /// on Linux they belong to its reservation. Protect is <c>VirtualProtect(PAGE_READONLY)</c>; locking is
 /// <c>VirtualLock</c>; exclusion from dumps is <c>WerRegisterExcludedMemoryBlock</c> where kernel32 has it.
@@ -17,6 +17,12 @@ namespace Pmalloc;
 /// implement, and a view placed by address (<c>MapViewOfFileEx</c>) must start on the 64 KiB allocation granularity and
 /// races every other thread for the address between freeing the reservation and mapping. Guard pages inside the view cost
 /// two pages of commit charge, never of memory: they are never touched.</para>
+/// <para>Why one section per chunk, where Linux has one memfd per pool with chunks at offsets? A view of a section must
+/// start at a multiple of the 64 KiB allocation granularity in the section, so chunks of one section would each have to be
+/// 64 KiB-aligned in it, and a section cannot grow (<c>SEC_COMMIT</c> sections have a fixed size): the pool would need a
+/// new section per growth anyway. Windows counts handles, not mappings, and has no limit like <c>vm.max_map_count</c>, so
+/// the Linux reasons (descriptors, VMAs) do not apply. Nor does Windows punch holes in a section: a wipe is a store of zeros
+/// (<see cref="ChunkMapping.TakesHoles"/> is false), and a freed chunk's pages go back when its view and section go.</para>
 /// <para>A chunk born read-only (the object cache's) is mapped with <c>FILE_MAP_READ</c> only: <c>VirtualProtect</c> can
 /// never make such a view writable (it fails with ERROR_INVALID_PARAMETER).</para>
 /// <para>What Windows does not have: sealing (nothing forbids a later <c>VirtualProtect</c> of a protected chunk back to
@@ -29,8 +35,9 @@ namespace Pmalloc;
 [SupportedOSPlatform("windows")]
 internal static unsafe class WindowsMemory
 {
-    internal static OsResult TryMap(string name, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    internal static OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
     {
+        _ = backing; // names the pool only: the section is the chunk's own, and unnamed.
         AssertPageMultiple(length);
         mapping = null;
         if ((flags & ChunkFlags.SecretMemory) != 0)
@@ -86,14 +93,20 @@ internal static unsafe class WindowsMemory
     internal static OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length) =>
         OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "WriteFile", $"write {length} bytes through a chunk's section (Windows writes a section only through a view: these writes go through the writer process)");
 
-    internal static OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
+    internal static OsResult TryPunch(ChunkMapping mapping, nuint offset, nuint length) =>
+        OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "fallocate", $"punch a hole of {length} bytes in a chunk's section (Windows sections take none)");
+
+    internal static OsResult TryRemove(ChunkMapping mapping, nuint offset, nuint length) =>
+        OsResult.Fail(Errors.ERROR_NOT_SUPPORTED, "madvise(MADV_REMOVE)", $"give back {length} bytes of a chunk's section (Windows sections take no holes)");
+
+    internal static OsResult TryZeroThroughSection(ChunkMapping mapping, nuint length)
     {
-        // Destroy's wipe of a write-once pool (a write-rare pool's goes through the writer process): a writable view of the
-        // used pages for the moment of wiping, unmapped at once, never the public one (DESIGN: "unprotect only here"). Views
-        // start on the allocation granularity, so this one starts at the section's start, below the chunk.
+        // Destroy's wipe of a protected write-once pool (a write-rare pool's goes through the writer process): a writable view
+        // of the used pages for the moment of wiping, unmapped at once, never the public one (DESIGN: "unprotect only here").
+        // Views start on the allocation granularity, so this one starts at the section's start, below the chunk.
         if (!mapping.HasBacking)
         {
-            return OsResult.Fail(Errors.ERROR_INVALID_HANDLE, "MapViewOfFile", $"map a writable view of {length} bytes to wipe");
+            return OsResult.Fail(Errors.ERROR_INVALID_HANDLE, "MapViewOfFile", $"map a writable view of {length} bytes to wipe: the chunk's section was closed");
         }
 
         ulong from = (ulong)mapping.BackingOffset;
@@ -124,6 +137,14 @@ internal static unsafe class WindowsMemory
         // Unmapping the view (which also unlocks its pages) of a section we mapped cannot fail; the caller never unmaps twice.
         _ = UnmapViewOfFile(mapping.ReservationStart);
         mapping.Backing.Dispose();
+    }
+
+    internal static bool TryGetThreadStack(out nuint low, out nuint size)
+    {
+        GetCurrentThreadStackLimits(out nuint lowLimit, out nuint highLimit);
+        low = lowLimit;
+        size = highLimit - lowLimit;
+        return highLimit > lowLimit;
     }
 
     internal static string LockedMemoryLimit() =>

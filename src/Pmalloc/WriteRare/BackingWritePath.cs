@@ -141,30 +141,15 @@ internal sealed unsafe class BackingWritePath : WritePath
     }
 
     /// <summary>
-    /// Destroy's wipe, never through a writable mapping, and never falling back to one: a memfd is zeroed with
-    /// <c>pwrite</c> where it holds data; secret memory through the writer if the chunk is sealed (it will never be freed),
-    /// otherwise by the kernel, which zeroes <c>memfd_secret</c> pages when it frees them (<c>mm/secretmem.c</c>), right after
-    /// the unmap. A failure is ignored: Dispose must not throw, and making the mapping writable is what this path never does.
+    /// Destroy's wipe of a read-only chunk that takes no holes (<see cref="ChunkMapping.TakesHoles"/>: secret memory, and
+    /// every chunk on Windows): the writer process zeroes it, so no writable mapping of it is made in this process. A
+    /// failure (no writer executable) is returned: the pool decides what else to do.
     /// </summary>
-    internal override OsResult WipeReadOnly(Chunk chunk, nuint length)
+    internal override OsResult WipeSecret(Chunk chunk, nuint length)
     {
-        if (!chunk.Mapping.WritesThroughWriter)
-        {
-            _ = OsMemory.TryZeroBacking(chunk.Mapping, length);
-        }
-        else if (!chunk.Mapping.IsSecret)
-        {
-            // Windows: the writer zeroes it. Where it cannot (no writer executable), say so: the pool then wipes through its
-            // public mapping, made writable for the moment of the wipe, rather than leave the data behind.
-            OsResult registered = TryRegistration(chunk, out WriterRegistration? registration);
-            return registered.Failed ? registered : OsWriter.TryFill(registration!, 0, 0, length);
-        }
-        else if (chunk.Mapping.IsSealed && chunk.Mapping.HasBacking && !TryRegistration(chunk, out WriterRegistration? registration).Failed)
-        {
-            _ = OsWriter.TryFill(registration!, 0, 0, length);
-        }
-
-        return OsResult.Ok;
+        System.Diagnostics.Debug.Assert(!chunk.Mapping.TakesHoles);
+        OsResult result = TryRegistration(chunk, out WriterRegistration? registration);
+        return result.Failed ? result : OsWriter.TryFill(registration!, 0, 0, length);
     }
 
     internal override void Release(Chunk chunk)

@@ -159,6 +159,7 @@ public sealed unsafe class SealingTests
     [Fact]
     public void Without_sealing_the_memfd_reopened_through_proc_can_still_be_written()
     {
+        Platform.RequireLinux("reopens the memfd through /proc/self/map_files (Windows: pmalloc attack windows-virtualprotect)");
         // The documented limit that sealing closes: Protect alone does not stop a writer who reopens the memfd.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, SealMode.None);
         using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);

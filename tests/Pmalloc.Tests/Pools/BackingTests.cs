@@ -131,6 +131,29 @@ public sealed unsafe class BackingTests
     }
 
     [Fact]
+    public void A_set_ChunkSize_is_the_first_chunk_and_no_later_chunk_is_smaller()
+    {
+        // The contract's default value stays 64 KiB; setting it (even to that value) asks for chunks of at least that size,
+        // so a pool whose final size is known maps it in one chunk.
+        Assert.Equal(64 * 1024, new PoolOptions().ChunkSize);
+        nuint chunk = (nuint)(16 * Page);
+        using WriteOncePool pool = new(new PoolOptions { Name = TestPools.UniqueName(), ChunkSize = (int)chunk });
+        for (int i = 0; i < 10; i++)
+        {
+            _ = pool.Allocate(64);
+        }
+
+        Assert.Equal(1, pool.Statistics.Chunks);
+        Assert.Equal((long)chunk, pool.Statistics.MappedBytes);
+
+        // Filled, the next chunk is as large as everything before it: never below ChunkSize.
+        _ = pool.Allocate(chunk - (nuint)(10 * 64));
+        _ = pool.Allocate(16);
+        Assert.Equal(2, pool.Statistics.Chunks);
+        Assert.Equal(2 * (long)chunk, pool.Statistics.MappedBytes);
+    }
+
+    [Fact]
     public void Where_the_kernel_installs_guard_pages_every_chunk_is_one_VMA()
     {
         KernelRequirements.Require(KernelFeature.GuardInstall);

@@ -13,5 +13,5 @@ internal unsafe struct StringKey
 
     /// <summary>The hash code and the length as one number, as the first 8 bytes of an entry read them.</summary>
     internal static long Tag(int hashCode, int length) =>
-        BitConverter.IsLittleEndian ? (uint)hashCode | ((long)length << 32) : ((long)hashCode << 32) | (uint)length;
+        unchecked(BitConverter.IsLittleEndian ? (uint)hashCode | ((long)length << 32) : ((long)hashCode << 32) | (uint)length);
 }

@@ -35,8 +35,13 @@ internal static unsafe class HashTableBuilder
     /// <summary>Rounds section offsets up to this, so every key and value type is naturally aligned.</summary>
     private const int SectionAlignment = 16;
 
-    /// <summary>Tables of fewer keys may use up to 16 buckets per key (as FrozenDictionary does), so most misses find an empty bucket; larger ones up to 3.</summary>
-    private const int SparseTableLimit = 2048;
+    /// <summary>A table may use up to this many buckets per unmanaged key.</summary>
+    /// <remarks>
+    /// FrozenHashTable allows 16 for small tables, so that most misses find an empty bucket; here every page of a table is
+    /// a fresh page of the pool, written (a page fault) and then made read-only by <see cref="ProtectablePool.Protect"/>,
+    /// which costs more than the lookups it would save: a small table is in the caches anyway.
+    /// </remarks>
+    private const int MaxBucketsPerKey = 3;
 
     /// <summary>Buckets that hold more keys than this are checked for duplicates with a set rather than pair by pair.</summary>
     private const int PairwiseLimit = 64;
@@ -496,8 +501,8 @@ internal static unsafe class HashTableBuilder
     /// <summary>
     /// A prime bucket count (so that the fast modulo spreads even sequential keys) of at least twice the number of keys, so
     /// that most misses land in an empty bucket: the first one tried under which at most 5% of the keys share a bucket, or
-    /// else the best one tried, up to 3 times the count (16 times for small tables), growing by a fifth. FrozenHashTable's
-    /// search, with its limits.
+    /// else the best one tried, up to <see cref="MaxBucketsPerKey"/> times the count, growing by a fifth. FrozenHashTable's
+    /// search, with its limit for large tables.
     /// </summary>
     private static int ChooseBucketCount(ReadOnlySpan<int> hashes)
     {
@@ -507,7 +512,7 @@ internal static unsafe class HashTableBuilder
             return 1;
         }
 
-        long max = Math.Min(1 << 29, (long)n * (n < SparseTableLimit ? 16 : 3));
+        long max = Math.Min(1 << 29, (long)n * MaxBucketsPerKey);
         int first = NextPrime(2 * n);
         int acceptable = n / 20;
         ulong[] seen = ArrayPool<ulong>.Shared.Rent((int)(Math.Max(max, first) >> 6) + 1);

@@ -14,8 +14,10 @@ namespace Pmalloc;
 /// one hash code, more than <see cref="MaxBucketLength"/> keys with one home, or a key placed more than
 /// <see cref="MaxDisplacement"/> slots past its home, means the hash does not tell these keys apart (keys equal in their
 /// slice, or keys crafted to collide), and the table is hashed again with the next kind of <see cref="StringHashKind"/>,
-/// down to the runtime's randomized hash. With random keys no limit is ever reached: at most half the homes are used, so
-/// a home of 13 keys has odds below 1 in 10^13, and the longest displacement of a million keys is about a dozen.</para>
+/// down to the runtime's randomized hash. Shared hash codes come from keys equal in their slice (a million file paths have
+/// groups of 5 under their best 4-character slice, hence a limit of 8 rather than FrozenDictionary's tolerance of any);
+/// the other two limits are never reached by hash codes that tell the keys apart: at most half the homes are used, so a
+/// home of 13 keys has odds below 1 in 10^13, and the longest displacement of a million keys is about a dozen.</para>
 /// <para><b>Duplicates</b> have equal hash codes, so they are found by comparing keys with equal hash codes in each group:
 /// no set of all the keys is built.</para>
 /// <para><b>Failure.</b> Everything that can fail on bad input happens before the one allocation, so a failed build leaves

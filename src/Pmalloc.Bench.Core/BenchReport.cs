@@ -21,6 +21,12 @@ public sealed record BenchReport
 
     public MillionResult? Million { get; set; }
 
+    /// <summary>What a pool costs the kernel and the CPU, next to its rivals (thread CPU time).</summary>
+    public List<CostResult> Costs { get; } = [];
+
+    /// <summary>The VMAs per chunk of a protected pool.</summary>
+    public ChunkVmaResult? ChunkVmas { get; set; }
+
     public List<ProtectResult> Protect { get; } = [];
 
     public List<LookupResult> Lookups { get; } = [];
@@ -79,6 +85,15 @@ public sealed record SmallAllocationResult(
 /// <param name="PoolMappings">Mappings named <c>/memfd:pmalloc:NAME</c> in smaps (the chunks).</param>
 /// <param name="AllMappings">Growth of the process's VMA count (chunks plus their guard pages).</param>
 public sealed record MillionResult(int Objects, int Chunks, int PoolMappings, int AllMappings, double NsPerAllocation, long MappedBytes, long ResidentBytes);
+
+/// <summary>One subject of one cost measure, in ns of thread CPU time per operation (median of interleaved rounds).</summary>
+/// <param name="Measure">What is measured: a small pool's lifecycle, a 64 KiB chunk's map and unmap, a warm allocation.</param>
+/// <param name="Subject">Who does it: the pool, or its rival.</param>
+/// <param name="Bytes">The payload: 640 for a lifecycle, the chunk's bytes, the allocation's size.</param>
+public sealed record CostResult(string Measure, string Subject, int Bytes, double NsPerOperation);
+
+/// <summary>A protected pool of <paramref name="Chunks"/> chunks and the VMAs they take, guard pages included.</summary>
+public sealed record ChunkVmaResult(int Chunks, int Vmas, double VmasPerChunk, bool GuardInstall);
 
 /// <summary><c>Protect</c> of a pool holding <paramref name="Bytes"/> against one <c>mprotect</c> of one mapping of the same length, same pages touched.</summary>
 public sealed record ProtectResult(long Bytes, long MappedBytes, int Chunks, double PoolProtectUs, double MprotectUs, double Ratio);

@@ -8,7 +8,8 @@ namespace Pmalloc.Bench;
 /// <summary>How much <see cref="BenchRunner"/> measures.</summary>
 /// <param name="Quick">Fewer repeats, pools up to 64 MiB, at most 20,000 files: seconds, not minutes.</param>
 /// <param name="FileRoot">The directory the real workload indexes.</param>
-public sealed record BenchSettings(bool Quick, string FileRoot = "/usr")
+/// <param name="CostsOnly">Measure only what a pool costs (lifecycle, chunk map+unmap, warm fast path, VMAs, resident bytes, a million allocations).</param>
+public sealed record BenchSettings(bool Quick, string FileRoot = "/usr", bool CostsOnly = false)
 {
     /// <summary>Measure only the protected collections (string lookups, builds, crafted keys).</summary>
     public bool CollectionsOnly { get; init; }
@@ -50,7 +51,7 @@ public static unsafe class BenchRunner
             return report;
         }
 
-        foreach (SmallAllocator allocator in SmallAllocator.All)
+        foreach (SmallAllocator allocator in settings.CostsOnly ? [new PoolAllocator(), new NativeMemoryAllocator()] : SmallAllocator.All)
         {
             if (allocator.Missing is { } why)
             {
@@ -59,15 +60,25 @@ public static unsafe class BenchRunner
                 continue;
             }
 
-            foreach (int size in settings.SmallSizes)
+            foreach (int size in settings.CostsOnly ? [64] : settings.SmallSizes)
             {
                 log($"small allocations: {allocator.Name}, {size} B");
                 report.SmallAllocations.Add(MeasureSmall(allocator, size, Math.Min(settings.SmallObjects, allocator.MaxObjects), settings.Repeats));
             }
         }
 
+        log("what a pool costs: lifecycle, chunk map+unmap, warm fast path (interleaved rounds, thread CPU time)");
+        report.Costs.AddRange(MeasureCosts(settings.Quick ? 5 : 7));
+        report.ChunkVmas = MeasureChunkVmas();
+
         log("a million 16-byte allocations in one pool");
         report.Million = MeasureMillion();
+        if (settings.CostsOnly)
+        {
+            Targets.Evaluate(report);
+            report.Seconds = total.Elapsed.TotalSeconds;
+            return report;
+        }
 
         foreach (long bytes in settings.ProtectSizes)
         {
@@ -163,6 +174,89 @@ public static unsafe class BenchRunner
             (double)written.ResidentBytes / count,
             protectedReading.Mappings * 1000.0 / count,
             protectNs);
+    }
+
+    /// <summary>The measure names of <see cref="MeasureCosts"/>.</summary>
+    public const string Lifecycle = "small-pool lifecycle", ChunkCycle = "64 KiB chunk map+unmap", WarmAllocate = "warm allocation";
+
+    /// <summary>The subject names of <see cref="MeasureCosts"/>.</summary>
+    public const string PoolSubject = "pmalloc pool", SodiumSubject = "sodium_malloc(640) + mprotect_readonly + free",
+        PageSubject = "aligned_alloc page + mprotect", OldChunkSubject = "memfd per chunk + PROT_NONE reservation (replayed)",
+        NewChunkSubject = "pool memfd + MADV_GUARD_INSTALL (replayed)", MallocSubject = "NativeMemory.Alloc (warm heap)";
+
+    /// <summary>
+    /// What a pool costs (<see cref="CostSubjects"/>), each subject next to its rival, in <paramref name="rounds"/>
+    /// interleaved rounds; the median round, in thread CPU time (time spent waiting for a shared core is not counted).
+    /// </summary>
+    public static List<CostResult> MeasureCosts(int rounds)
+    {
+        using CostSubjects s = new();
+        bool sodium = CostSubjects.SodiumMissing is null, guard = CostSubjects.GuardInstall;
+        List<(string Measure, string Subject, int Size, Func<double> Time)> subjects =
+        [
+            (Lifecycle, PoolSubject, 640, () => Loop(400, CostSubjects.PoolLifecycle)),
+            (Lifecycle, PageSubject, 640, () => Loop(400, CostSubjects.PageLifecycle)),
+            (ChunkCycle, PoolSubject, CostSubjects.ChunkBytes, () => Loop(1000, s.PoolChunkCycle)),
+            (ChunkCycle, OldChunkSubject, CostSubjects.ChunkBytes, () => Loop(1000, CostSubjects.ReplayMemfdPerChunk)),
+        ];
+        if (sodium)
+        {
+            subjects.Insert(1, (Lifecycle, SodiumSubject, 640, () => Loop(400, CostSubjects.SodiumLifecycle)));
+        }
+
+        if (guard)
+        {
+            subjects.Add((ChunkCycle, NewChunkSubject, CostSubjects.ChunkBytes, () => Loop(1000, s.ReplayPoolMemfd)));
+        }
+
+        foreach (int size in (int[])[16, 64])
+        {
+            subjects.Add((WarmAllocate, PoolSubject, size, () => s.TimeWarmPool(size)));
+            subjects.Add((WarmAllocate, MallocSubject, size, () => s.TimeWarmMalloc(size)));
+        }
+
+        // A warm-up round (JIT, libsodium's set-up, the runtime's first growth), then the measured ones.
+        foreach (var subject in subjects)
+        {
+            _ = subject.Time();
+        }
+
+        List<double>[] times = [.. subjects.Select(_ => new List<double>())];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < subjects.Count; i++)
+            {
+                times[i].Add(subjects[i].Time());
+            }
+        }
+
+        return [.. subjects.Select((x, i) => new CostResult(x.Measure, x.Subject, x.Size, Median(times[i])))];
+
+        static double Loop(int count, Action op)
+        {
+            long t0 = Libc.ThreadCpuNs();
+            for (int i = 0; i < count; i++)
+            {
+                op();
+            }
+
+            return (double)(Libc.ThreadCpuNs() - t0) / count;
+        }
+    }
+
+    /// <summary>The VMAs a protected pool of several chunks takes, guard pages included, per chunk.</summary>
+    public static ChunkVmaResult MeasureChunkVmas()
+    {
+        const string Name = "bench-vmas";
+        using WriteOncePool pool = new(new PoolOptions { Name = Name });
+        for (int i = 0; i < 16_384; i++)
+        {
+            *(long*)pool.Allocate(64) = i;
+        }
+
+        pool.Protect();
+        int chunks = pool.Statistics.Chunks, vmas = ProcessMemory.PoolVmas(Name);
+        return new ChunkVmaResult(chunks, vmas, (double)vmas / chunks, ProtectedMemory.Support.GuardInstall);
     }
 
     /// <summary>A million 16-byte allocations in one pool: how many mappings does it take?</summary>

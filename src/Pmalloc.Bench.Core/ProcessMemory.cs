@@ -91,6 +91,58 @@ public static class ProcessMemory
         return (size, rss, mappings);
     }
 
+    /// <summary>
+    /// The VMAs a pool's chunks take: the mappings named <c>/memfd:pmalloc:NAME</c> in <c>/proc/self/maps</c>, plus the
+    /// inaccessible anonymous mappings (<c>---p</c>) right next to one of them, the guard pages of a reservation. Guard pages
+    /// made by <c>MADV_GUARD_INSTALL</c> are inside the chunk's own VMA (its end pages carry bit 58 in
+    /// <c>/proc/self/pagemap</c>, Linux 6.14+) and add none; a <c>---p</c> neighbour of such a chunk is someone else's.
+    /// </summary>
+    public static int PoolVmas(string poolName)
+    {
+        byte[] name = Encoding.UTF8.GetBytes(PoolMappingPrefix + poolName);
+        List<(ulong Start, ulong End, bool Named, bool Guard)> maps = [];
+        ReadOnlySpan<byte> text = Read("/proc/self/maps");
+        while (!text.IsEmpty)
+        {
+            int end = text.IndexOf((byte)'\n');
+            ReadOnlySpan<byte> line = end < 0 ? text : text[..end];
+            text = end < 0 ? default : text[(end + 1)..];
+            int dash = line.IndexOf((byte)'-'), space = line.IndexOf((byte)' ');
+            if (dash <= 0 || space <= dash
+                || !Utf8Parser.TryParse(line[..dash], out ulong from, out _, 'x')
+                || !Utf8Parser.TryParse(line[(dash + 1)..space], out ulong to, out _, 'x'))
+            {
+                continue;
+            }
+
+            int at = line.IndexOf(name);
+            bool named = at >= 0 && (at + name.Length == line.Length || line[at + name.Length] == (byte)' ');
+            bool anonymousNone = line[(space + 1)..].StartsWith("---p"u8) && line.TrimEnd(" "u8).EndsWith(" 0"u8);
+            maps.Add((from, to, named, anonymousNone));
+        }
+
+        // A chunk whose end page is an installed guard region (pagemap bit 58) needs no neighbour; else the PROT_NONE
+        // mapping next to it is its guard, and counts.
+        using SafeFileHandle pagemap = File.OpenHandle("/proc/self/pagemap");
+        bool InstalledGuard(ulong page)
+        {
+            Span<byte> entry = stackalloc byte[8];
+            return RandomAccess.Read(pagemap, entry, (long)(page / (ulong)Environment.SystemPageSize * 8)) == 8
+                && (BitConverter.ToUInt64(entry) & (1UL << 58)) != 0;
+        }
+
+        int vmas = 0;
+        for (int i = 0; i < maps.Count; i++)
+        {
+            bool guard = maps[i].Guard
+                && ((i > 0 && maps[i - 1].Named && maps[i - 1].End == maps[i].Start && !InstalledGuard(maps[i - 1].End - (ulong)Environment.SystemPageSize))
+                    || (i + 1 < maps.Count && maps[i + 1].Named && maps[i + 1].Start == maps[i].End && !InstalledGuard(maps[i + 1].Start)));
+            vmas += maps[i].Named || guard ? 1 : 0;
+        }
+
+        return vmas;
+    }
+
     /// <summary>Is this smaps line a mapping header ("7f..-7f.. rw-s ...") rather than a "Key: value" line?</summary>
     private static bool IsHeader(ReadOnlySpan<byte> line)
     {

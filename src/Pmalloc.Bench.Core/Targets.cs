@@ -35,6 +35,45 @@ public static class Targets
             t.Add(new("resident bytes for 100,000 x 64 B at most 1.2x the payload", $"{p64.ResidentBytesPerObject:0.0} B per 64 B object = {ratio:0.00}x", ratio, 1.2, ratio <= 1.2));
         }
 
+        double Cost(string measure, string subject, int bytes) =>
+            report.Costs.FirstOrDefault(c => c.Measure == measure && c.Subject == subject && c.Bytes == bytes)?.NsPerOperation ?? double.NaN;
+
+        double lifecycle = Cost(BenchRunner.Lifecycle, BenchRunner.PoolSubject, 640), sodiumLifecycle = Cost(BenchRunner.Lifecycle, BenchRunner.SodiumSubject, 640);
+        if (!double.IsNaN(lifecycle) && !double.IsNaN(sodiumLifecycle))
+        {
+            double ratio = lifecycle / sodiumLifecycle;
+            t.Add(new("small-pool lifecycle at most 0.6x libsodium's", $"pool {lifecycle / 1000:0.0} µs / sodium {sodiumLifecycle / 1000:0.0} µs = {ratio:0.00}x", ratio, 0.6, ratio <= 0.6));
+        }
+
+        double chunk = Cost(BenchRunner.ChunkCycle, BenchRunner.PoolSubject, CostSubjects.ChunkBytes), oldChunk = Cost(BenchRunner.ChunkCycle, BenchRunner.OldChunkSubject, CostSubjects.ChunkBytes);
+        if (!double.IsNaN(chunk) && !double.IsNaN(oldChunk))
+        {
+            double ratio = chunk / oldChunk;
+            t.Add(new("64 KiB chunk map+unmap (pool.Allocate + Free) at most 0.5x the memfd-per-chunk scheme", $"pool {chunk / 1000:0.0} µs / replayed old scheme {oldChunk / 1000:0.0} µs = {ratio:0.00}x", ratio, 0.5, ratio <= 0.5));
+        }
+
+        double newChunk = Cost(BenchRunner.ChunkCycle, BenchRunner.NewChunkSubject, CostSubjects.ChunkBytes);
+        if (!double.IsNaN(newChunk) && !double.IsNaN(oldChunk))
+        {
+            double ratio = newChunk / oldChunk;
+            t.Add(new("64 KiB chunk map+unmap, the system calls alone: pool memfd at most 0.5x memfd per chunk", $"replayed new {newChunk / 1000:0.0} µs / replayed old {oldChunk / 1000:0.0} µs = {ratio:0.00}x", ratio, 0.5, ratio <= 0.5));
+        }
+
+        foreach (int size in (int[])[16, 64])
+        {
+            double pool = Cost(BenchRunner.WarmAllocate, BenchRunner.PoolSubject, size), malloc = Cost(BenchRunner.WarmAllocate, BenchRunner.MallocSubject, size);
+            if (!double.IsNaN(pool) && !double.IsNaN(malloc))
+            {
+                double ratio = pool / malloc;
+                t.Add(new($"warm Allocate({size}) at most 0.5x a warm NativeMemory.Alloc", $"pool {pool:0.0} ns / malloc {malloc:0.0} ns = {ratio:0.00}x", ratio, 0.5, ratio <= 0.5));
+            }
+        }
+
+        if (report.ChunkVmas is { GuardInstall: true } vmas)
+        {
+            t.Add(new("1 VMA per chunk where MADV_GUARD_INSTALL exists", $"{vmas.Vmas} VMAs for {vmas.Chunks} chunks = {vmas.VmasPerChunk:0.00}", vmas.VmasPerChunk, 1, vmas.VmasPerChunk <= 1));
+        }
+
         if (report.Million is { } million)
         {
             t.Add(new("at most 64 mappings for 1,000,000 small allocations", $"{million.AllMappings} VMAs ({million.Chunks} chunks)", million.AllMappings, 64, million.AllMappings <= 64));

@@ -31,14 +31,17 @@ internal static unsafe partial class Attacks
                     Libc.MapFlags.Private | Libc.MapFlags.Anonymous | Libc.MapFlags.Fixed, -1, 0) != Libc.MapFailed,
                 p => *(long*)p = 0x0BAD)));
         add(new("sealed-proc-fd-mmap", "writable mmap of the memfd reopened through /proc/self/fd/N", Outcome.Refused, () =>
-            Bypass("mmap(/proc/self/fd)", (p, m, fd) => MapWritableAlias($"/proc/self/fd/{fd}", p, m), null)));
+            Bypass("mmap(/proc/self/fd)", (p, m, fd) => fd >= 0
+                ? MapWritableAlias($"/proc/self/fd/{fd}", p, m)
+                : throw new UnauthorizedAccessException("refused: a protected write-once pool holds no descriptor, so /proc/self/fd has nothing of it to reopen"), null)));
         add(new("sealed-map-files-mmap", "writable mmap of the chunk reopened through /proc/self/map_files", Outcome.Refused, () =>
             Bypass("mmap(/proc/self/map_files)", (p, m, fd) => MapWritableAlias(m.MapFilesPath, p, m), null)));
-        add(new("sealed-pwrite", "pwrite to a sealed chunk's memfd", Outcome.Refused, () =>
+        add(new("sealed-pwrite", "pwrite to a sealed chunk's memfd (reopened through /proc/self/map_files: the pool holds none)", Outcome.Refused, () =>
             Bypass("pwrite", (p, m, fd) =>
             {
                 long evil = 0x0BAD;
-                return Libc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)) == sizeof(long);
+                int file = fd >= 0 ? fd : Libc.open(m.MapFilesPath, Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
+                return file >= 0 && Libc.pwrite(file, &evil, sizeof(long), m.FileOffsetOf(p)) == sizeof(long);
             }, null)));
         add(new("sealed-madvise-dontneed", "madvise(MADV_DONTNEED) to drop a sealed chunk's pages", Outcome.Refused, () =>
         {
@@ -53,16 +56,17 @@ internal static unsafe partial class Attacks
                 ? new InvalidOperationException("madvise(MADV_DONTNEED) returned 0 but dropped nothing: the memfd keeps the data, which is intact.")
                 : Libc.ErrorFor(errno, "madvise(MADV_DONTNEED)", "refused on a sealed chunk; the data is intact");
         }));
-        add(new("unsealed-proc-fd-pwrite", "pwrite through /proc/self/fd/N to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
+        add(new("unsealed-proc-fd-pwrite", "pwrite through the memfd reopened by /proc/self/map_files, to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
         {
+            // The pool holds no descriptor after Protect; the mapping itself still reopens the memfd (with CAP_SYS_ADMIN).
             using WriteOncePool pool = ProtectedSecret(out nint p);
             PoolMapping m = ProcSelf.ChunkAt(pool.Name, p);
-            int fd = Libc.open($"/proc/self/fd/{ProcSelf.FdOf(m)}", Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
+            int fd = Libc.open(m.MapFilesPath, Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
             Ready();
             long evil = 0x0BAD;
             if (fd < 0 || Libc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)) != sizeof(long))
             {
-                throw Libc.ErrorFor(Libc.LastErrno, "pwrite(/proc/self/fd)", "refused");
+                throw Libc.ErrorFor(Libc.LastErrno, "pwrite(/proc/self/map_files)", "refused");
             }
 
             Console.WriteLine($"the protected value is now 0x{*(long*)p:x}");

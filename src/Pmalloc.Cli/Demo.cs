@@ -113,13 +113,15 @@ internal static unsafe class Demo
         report.Statistics(pool.Statistics);
 
         // 2. A malformed file: the load fails halfway and frees what it took. With the user's own policy, a copy of it
-        // with one rule cut short halfway; else the shipped sample, which has one.
-        RollbackSummary rollback = report.Step("Loading a malformed policy", () => o.OwnPolicy
-            ? TryMalformed(pool, o.Policy, Break(File.ReadAllLines(o.Policy), out string broken), broken)
+        // with one rule cut short halfway; else (or if it has no statement to break) the shipped sample, which has one.
+        string broken = "";
+        string[]? brokenCopy = o.OwnPolicy ? Break(ReadPolicyLines(o.Policy), out broken) : null;
+        RollbackSummary rollback = report.Step("Loading a malformed policy", () => brokenCopy is not null
+            ? TryMalformed(pool, o.Policy, brokenCopy, broken)
             : TryMalformed(pool, Path.Combine(o.Samples, "policy-malformed.txt"), null, null));
         report.Line(rollback.Sample
-            ? $"[bold]2. Rollback[/]: the shipped sample {Path.GetFileName(rollback.File)}, line {rollback.Line}: [red]{Markup.Escape(rollback.Error)}[/]"
-            : $"[bold]2. Rollback[/]: {Markup.Escape(Path.GetFileName(rollback.File))} with line {rollback.Line} cut short to '{Markup.Escape(rollback.BrokenLine ?? "")}': [red]{Markup.Escape(rollback.Error)}[/]");
+            ? $"[bold]2. Rollback[/]: the shipped sample {Path.GetFileName(rollback.File)}, line {rollback.Line}: [red]{Shown(rollback.Error)}[/]"
+            : $"[bold]2. Rollback[/]: {Shown(Path.GetFileName(rollback.File))} with line {rollback.Line} cut short to '{Shown(rollback.BrokenLine ?? "")}': [red]{Shown(rollback.Error)}[/]");
         report.Line("   The loader freed every allocation of the failed load (Free, newest first).");
         report.Line($"   Pool statistics before and after: {(rollback.StatisticsUnchanged ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
         report.Compare(rollback.Before, rollback.After);
@@ -132,7 +134,7 @@ internal static unsafe class Demo
         QueriesSummary answered = report.Step($"Answering {o.Queries:N0} access queries", () => Answer(slot, queries, o.Queries));
         report.Line($"   {answered.Count:N0} access queries in {answered.Seconds:0.00} s: [green]{answered.PerSecond:N0} queries/s[/]");
         report.Line(answered.Build == "Debug"
-            ? $"   (one thread, no lock; {answered.Allowed:N0} allowed; a [yellow]Debug build[/]: a Release build, 'dotnet run -c Release', answers several times as many)."
+            ? $"   (one thread, no lock; {answered.Allowed:N0} allowed; a [yellow]Debug build[/]: the figure of a Release build ('dotnet run -c Release') is higher)."
             : $"   (one thread, no lock; {answered.Allowed:N0} allowed; {answered.Build} build).");
 
         // 4. Reload: the new version in a fresh pool, the root swapped, the old pool destroyed.
@@ -193,7 +195,7 @@ internal static unsafe class Demo
         PoolStatistics before = pool.Statistics;
         try
         {
-            _ = lines is null ? PolicyLoader.LoadFile(pool, path) : PolicyLoader.Load(pool, lines, Path.GetFileName(path));
+            _ = lines is null ? PolicyLoader.LoadFile(pool, path) : PolicyLoader.Load(pool, lines, TerminalText.Clean(Path.GetFileName(path)));
         }
         catch (PolicyFormatException e)
         {
@@ -204,12 +206,27 @@ internal static unsafe class Demo
         throw new InvalidOperationException($"{path}: the malformed copy was expected to fail to load, and it loaded");
     }
 
+    /// <summary>The lines of the policy file at <paramref name="path"/>, through the loader's bounded reader (the file loaded once already).</summary>
+    private static string[] ReadPolicyLines(string path)
+    {
+        try
+        {
+            using StreamReader reader = new(path, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            return [.. PolicyLoader.ReadLines(reader, TerminalText.Clean(Path.GetFileName(path)), path)];
+        }
+        catch (Exception e) when (e is (IOException or UnauthorizedAccessException or NotSupportedException) and not PolicyReadException)
+        {
+            throw new PolicyReadException(path, e);
+        }
+    }
+
     /// <summary>
     /// Breaks one statement of a policy that loaded: the <c>allow</c> rule nearest the middle loses its object (or, in a
     /// policy without rules, the statement nearest the middle keeps only its keyword). Every statement then needs more
-    /// fields than it has, so the load fails there, halfway through. Returns the lines, the broken one in place.
+    /// fields than it has, so the load fails there, halfway through. Returns the lines, the broken one in place; null if
+    /// the policy has no statement at all (an empty policy is valid).
     /// </summary>
-    internal static string[] Break(string[] lines, out string broken)
+    internal static string[]? Break(string[] lines, out string broken)
     {
         static string[] Fields(string line)
         {
@@ -220,9 +237,10 @@ internal static unsafe class Demo
         int[] statements = [.. Enumerable.Range(0, lines.Length).Where(i => Fields(lines[i]).Length > 0)];
         int[] rules = [.. statements.Where(i => Fields(lines[i]) is ["allow", _, _, _])];
         int[] candidates = rules.Length > 0 ? rules : statements;
+        broken = "";
         if (candidates.Length == 0)
         {
-            throw new InvalidOperationException("a policy with no statement cannot be broken");
+            return null;
         }
 
         int at = candidates[candidates.Length / 2];

@@ -23,14 +23,17 @@ internal sealed record Vma(ulong Start, ulong End, string Permissions, ulong Off
 
 /// <summary>What <c>pmalloc inspect</c> reports for one pool name.</summary>
 /// <param name="Name">The pool's name (pools that share a name are reported together).</param>
-/// <param name="Chunks">Chunks: distinct memfds (a chunk can span several VMAs, e.g. when partly locked).</param>
+/// <param name="Chunks">Chunks: runs of the pool's mappings contiguous both in memory and in their memfd (a chunk can span
+/// several VMAs, e.g. when partly locked; every chunk of a pool is a range of the pool's one memfd).</param>
 /// <param name="MappedBytes">Usable bytes mapped, guard pages not included.</param>
 /// <param name="ResidentBytes">Bytes in RAM.</param>
 /// <param name="Protection"><c>r</c> (protected), <c>rw</c> (writable), or <c>mixed</c>.</param>
 /// <param name="Sealed">Every mapping is sealed with mseal (<c>sl</c> in VmFlags).</param>
 /// <param name="LockedBytes">Bytes locked in RAM (<c>Locked:</c>).</param>
 /// <param name="ExcludedFromCoreDumps">Every mapping has <c>dd</c> (MADV_DONTDUMP).</param>
-/// <param name="GuardedChunks">Chunks with a <c>---p</c> guard mapping right below and right above.</param>
+/// <param name="GuardedChunks">Chunks with a guard page right below and right above: a <c>---p</c> neighbour mapping, or the
+/// chunk's own first and last pages installed as guard regions (<c>MADV_GUARD_INSTALL</c>; bit 58 in
+/// <c>/proc/PID/pagemap</c>, Linux 6.14+).</param>
 internal sealed record PoolMapInfo(string Name, int Chunks, long MappedBytes, long ResidentBytes, string Protection, bool Sealed,
     long LockedBytes, bool ExcludedFromCoreDumps, int GuardedChunks)
 {
@@ -60,7 +63,8 @@ internal static class PoolMaps
         string path = $"/proc/{pid}/smaps";
         try
         {
-            return Summarize(Parse(File.ReadAllText(path)));
+            using GuardPageProbe guards = new(pid);
+            return Summarize(Parse(File.ReadAllText(path)), guards.IsGuard);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || (e is IOException && !Directory.Exists($"/proc/{pid}")))
         {
@@ -107,19 +111,44 @@ internal static class PoolMaps
         return vmas;
     }
 
-    /// <summary>Groups the pmalloc mappings by pool name, chunks by memfd inode, and finds each chunk's guard neighbours.</summary>
-    internal static IReadOnlyList<PoolMapInfo> Summarize(List<Vma> vmas)
+    /// <summary>
+    /// Groups the pmalloc mappings by pool name and into chunks (runs contiguous in memory and in the memfd), and finds each
+    /// chunk's guard pages: <c>---p</c> neighbours, or its own end pages where <paramref name="isGuardPage"/> says they are
+    /// installed guard regions (those two pages are then not counted as mapped bytes).
+    /// </summary>
+    internal static IReadOnlyList<PoolMapInfo> Summarize(List<Vma> vmas, Func<ulong, bool>? isGuardPage = null)
     {
         vmas.Sort((a, b) => a.Start.CompareTo(b.Start));
+        ulong page = (ulong)Environment.SystemPageSize;
         List<PoolMapInfo> pools = [];
         foreach (IGrouping<string, Vma> pool in vmas.Where(v => PoolName(v.Path) is not null).GroupBy(v => PoolName(v.Path)!))
         {
             List<Vma> mine = [.. pool];
-            int guarded = 0;
-            foreach (IGrouping<ulong, Vma> chunk in mine.GroupBy(v => v.Inode))
+            List<List<Vma>> chunks = [];
+            foreach (Vma v in mine)
             {
-                ulong start = chunk.Min(v => v.Start), end = chunk.Max(v => v.End);
-                if (vmas.Exists(v => v.End == start && v.IsGuard) && vmas.Exists(v => v.Start == end && v.IsGuard))
+                Vma? last = chunks.Count > 0 ? chunks[^1][^1] : null;
+                if (last is not null && last.End == v.Start && last.Inode == v.Inode && last.Offset + last.Size == v.Offset)
+                {
+                    chunks[^1].Add(v);
+                }
+                else
+                {
+                    chunks.Add([v]);
+                }
+            }
+
+            int guarded = 0;
+            long guardBytes = 0;
+            foreach (List<Vma> chunk in chunks)
+            {
+                ulong start = chunk[0].Start, end = chunk[^1].End;
+                if (isGuardPage is not null && end - start > 2 * page && isGuardPage(start) && isGuardPage(end - page))
+                {
+                    guarded++;
+                    guardBytes += 2 * (long)page;
+                }
+                else if (vmas.Exists(v => v.End == start && v.IsGuard) && vmas.Exists(v => v.Start == end && v.IsGuard))
                 {
                     guarded++;
                 }
@@ -129,8 +158,8 @@ internal static class PoolMaps
             bool writable = mine.TrueForAll(v => v.Permissions.StartsWith("rw", StringComparison.Ordinal));
             pools.Add(new PoolMapInfo(
                 pool.Key,
-                mine.Select(v => v.Inode).Distinct().Count(),
-                mine.Sum(v => (long)v.Size),
+                chunks.Count,
+                mine.Sum(v => (long)v.Size) - guardBytes,
                 mine.Sum(v => v.ResidentBytes),
                 readable ? "r" : writable ? "rw" : "mixed",
                 mine.TrueForAll(v => v.Flags.Contains("sl")),
@@ -176,6 +205,49 @@ internal static class PoolMaps
 
     private static long Kilobytes(string value) =>
         long.Parse(value.Split(' ', 2)[0], CultureInfo.InvariantCulture) * 1024;
+}
+
+/// <summary>
+/// Reads <c>/proc/PID/pagemap</c> to tell whether a page is an installed guard region (bit 58, Linux 6.14+). Where the file
+/// cannot be read (another user's process, an older kernel), every answer is false and guard regions go unseen.
+/// </summary>
+internal sealed class GuardPageProbe : IDisposable
+{
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _pagemap;
+
+    internal GuardPageProbe(string pid)
+    {
+        try
+        {
+            _pagemap = File.OpenHandle($"/proc/{pid}/pagemap", FileMode.Open, FileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _pagemap = null;
+        }
+    }
+
+    /// <summary>Is the page at <paramref name="address"/> a guard region?</summary>
+    internal bool IsGuard(ulong address)
+    {
+        if (_pagemap is null)
+        {
+            return false;
+        }
+
+        Span<byte> entry = stackalloc byte[8];
+        try
+        {
+            return RandomAccess.Read(_pagemap, entry, (long)(address / (ulong)Environment.SystemPageSize * 8)) == 8
+                && (BitConverter.ToUInt64(entry) & (1UL << 58)) != 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose() => _pagemap?.Dispose();
 }
 
 /// <summary>The process cannot be inspected; the message says why.</summary>

@@ -24,8 +24,9 @@ internal sealed record PoolMapping(nint Start, nuint Length, string Permissions,
 
 /// <summary>
 /// Finds a pool's chunks and their memfds the way an attacker inside the process would, knowing nothing but the
-/// pool's name: a chunk is a <c>/memfd:pmalloc:NAME (deleted)</c> line of <c>/proc/self/maps</c>, and its memfd the
-/// <c>/proc/self/fd</c> link to the same name whose <c>/proc/self/fdinfo</c> shows the same inode.
+/// pool's name: a chunk is a <c>/memfd:pmalloc:NAME (deleted)</c> line of <c>/proc/self/maps</c> (every chunk of a pool a
+/// range of the same memfd, its guard pages included where they are installed in the mapping), and its memfd the
+/// <c>/proc/self/fd</c> link to the same name whose <c>/proc/self/fdinfo</c> shows the same inode, while the pool holds one.
 /// </summary>
 internal static class ProcSelf
 {
@@ -54,12 +55,21 @@ internal static class ProcSelf
         return mappings;
     }
 
+    /// <summary>The line of <c>/proc/self/maps</c> whose range holds <paramref name="address"/>, or null where nothing is mapped.</summary>
+    internal static string? MappingAt(nint address) =>
+        PoolMaps.Parse(File.ReadAllText("/proc/self/maps")).FirstOrDefault(v => v.Start <= (ulong)address && (ulong)address < v.End) is { } v
+            ? $"{v.Start:x}-{v.End:x} {v.Permissions} {v.Path}"
+            : null;
+
     /// <summary>The mapping of pool <paramref name="poolName"/> that holds <paramref name="address"/>: its chunk.</summary>
     internal static PoolMapping ChunkAt(string poolName, nint address) =>
         Mappings(poolName).FirstOrDefault(m => m.Contains(address))
             ?? throw new InvalidOperationException($"setup: no mapping of pool '{poolName}' in /proc/self/maps holds 0x{address:x}");
 
-    /// <summary>The number of an open fd of <paramref name="mapping"/>'s memfd, found through <c>/proc/self/fd</c>.</summary>
+    /// <summary>
+    /// The number of an open fd of <paramref name="mapping"/>'s memfd, found through <c>/proc/self/fd</c>, or -1 if the
+    /// process holds none (a protected write-once pool closed its memfd).
+    /// </summary>
     internal static int FdOf(PoolMapping mapping)
     {
         foreach (string link in Directory.GetFiles("/proc/self/fd"))
@@ -71,7 +81,7 @@ internal static class ProcSelf
             }
         }
 
-        throw new InvalidOperationException($"setup: no fd in /proc/self/fd is the memfd '{mapping.Path}' (inode {mapping.Inode})");
+        return -1;
     }
 
     /// <summary>Where the symbolic link <paramref name="path"/> points, or null once it is gone.</summary>

@@ -110,7 +110,8 @@ public sealed class BenchCliTests
     {
         ChildResult result = Child.Pmalloc(["bench", "--fast"]);
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--fast", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains("pmalloc bench: unknown option '--fast'", result.StandardError, StringComparison.Ordinal);
+        Assert.Equal("", result.StandardOutput);
     }
 
     private static void Positive(JsonElement element, params string[] names)

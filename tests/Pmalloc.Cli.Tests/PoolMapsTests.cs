@@ -56,6 +56,32 @@ public sealed class PoolMapsTests
     }
 
     [Fact]
+    public void Chunks_of_one_memfd_are_told_apart_by_their_offsets_and_installed_guards_found_in_pagemap()
+    {
+        // One memfd for the pool: two chunks side by side in memory, at ranges of the file that do not follow on, each with
+        // its guard pages installed in its own first and last page (MADV_GUARD_INSTALL), as pagemap says.
+        ulong page = (ulong)Environment.SystemPageSize;
+        ulong a = 0x7f0000100000, b = a + (3 * page);
+        string smaps = $"""
+            {a:x}-{b:x} r--s 00000000 00:01 200                        /memfd:pmalloc:one (deleted)
+            Rss:                   4 kB
+            VmFlags: rd sh mr mw me ms gu 
+            {b:x}-{b + (5 * page):x} r--s {16 * page:x8} 00:01 200                        /memfd:pmalloc:one (deleted)
+            Rss:                   8 kB
+            VmFlags: rd sh mr mw me ms gu 
+            """;
+        HashSet<ulong> guards = [a, a + (2 * page), b, b + (4 * page)];
+
+        PoolMapInfo one = Assert.Single(PoolMaps.Summarize(PoolMaps.Parse(smaps), guards.Contains));
+        Assert.Equal((2, 2, (long)(4 * page)), (one.Chunks, one.GuardedChunks, one.MappedBytes));
+        Assert.True(one.GuardPages);
+
+        // Without pagemap (another user's process), installed guards go unseen: reported as unguarded, never the reverse.
+        PoolMapInfo blind = Assert.Single(PoolMaps.Summarize(PoolMaps.Parse(smaps)));
+        Assert.Equal((2, 0), (blind.Chunks, blind.GuardedChunks));
+    }
+
+    [Fact]
     public void A_sealed_locked_undumped_pool_is_reported_as_such()
     {
         string onlyFirstChunk = string.Join('\n', Smaps.Split('\n').TakeWhile(l => !l.StartsWith("7f0000010000", StringComparison.Ordinal)));

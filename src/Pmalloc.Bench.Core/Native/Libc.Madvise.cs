@@ -8,6 +8,9 @@ public static partial class Libc
     public enum Advice
     {
         DontNeed = 4,
+
+        /// <summary>MADV_GUARD_INSTALL (Linux 6.13): the range faults on access, without a VMA of its own.</summary>
+        GuardInstall = 102,
     }
 
     [LibraryImport(Library, SetLastError = true)]

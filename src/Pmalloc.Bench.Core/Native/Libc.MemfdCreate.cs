@@ -9,6 +9,7 @@ public static partial class Libc
     public enum MemfdFlags : uint
     {
         CloseOnExec = 0x1,
+        AllowSealing = 0x2,
     }
 
     [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

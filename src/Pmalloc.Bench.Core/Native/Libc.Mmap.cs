@@ -21,6 +21,7 @@ public static partial class Libc
         Private = 0x02,
         Fixed = 0x10,
         Anonymous = 0x20,
+        NoReserve = 0x4000,
     }
 
     /// <summary>What mmap and mremap return on failure.</summary>

@@ -6,17 +6,18 @@ using Spectre.Console;
 namespace Pmalloc.Cli.Bench;
 
 /// <summary>
-/// <c>pmalloc bench [--quick] [--collections] [--json [FILE]]</c>: the pool against the alternatives, side by side in one
-/// run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
-/// stderr), or to FILE (the tables stay on stdout). <c>--collections</c> measures only the protected collections
-/// (string lookups, builds, crafted keys). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
+/// <c>pmalloc bench [--quick] [--costs] [--collections] [--json [FILE]]</c>: the pool against the alternatives, side by
+/// side in one run, as tables with ratios. <c>--json</c> writes the figures as JSON to stdout (the tables then go to
+/// stderr), or to FILE (the tables stay on stdout). <c>--costs</c> measures only what a pool costs (lifecycle, chunk
+/// map+unmap, warm fast path, VMAs, resident bytes, a million allocations); <c>--collections</c> only the protected
+/// collections (string lookups, builds, crafted keys). The measurements live in <c>src/Pmalloc.Bench.Core</c>,
 /// shared with the BenchmarkDotNet project.
 /// </summary>
 internal static class BenchCommand
 {
     internal static int Run(string[] args)
     {
-        bool quick = false, json = false, collections = false;
+        bool quick = false, json = false, costs = false, collections = false;
         string? jsonFile = null;
         string root = "/usr";
         for (int i = 0; i < args.Length; i++)
@@ -25,6 +26,9 @@ internal static class BenchCommand
             {
                 case "--quick":
                     quick = true;
+                    break;
+                case "--costs":
+                    costs = true;
                     break;
                 case "--collections":
                     collections = true;
@@ -58,7 +62,7 @@ internal static class BenchCommand
         // Progress always goes to stderr; the tables go where the JSON does not.
         IAnsiConsole err = MakeConsole(System.Console.Error, System.Console.IsErrorRedirected);
         IAnsiConsole tables = json && jsonFile is null ? err : MakeConsole(System.Console.Out, System.Console.IsOutputRedirected);
-        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root) { CollectionsOnly = collections }, line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
+        BenchReport report = BenchRunner.Run(new BenchSettings(quick, root, costs) { CollectionsOnly = collections }, line => err.MarkupLineInterpolated($"[grey]{line}[/]"));
 
         Print(tables, report);
         if (json)
@@ -120,6 +124,23 @@ internal static class BenchCommand
         }
 
         console.Write(small);
+
+        if (report.Costs.Count > 0)
+        {
+            Table costs = NewTable("What a pool costs (thread CPU time, median of interleaved rounds)", "measure", "bytes", "subject", "ns/op", "vs pool");
+            foreach (CostResult cost in report.Costs)
+            {
+                double pool = report.Costs.FirstOrDefault(p => p.Measure == cost.Measure && p.Bytes == cost.Bytes && p.Subject == BenchRunner.PoolSubject)?.NsPerOperation ?? double.NaN;
+                costs.AddRow(Markup.Escape(cost.Measure), F(cost.Bytes), Markup.Escape(cost.Subject), F(cost.NsPerOperation, "#,0.0"), F(cost.NsPerOperation / pool, "0.00") + "x");
+            }
+
+            console.Write(costs);
+        }
+
+        if (report.ChunkVmas is { } vmas)
+        {
+            console.MarkupLineInterpolated($"VMAs of a protected pool: [green]{vmas.Vmas}[/] for {vmas.Chunks} chunks, guard pages included ({vmas.VmasPerChunk:0.00} per chunk; MADV_GUARD_INSTALL {(vmas.GuardInstall ? "found" : "missing")}).");
+        }
 
         if (report.Million is { } million)
         {

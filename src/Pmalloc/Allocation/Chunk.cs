@@ -59,6 +59,11 @@ internal sealed unsafe class Chunk
 
     private readonly int _words;
 
+    private int _holes;
+
+    /// <summary>How far the bump fast path may go: <see cref="GranuleCount"/> while there are no holes, else 0 (one test instead of two).</summary>
+    private int _bumpLimit;
+
     /// <summary>The highest <see cref="Bump"/> before the cursor was last lowered (kept off the fast path).</summary>
     private int _highWater;
 
@@ -73,7 +78,7 @@ internal sealed unsafe class Chunk
     {
         GranuleShift = granuleShift;
         GranuleCount = checked((int)(length >> granuleShift));
-        Avail = GranuleCount;
+        _bumpLimit = GranuleCount;
         _words = (GranuleCount + 63) >> 6;
 
         // The bitmaps live off the GC heap and outside the chunk: metadata is never in protected memory,
@@ -107,19 +112,46 @@ internal sealed unsafe class Chunk
 
     internal int GranuleCount { get; }
 
-    /// <summary>Free granules in the chunk (genalloc's <c>avail</c>).</summary>
-    internal int Avail { get; private set; }
+    /// <summary>
+    /// Free granules in the chunk (genalloc's <c>avail</c>): those never handed out at and above the cursor, plus the holes
+    /// below it. Derived, so the fast path keeps no count.
+    /// </summary>
+    internal int Avail => GranuleCount - Bump + _holes;
+
+    /// <summary>Padding bytes of the live allocations (granule bytes not requested), so the pool's requested bytes are derived too.</summary>
+    internal long PaddingBytes { get; private set; }
 
     /// <summary>Granules at and above this index were never handed out since the chunk was last empty.</summary>
     internal int Bump { get; private set; }
 
     /// <summary>Free granules below <see cref="Bump"/>: 0 means the bump fast path applies.</summary>
-    internal int Holes { get; private set; }
+    internal int Holes
+    {
+        get => _holes;
+        private set
+        {
+            _holes = value;
+            _bumpLimit = value == 0 ? GranuleCount : 0;
+        }
+    }
 
     /// <summary>The highest <see cref="Bump"/> ever reached: bytes above it were never written.</summary>
     internal int HighWater => Math.Max(_highWater, Bump);
 
-    internal int LiveAllocations { get; private set; }
+    /// <summary>The number of live allocations: the start bits below the cursor, counted (for statistics; not on a hot path).</summary>
+    internal int LiveAllocations
+    {
+        get
+        {
+            int live = 0;
+            for (int w = 0, words = (Bump + 63) >> 6; w < words; w++)
+            {
+                live += BitOperations.PopCount(Word(_starts, w));
+            }
+
+            return live;
+        }
+    }
 
     internal bool IsEmpty => Avail == GranuleCount;
 
@@ -150,19 +182,36 @@ internal sealed unsafe class Chunk
 
     internal int GranuleOf(nint address) => (int)((address - Start) >> GranuleShift);
 
-    /// <summary>The fast path: take <paramref name="granules"/> from the bump cursor, if they fit and there are no holes.</summary>
+    /// <summary>
+    /// The fast path: take <paramref name="granules"/> from the bump cursor, if they fit, there are no holes, and the run
+    /// lies in one bitmap word (so no word learns an owner and no length is stored: see <see cref="Mark"/>). Returns 0
+    /// otherwise; <see cref="TryAllocate"/> does the rest.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal nint TryBump(int granules, int padding)
     {
         int first = Bump;
-        if (Holes != 0 || GranuleCount - first < granules)
+        int bit = first & 63;
+        if (_bumpLimit - first < granules || bit + granules > 64)
         {
             return 0;
         }
 
+        // The run's bits in the used word; its lowest bit is the start (the starts word is interleaved right after).
+        ulong run = (System.Runtime.Intrinsics.X86.Bmi2.X64.IsSupported
+            ? System.Runtime.Intrinsics.X86.Bmi2.X64.ZeroHighBits(ulong.MaxValue, (ulong)granules)
+            : ulong.MaxValue >> (64 - granules)) << bit;
+        ulong* used = _used + ((first >> 5) & ~1);
+        used[0] |= run;
+        used[1] |= run & unchecked(0 - run);
+        if (padding != 0)
+        {
+            SetMeta(first, padding);
+            PaddingBytes += padding;
+        }
+
         Bump = first + granules;
-        Mark(first, granules, padding);
-        return AddressOf(first);
+        return Start + ((nint)first << GranuleShift);
     }
 
     /// <summary>First-fit in the holes below the cursor, then the cursor. Returns 0 if the chunk cannot hold the run.</summary>
@@ -241,14 +290,13 @@ internal sealed unsafe class Chunk
         Debug.Assert(TestBit(_starts, first) && LengthOf(first) == granules);
         ClearRange(_used, first, granules);
         ClearBit(_starts, first);
+        PaddingBytes -= GetMeta(first);
         SetMeta(first, 0);
         if (granules > ScanLimit)
         {
             StoreLength(first, 0);
         }
 
-        Avail += granules;
-        LiveAllocations--;
 
         if (first + granules == Bump)
         {
@@ -344,6 +392,9 @@ internal sealed unsafe class Chunk
         Check(Avail == GranuleCount - used, $"avail {Avail} but {GranuleCount - used} granules are free");
         Check(Holes == holes, $"holes {Holes} but {holes} free granules lie below the cursor");
         Check(LiveAllocations == live, $"{LiveAllocations} live allocations counted but {live} starts in the bitmap");
+        long padding = 0;
+        ForEachAllocation((start, size) => padding += (long)(((nuint)LengthOf(GranuleOf(start)) << GranuleShift) - size));
+        Check(PaddingBytes == padding, $"{PaddingBytes} padding bytes counted but the allocations have {padding}");
         Check(HighWater >= Bump, "the high-water mark is below the cursor");
 
         static void Check(bool condition, string message)
@@ -408,6 +459,7 @@ internal sealed unsafe class Chunk
         if (padding != 0)
         {
             SetMeta(first, padding);
+            PaddingBytes += padding;
         }
 
         SetRange(_used, first, granules);
@@ -425,8 +477,6 @@ internal sealed unsafe class Chunk
             StoreLength(first, granules);
         }
 
-        Avail -= granules;
-        LiveAllocations++;
     }
 
     /// <summary>Keeps a long allocation's granule count in the metadata of its following granules (32 bits).</summary>

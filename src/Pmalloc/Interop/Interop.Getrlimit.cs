@@ -7,6 +7,8 @@ internal static partial class Interop
     /// <summary>Resource numbers (asm-generic/resource.h).</summary>
     internal enum Resource
     {
+        FileSize = 1,
+        NoFile = 7,
         MemLock = 8,
     }
 

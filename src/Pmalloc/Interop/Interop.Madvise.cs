@@ -8,6 +8,9 @@ internal static partial class Interop
     internal enum Advice
     {
         DontNeed = 4,
+
+        /// <summary>Free the range's pages in a shared file mapping (a hole punched through the mapping; needs no descriptor).</summary>
+        Remove = 9,
         DontDump = 16,
         DoDump = 17,
         GuardInstall = 102,

@@ -33,8 +33,10 @@ internal static partial class Interop
         Errno.EINVAL => "EINVAL",
         Errno.ENFILE => "ENFILE",
         Errno.EMFILE => "EMFILE",
+        Errno.EFBIG => "EFBIG",
         Errno.ESPIPE => "ESPIPE",
         Errno.ENOSYS => "ENOSYS",
+        Errno.EOPNOTSUPP => "EOPNOTSUPP",
         Errno.EPIPE => "EPIPE",
         Errno.EMSGSIZE => "EMSGSIZE",
         Errno.ECONNRESET => "ECONNRESET",
@@ -61,9 +63,11 @@ internal static partial class Interop
         internal const int EINVAL = 22;
         internal const int ENFILE = 23;
         internal const int EMFILE = 24;
+        internal const int EFBIG = 27;
         internal const int ESPIPE = 29;
         internal const int EPIPE = 32;
         internal const int ENOSYS = 38;
+        internal const int EOPNOTSUPP = 95;
         internal const int EPROTO = 71;
         internal const int EMSGSIZE = 90;
         internal const int ECONNRESET = 104;

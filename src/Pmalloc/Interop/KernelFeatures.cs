@@ -29,18 +29,27 @@ internal static class KernelFeatures
         return !fd.IsInvalid;
     });
 
-    /// <summary>Does <c>madvise(MADV_GUARD_INSTALL)</c> work? Tried on a scratch page (EINVAL before 6.13).</summary>
+    /// <summary>
+    /// Does <c>madvise(MADV_GUARD_INSTALL)</c> work where the pools need it: on a shared mapping of a memfd? Tried on a
+    /// scratch page (EINVAL before 6.13 for anonymous memory, and before file-backed guard regions for a memfd).
+    /// </summary>
     internal static bool GuardInstall => Probe(ref s_guardInstall, static () =>
     {
-        nint page = Interop.mmap(0, (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
-            Interop.MapFlags.Private | Interop.MapFlags.Anonymous);
-        if (page == Interop.MapFailed)
+        nuint page = (nuint)Environment.SystemPageSize;
+        using SafeFdHandle fd = Interop.memfd_create("pmalloc:probe", Interop.MemfdFlags.CloseOnExec);
+        if (fd.IsInvalid || Interop.ftruncate(fd, (long)page) != 0)
         {
             return false;
         }
 
-        bool found = Interop.madvise(page, (nuint)Environment.SystemPageSize, Interop.Advice.GuardInstall) == 0;
-        _ = Interop.munmap(page, (nuint)Environment.SystemPageSize);
+        nint mapped = Interop.mmap(0, page, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0);
+        if (mapped == Interop.MapFailed)
+        {
+            return false;
+        }
+
+        bool found = Interop.madvise(mapped, page, Interop.Advice.GuardInstall) == 0;
+        _ = Interop.munmap(mapped, page);
         return found;
     });
 

@@ -1,18 +1,23 @@
 namespace Pmalloc;
 
 /// <summary>
-/// One chunk's mapping, as the OS layer made it: <see cref="Length"/> usable bytes at <see cref="Start"/>, backed by a
-/// memory file (<see cref="Backing"/>), optionally between two inaccessible guard pages that belong to the same
-/// reservation (<see cref="ReservationStart"/>, <see cref="ReservationLength"/>). Created and changed only by
-/// <see cref="OsMemory"/>; it knows no pool.
+/// One chunk's mapping, as the OS layer made it: <see cref="Length"/> usable bytes at <see cref="Start"/>, backed by
+/// [<see cref="BackingOffset"/>, +<see cref="Length"/>) of a memory file (<see cref="Backing"/>), optionally between two
+/// inaccessible guard pages that belong to the same reservation (<see cref="ReservationStart"/>,
+/// <see cref="ReservationLength"/>). Created and changed only by <see cref="OsMemory"/>; it knows no pool.
 /// </summary>
 /// <remarks>
-/// There is deliberately no finalizer: addresses handed out by a pool are raw pointers the GC cannot see, so unmapping
+/// <para>Where a chunk lives is <see cref="Backing"/> + <see cref="BackingOffset"/> + <see cref="Length"/>: a writer that
+/// receives the descriptor maps that range and sees the chunk's bytes. Every chunk of a pool shares the pool's memfd
+/// (<see cref="Shared"/>); a secret chunk has a <c>memfd_secret</c> of its own at offset 0.</para>
+/// <para>There is deliberately no finalizer: addresses handed out by a pool are raw pointers the GC cannot see, so unmapping
 /// from a finalizer would turn a forgotten pool into a use-after-free. A pool that is never disposed keeps its memory
-/// until the process exits. The backing descriptor is a <see cref="SafeFdHandle"/>: closing it waits for calls in flight.
+/// until the process exits. The backing descriptor is a <see cref="SafeFdHandle"/>: closing it waits for calls in flight.</para>
 /// </remarks>
 internal sealed class ChunkMapping
 {
+    private bool _ownBackingSealed;
+
     internal ChunkMapping(SafeFdHandle backing, nint reservationStart, nuint reservationLength, nint start, nuint length, ChunkFlags flags)
     {
         Backing = backing;
@@ -23,11 +28,20 @@ internal sealed class ChunkMapping
         Length = length;
     }
 
-    /// <summary>The memory file behind the mapping (a memfd), closed once the pool no longer writes through it.</summary>
+    /// <summary>The memory file behind the mapping (the pool's memfd, or the chunk's own secret one), closed once the pool no longer writes through it.</summary>
     internal SafeFdHandle Backing { get; }
 
-    /// <summary>The byte offset of <see cref="Start"/> in <see cref="Backing"/> (0 while each chunk has a memfd of its own).</summary>
+    /// <summary>The byte offset of <see cref="Start"/> in <see cref="Backing"/>.</summary>
     internal long BackingOffset { get; init; }
+
+    /// <summary>The pool's memory file this chunk is a range of; null for a secret chunk, whose backing is its own.</summary>
+    internal PoolBacking? Shared { get; init; }
+
+    /// <summary>The guard pages are part of the chunk's own mapping, made inaccessible by <c>MADV_GUARD_INSTALL</c>: one VMA, not three.</summary>
+    internal bool GuardsInstalled { get; init; }
+
+    /// <summary>The VMAs the chunk takes, as counted against <c>vm.max_map_count</c> (<see cref="MappingBudget"/>).</summary>
+    internal int Vmas { get; init; }
 
     /// <summary>Is the backing descriptor still open?</summary>
     internal bool HasBacking => !Backing.IsClosed;
@@ -55,6 +69,23 @@ internal sealed class ChunkMapping
     /// <summary>The whole reservation is sealed: it can never be unmapped, remapped or made writable again.</summary>
     internal bool IsSealed { get; set; }
 
-    /// <summary>The backing can no longer be written: memfd <c>F_SEAL_FUTURE_WRITE</c>, or the secret fd closed.</summary>
-    internal bool IsBackingSealed { get; set; }
+    /// <summary>The backing can no longer be written: memfd <c>F_SEAL_FUTURE_WRITE</c> (on the pool's file), or the secret fd closed.</summary>
+    internal bool IsBackingSealed
+    {
+        get => Shared?.IsWriteSealed ?? _ownBackingSealed;
+        set
+        {
+            if (Shared is { } shared)
+            {
+                shared.IsWriteSealed = value;
+            }
+            else
+            {
+                _ownBackingSealed = value;
+            }
+        }
+    }
+
+    /// <summary>The range the attributes of the chunk's mapping apply to: the whole reservation where it is one VMA, else the usable part.</summary>
+    internal (nint Start, nuint Length) AttributeRange => GuardsInstalled ? (ReservationStart, ReservationLength) : (Start, Length);
 }

@@ -3,56 +3,65 @@ using System.Text;
 namespace Pmalloc;
 
 /// <summary>
-/// The OS memory contract on Linux: each chunk is a memfd (<c>memfd_create</c>, or <c>memfd_secret</c>) mapped
-/// <c>MAP_SHARED</c>, in the middle of a <c>PROT_NONE</c> reservation whose first and last pages are the guards;
-/// protect is <c>mprotect</c>, sealing is <c>mseal</c> plus memfd seals, writes through the backing are <c>pwrite</c>.
+/// The OS memory contract on Linux: a pool's chunks are ranges of one memfd (<c>memfd_create</c>, grown with
+/// <c>ftruncate</c>) mapped <c>MAP_SHARED</c>; guard pages are installed in the chunk's own mapping
+/// (<c>MADV_GUARD_INSTALL</c>, one VMA per chunk) where the kernel has it, else the chunk sits in the middle of a
+/// <c>PROT_NONE</c> reservation whose first and last pages are the guards (three VMAs). Secret chunks have a
+/// <c>memfd_secret</c> each, in a reservation. Protect is <c>mprotect</c>, sealing is <c>mseal</c> plus memfd seals, writes
+/// through the backing are <c>pwrite</c>, wiping is a punched hole (<c>fallocate</c>, or <c>MADV_REMOVE</c> without a descriptor).
 /// </summary>
 internal static unsafe partial class OsMemory
 {
     /// <summary>The seals that make a memfd's contents final: no write or new writable mapping, no resize, no more seal changes.</summary>
     private const Interop.Seals FinalSeals = Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal;
 
-    /// <summary>Seals a memfd's size only, for write-rare pools whose memfd is still written after Protect.</summary>
-    private const Interop.Seals SizeSeals = Interop.Seals.Grow | Interop.Seals.Shrink;
+    /// <summary>RLIMIT_FSIZE as last read (long.MaxValue for unlimited), or 0 before the first read.</summary>
+    private static long s_fileSizeLimit;
 
-    internal static partial OsResult TryMap(string name, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    /// <summary>Does process_madvise on PIDFD_SELF work? 0 not tried yet, 1 yes, -1 no.</summary>
+    private static int s_processMadvise;
+
+    /// <summary>
+    /// Seals a memfd against shrinking only (a truncate and regrow through a reopened descriptor would zero protected data),
+    /// for write-rare pools whose memfd is still written after Protect and the object cache's, sealed at birth. Growth
+    /// stays allowed: it changes no byte already mapped, and the object cache's pool file still grows for its next chunks.
+    /// </summary>
+    private const Interop.Seals SizeSeals = Interop.Seals.Shrink;
+
+    internal static partial OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
     {
         AssertPageMultiple(length);
         mapping = null;
         bool secret = (flags & ChunkFlags.SecretMemory) != 0;
-        Interop.Prot protection = (flags & ChunkFlags.ReadOnlyFromBirth) != 0 ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
-        SafeFdHandle fd = secret
-            ? Interop.memfd_secret(Interop.OCloseOnExec)
-            : Interop.memfd_create(MemfdName(name), Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
-        if (fd.IsInvalid)
+        bool guards = (flags & ChunkFlags.GuardPages) != 0;
+
+        // memfd_secret takes no guard regions (EINVAL), so secret chunks keep the PROT_NONE reservation.
+        bool install = guards && !secret && KernelFeatures.GuardInstall;
+        int vmas = guards && !install ? 3 : 1;
+        OsResult budget = MappingBudget.TryReserve(vmas, $"map a chunk of {length} bytes");
+        if (budget.Failed)
         {
-            OsResult failed = OsResult.Fail(secret ? "memfd_secret" : "memfd_create", $"create a chunk of {length} bytes");
-            fd.Dispose();
-            return failed;
+            return budget;
         }
 
-        nint reservation = 0;
-        nuint reservationLength = 0;
-        OsResult result = MapCore(fd, length, flags, protection, ref reservation, ref reservationLength, out nint start);
+        OsResult result = secret ? MapSecret(length, flags, out mapping) : MapShared(backing, length, flags, install, vmas, out mapping);
         if (result.Failed)
         {
-            if (reservation != 0)
-            {
-                _ = Interop.munmap(reservation, reservationLength);
-            }
-
-            fd.Dispose();
-            return result;
+            MappingBudget.Release(vmas);
         }
 
-        mapping = new ChunkMapping(fd, reservation, reservationLength, start, length, flags);
-        return OsResult.Ok;
+        return result;
     }
 
-    internal static partial OsResult TryProtect(ChunkMapping mapping, bool writable) =>
-        Interop.mprotect(mapping.Start, mapping.Length, writable ? Interop.Prot.Read | Interop.Prot.Write : Interop.Prot.Read) == 0
+    internal static partial OsResult TryProtect(ChunkMapping mapping, bool writable)
+    {
+        // Installed guard pages stay inaccessible whatever the protection (the markers survive mprotect), and protecting
+        // the whole mapping keeps it one VMA instead of splitting the guards off.
+        (nint start, nuint length) = mapping.AttributeRange;
+        return Interop.mprotect(start, length, writable ? Interop.Prot.Read | Interop.Prot.Write : Interop.Prot.Read) == 0
             ? OsResult.Ok
             : OsResult.Fail("mprotect", writable ? "make a chunk writable" : "make a chunk read-only");
+    }
 
     internal static partial OsResult TrySealMapping(ChunkMapping mapping)
     {
@@ -79,14 +88,26 @@ internal static unsafe partial class OsMemory
             return OsResult.Ok;
         }
 
+        PoolBacking? shared = mapping.Shared;
+        if (shared is not null && (final ? shared.IsWriteSealed : shared.IsSizeSealed))
+        {
+            // Another chunk of the same memory file sealed it already.
+            return OsResult.Ok;
+        }
+
         if (!mapping.HasBacking)
         {
-            return OsResult.Fail(Interop.Errno.EBADF, "fcntl(F_ADD_SEALS)", "seal a chunk's memfd");
+            return OsResult.Fail(Interop.Errno.EBADF, "fcntl(F_ADD_SEALS)", "seal a pool's memfd");
         }
 
         if (Interop.fcntl(mapping.Backing, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
         {
-            return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a chunk's memfd");
+            return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a pool's memfd");
+        }
+
+        if (shared is not null)
+        {
+            shared.IsSizeSealed = true;
         }
 
         mapping.IsBackingSealed |= final;
@@ -125,69 +146,93 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryZeroBacking(ChunkMapping mapping, nuint length)
+    internal static partial OsResult TryPunch(ChunkMapping mapping, nuint offset, nuint length)
     {
-        System.Diagnostics.Debug.Assert(length <= mapping.Length);
-        if (mapping.IsSecret || !mapping.HasBacking)
+        AssertPageMultiple(length);
+        System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
+        if (mapping.IsSecret || !mapping.HasBacking || mapping.IsBackingSealed)
         {
-            return OsResult.Fail(mapping.IsSecret ? Interop.Errno.ESPIPE : Interop.Errno.EBADF, "pwrite", $"zero {length} bytes through a chunk's memfd");
+            // memfd_secret has no fallocate; a write-sealed memfd refuses holes (EPERM).
+            return OsResult.Fail(mapping.IsSecret ? Interop.Errno.EOPNOTSUPP : mapping.HasBacking ? Interop.Errno.EPERM : Interop.Errno.EBADF,
+                "fallocate(FALLOC_FL_PUNCH_HOLE)", $"give {length} bytes of a chunk back to the kernel");
         }
 
-        // Only the parts that hold data: SEEK_DATA and SEEK_HOLE skip what was never touched (a hole reads as zeros
-        // already), so wiping commits no page. Each data extent is overwritten in place with pwrite: not punched out
-        // (FALLOC_FL_PUNCH_HOLE), which would hand the pages back to the kernel with their contents until reused.
-        const int ZeroBytes = 16 * 1024;
-        byte* zeros = stackalloc byte[ZeroBytes];
-        new Span<byte>(zeros, ZeroBytes).Clear();
-        long start = mapping.BackingOffset, end = start + (long)length;
-        long position = start;
-        while (position < end)
-        {
-            long data = Interop.lseek(mapping.Backing, position, Interop.Whence.Data);
-            if (data < 0)
-            {
-                // ENXIO: no data at or after position; anything else: fall back to zeroing the rest whole.
-                if (Interop.LastErrno == Interop.Errno.ENXIO)
-                {
-                    break;
-                }
-
-                data = position;
-            }
-
-            if (data >= end)
-            {
-                break;
-            }
-
-            long hole = Interop.lseek(mapping.Backing, data, Interop.Whence.Hole);
-            long extentEnd = hole < 0 || hole > end ? end : hole;
-            for (long at = data; at < extentEnd;)
-            {
-                nuint piece = (nuint)Math.Min(ZeroBytes, extentEnd - at);
-                OsResult written = TryWriteBacking(mapping, (nuint)(at - start), zeros, piece);
-                if (written.Failed)
-                {
-                    return written;
-                }
-
-                at += (long)piece;
-            }
-
-            position = extentEnd;
-        }
-
-        return OsResult.Ok;
+        return Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset + (long)offset, (long)length) == 0
+            ? OsResult.Ok
+            : OsResult.Fail("fallocate(FALLOC_FL_PUNCH_HOLE)", $"give {length} bytes of a chunk back to the kernel");
     }
+
+    internal static partial OsResult TryRemove(ChunkMapping mapping, nuint offset, nuint length)
+    {
+        AssertPageMultiple(length);
+        System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
+        if ((mapping.Flags & ChunkFlags.LockInMemory) != 0)
+        {
+            // MADV_REMOVE refuses a locked VMA (EINVAL). Unlock the whole mapping, so it stays one VMA: destroy only.
+            (nint start, nuint whole) = mapping.AttributeRange;
+            _ = Interop.munlock(start, whole);
+        }
+
+        return Interop.madvise(mapping.Start + (nint)offset, length, Interop.Advice.Remove) == 0
+            ? OsResult.Ok
+            : OsResult.Fail("madvise(MADV_REMOVE)", $"give {length} bytes of a chunk back to the kernel");
+    }
+
+    internal static partial bool TryPunchAll(PoolBacking backing) =>
+        backing.CanPunch && backing.Size > 0
+        && Interop.fallocate(backing.Fd!, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, 0, backing.Size) == 0;
 
     internal static partial void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
 
-    internal static partial void Unmap(ChunkMapping mapping)
+    internal static partial void CloseBacking(PoolBacking backing) => backing.Fd?.Dispose();
+
+    internal static partial void Unmap(ChunkMapping mapping, bool punch)
     {
         // munmap of a range we mapped fails only if the mapping is sealed; the caller checks that first.
         _ = Interop.munmap(mapping.ReservationStart, mapping.ReservationLength);
-        mapping.Backing.Dispose();
+        MappingBudget.Release(mapping.Vmas);
+        if (mapping.IsSecret)
+        {
+            mapping.Backing.Dispose();
+        }
+        else if (punch && mapping.Shared is { CanPunch: true } shared)
+        {
+            // After the munmap: no page table maps the range any more, so the hole costs no TLB shootdown. Punched (the
+            // guard pages' ranges too), the range reads as zeros and can hold a later chunk. If the punch failed, the range
+            // is not reused, and its pages go back to the kernel when the file is closed.
+            long guard = mapping.GuardsInstalled ? PageSize : 0;
+            long at = mapping.BackingOffset - guard, span = (long)mapping.Length + (2 * guard);
+            if (Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
+            {
+                shared.GiveBack(at, span);
+            }
+        }
     }
+
+    internal static partial bool TryGetThreadStack(out nuint low, out nuint size)
+    {
+        low = size = 0;
+        byte* attr = stackalloc byte[Interop.PthreadAttrBytes];
+        if (Interop.pthread_getattr_np(Interop.pthread_self(), attr) != 0)
+        {
+            return false;
+        }
+
+        bool found = Interop.pthread_attr_getstack(attr, out nint address, out nuint length) == 0 && address != 0 && length != 0;
+        _ = Interop.pthread_attr_destroy(attr);
+        if (found)
+        {
+            low = (nuint)address;
+            size = length;
+        }
+
+        return found;
+    }
+
+    internal static partial string DescriptorLimit() =>
+        Interop.getrlimit(Interop.Resource.NoFile, out Interop.RLimit limit) != 0 ? "unknown"
+        : limit.Current == ulong.MaxValue ? "unlimited"
+        : $"{limit.Current}";
 
     internal static partial string LockedMemoryLimit() =>
         Interop.getrlimit(Interop.Resource.MemLock, out Interop.RLimit limit) != 0 ? "unknown"
@@ -197,21 +242,241 @@ internal static unsafe partial class OsMemory
     internal static partial bool IsLockedMemoryLimit(OsResult result) =>
         result.Call is "mlock2" or "mmap(memfd_secret)" && result.Errno is Interop.Errno.ENOMEM or Interop.Errno.EPERM or Interop.Errno.EAGAIN;
 
-    /// <summary>Sizes the memfd, reserves guard + chunk + guard, maps the memfd over the middle, and hardens it.</summary>
-    private static OsResult MapCore(SafeFdHandle fd, nuint length, ChunkFlags flags, Interop.Prot protection, ref nint reservation, ref nuint reservationLength, out nint start)
+    /// <summary>
+    /// Maps the next range of the pool's memory file, opening it for the pool's first chunk: grows the file, maps the
+    /// range (guard + chunk + guard as one VMA where guard pages are installed, else the chunk over the middle of a
+    /// PROT_NONE reservation), and hardens it. Undoes everything on failure, the file's growth and a descriptor opened here included.
+    /// </summary>
+    private static OsResult MapShared(PoolBacking backing, nuint length, ChunkFlags flags, bool install, int vmas, out ChunkMapping? mapping)
     {
-        start = 0;
-        if (Interop.ftruncate(fd, checked((long)length)) != 0)
+        mapping = null;
+        bool opened = false;
+        if (backing.Fd is null)
         {
-            return OsResult.Fail("ftruncate", $"size a chunk of {length} bytes");
+            SafeFdHandle created = Interop.memfd_create(MemfdName(backing.Name), Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
+            if (created.IsInvalid)
+            {
+                OsResult failed = OsResult.Fail("memfd_create", $"create the memfd of a pool for a chunk of {length} bytes");
+                created.Dispose();
+                return failed;
+            }
+
+            backing.Fd = created;
+            opened = true;
+        }
+        else if (!backing.IsOpen)
+        {
+            return OsResult.Fail(Interop.Errno.EBADF, "mmap", $"map a chunk of {length} bytes (the pool's memfd is closed)");
         }
 
-        bool secret = (flags & ChunkFlags.SecretMemory) != 0;
-        string mmapCall = secret ? "mmap(memfd_secret)" : "mmap";
+        SafeFdHandle fd = backing.Fd;
+        nuint page = (nuint)PageSize;
+        nuint guard = install ? page : 0;
+        nuint span = checked(length + (2 * guard));
+
+        // A range an unmapped chunk left (punched: it reads as zeros), else a new one after the last, growing the file ahead.
+        bool reused = backing.TryTakeFree((long)span, out long at);
+        long fileSize = backing.FileSize;
+        OsResult result = OsResult.Ok;
+        if (!reused)
+        {
+            at = backing.Size;
+            result = TryGrow(backing, checked(at + (long)span));
+        }
+
+        Interop.Prot protection = (flags & ChunkFlags.ReadOnlyFromBirth) != 0 ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
+        nint reservation = 0, start = 0;
+        nuint reservationLength = 0;
+        if (!result.Failed)
+        {
+            if (install)
+            {
+                // One mapping of guard + chunk + guard; the guard pages' ranges of the file are never touched.
+                reservation = Interop.mmap(0, span, protection, Interop.MapFlags.Shared, fd, at);
+                if (reservation == Interop.MapFailed)
+                {
+                    reservation = 0;
+                    result = OsResult.Fail("mmap", $"map a chunk of {length} bytes");
+                }
+                else
+                {
+                    reservationLength = span;
+                    start = reservation + (nint)page;
+                    result = InstallGuards(reservation, start + (nint)length, length);
+                }
+            }
+            else
+            {
+                result = MapReserved(fd, at, length, flags, protection, "mmap", ref reservation, ref reservationLength, out start);
+            }
+        }
+
+        ChunkMapping? made = null;
+        if (!result.Failed)
+        {
+            made = new ChunkMapping(fd, reservation, reservationLength, start, length, flags)
+            {
+                BackingOffset = at + (long)guard,
+                Shared = backing,
+                GuardsInstalled = install,
+                Vmas = vmas,
+            };
+            result = Harden(made);
+        }
+
+        if (result.Failed)
+        {
+            if (reservation != 0)
+            {
+                _ = Interop.munmap(reservation, reservationLength);
+            }
+
+            if (opened)
+            {
+                fd.Dispose();
+                backing.Fd = null;
+                backing.FileSize = 0;
+            }
+            else if (reused)
+            {
+                backing.GiveBack(at, (long)span);
+            }
+            else if (backing.FileSize != fileSize)
+            {
+                // Give the file its size back: nothing of it beyond the old size is mapped.
+                _ = Interop.ftruncate(fd, fileSize);
+                backing.FileSize = fileSize;
+            }
+
+            return result;
+        }
+
+        if (!reused)
+        {
+            backing.Size = at + (long)span;
+        }
+
+        mapping = made;
+        return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Makes the pool's file at least <paramref name="size"/> bytes, doubling it ahead (a sparse file costs nothing for its
+    /// size), but never past RLIMIT_FSIZE: there the kernel would kill the process with SIGXFSZ instead of failing the call.
+    /// </summary>
+    private static OsResult TryGrow(PoolBacking backing, long size)
+    {
+        if (size <= backing.FileSize)
+        {
+            return OsResult.Ok;
+        }
+
+        long target = Math.Max(size, Math.Min(Math.Max(backing.FileSize * 2, 1L << 20), size + (1L << 30)));
+
+        // RLIMIT_FSIZE is read once per process (almost always unlimited), and again before a growth past what it was.
+        long limit = Volatile.Read(ref s_fileSizeLimit);
+        if (limit == 0 || target > limit)
+        {
+            limit = Interop.getrlimit(Interop.Resource.FileSize, out Interop.RLimit rlimit) == 0 && rlimit.Current < (ulong)long.MaxValue
+                ? Math.Max(1, (long)rlimit.Current)
+                : long.MaxValue;
+            Volatile.Write(ref s_fileSizeLimit, limit);
+        }
+
+        if (size > limit)
+        {
+            return OsResult.Fail(Interop.Errno.EFBIG, "ftruncate", $"grow a pool's memfd to {size} bytes (RLIMIT_FSIZE is {limit}; see 'ulimit -f')");
+        }
+
+        target = Math.Min(target, limit);
+
+        if (Interop.ftruncate(backing.Fd!, target) != 0)
+        {
+            return OsResult.Fail("ftruncate", $"grow a pool's memfd to {target} bytes");
+        }
+
+        backing.FileSize = target;
+        return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Installs the guard pages at <paramref name="low"/> and <paramref name="high"/> (one page each) in one call
+    /// (<c>process_madvise</c> on PIDFD_SELF, Linux 6.14), or two <c>madvise</c> calls where that is missing. Installing is
+    /// idempotent, so a partial first attempt is simply done again.
+    /// </summary>
+    private static OsResult InstallGuards(nint low, nint high, nuint length)
+    {
+        nuint page = (nuint)PageSize;
+        if (Volatile.Read(ref s_processMadvise) >= 0)
+        {
+            Interop.IoVec* ranges = stackalloc Interop.IoVec[2];
+            ranges[0] = new Interop.IoVec { Base = (void*)low, Length = page };
+            ranges[1] = new Interop.IoVec { Base = (void*)high, Length = page };
+            nint done = Interop.process_madvise(Interop.PidfdSelf, ranges, 2, Interop.Advice.GuardInstall);
+            if (done == (nint)(2 * page))
+            {
+                Volatile.Write(ref s_processMadvise, 1);
+                return OsResult.Ok;
+            }
+
+            if (done < 0 && Volatile.Read(ref s_processMadvise) == 0)
+            {
+                // Not on this kernel (ENOSYS, or EBADF/EINVAL for PIDFD_SELF or the advice): madvise from now on.
+                Volatile.Write(ref s_processMadvise, -1);
+            }
+        }
+
+        return Interop.madvise(low, page, Interop.Advice.GuardInstall) == 0 && Interop.madvise(high, page, Interop.Advice.GuardInstall) == 0
+            ? OsResult.Ok
+            : OsResult.Fail("madvise(MADV_GUARD_INSTALL)", $"install the guard pages of a chunk of {length} bytes");
+    }
+
+    /// <summary>A secret chunk: a memfd_secret of its own (it can be sized only once), in a PROT_NONE reservation.</summary>
+    private static OsResult MapSecret(nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    {
+        mapping = null;
+        SafeFdHandle fd = Interop.memfd_secret(Interop.OCloseOnExec);
+        if (fd.IsInvalid)
+        {
+            OsResult failed = OsResult.Fail("memfd_secret", $"create a chunk of {length} bytes");
+            fd.Dispose();
+            return failed;
+        }
+
+        Interop.Prot protection = (flags & ChunkFlags.ReadOnlyFromBirth) != 0 ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
+        nint reservation = 0;
+        nuint reservationLength = 0;
+        nint start = 0;
+        OsResult result = Interop.ftruncate(fd, checked((long)length)) == 0
+            ? MapReserved(fd, 0, length, flags, protection, "mmap(memfd_secret)", ref reservation, ref reservationLength, out start)
+            : OsResult.Fail("ftruncate", $"size a chunk of {length} bytes");
+        if (result.Failed)
+        {
+            if (reservation != 0)
+            {
+                _ = Interop.munmap(reservation, reservationLength);
+            }
+
+            fd.Dispose();
+            return result;
+        }
+
+        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP),
+        // and mlock on them fails: nothing to harden.
+        mapping = new ChunkMapping(fd, reservation, reservationLength, start, length, flags) { Vmas = reservationLength == length ? 1 : 3 };
+        return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Maps [<paramref name="offset"/>, +<paramref name="length"/>) of <paramref name="fd"/>: with guard pages, over the
+    /// middle of an inaccessible anonymous reservation of guard + chunk + guard ("---p" neighbours in /proc/PID/maps).
+    /// </summary>
+    private static OsResult MapReserved(SafeFdHandle fd, long offset, nuint length, ChunkFlags flags, Interop.Prot protection, string mmapCall,
+        ref nint reservation, ref nuint reservationLength, out nint start)
+    {
+        start = 0;
         if ((flags & ChunkFlags.GuardPages) != 0)
         {
-            // Reserve guard + chunk + guard as one inaccessible anonymous region, then map the memfd over its middle:
-            // the guards stay PROT_NONE neighbours ("---p" in /proc/PID/maps).
             nuint total = checked(length + (2 * (nuint)PageSize));
             nint region = Interop.mmap(0, total, Interop.Prot.None, Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.NoReserve);
             if (region == Interop.MapFailed)
@@ -221,11 +486,11 @@ internal static unsafe partial class OsMemory
 
             reservation = region;
             reservationLength = total;
-            start = Interop.mmap(region + PageSize, length, protection, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, fd, 0);
+            start = Interop.mmap(region + PageSize, length, protection, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, fd, offset);
         }
         else
         {
-            start = Interop.mmap(0, length, protection, Interop.MapFlags.Shared, fd, 0);
+            start = Interop.mmap(0, length, protection, Interop.MapFlags.Shared, fd, offset);
             if (start != Interop.MapFailed)
             {
                 reservation = start;
@@ -235,19 +500,25 @@ internal static unsafe partial class OsMemory
 
         if (start == Interop.MapFailed)
         {
+            start = 0;
             return OsResult.Fail(mmapCall, $"map a chunk of {length} bytes");
         }
 
-        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP),
-        // and mlock on them fails: nothing to do.
-        if (!secret && (flags & ChunkFlags.LockInMemory) != 0 && Interop.mlock2(start, length, Interop.MlockFlags.OnFault) != 0)
+        return OsResult.Ok;
+    }
+
+    /// <summary>Locks and excludes from dumps, as the flags ask, the whole mapping where it is one VMA (so it is not split).</summary>
+    private static OsResult Harden(ChunkMapping mapping)
+    {
+        (nint start, nuint length) = mapping.AttributeRange;
+        if ((mapping.Flags & ChunkFlags.LockInMemory) != 0 && Interop.mlock2(start, length, Interop.MlockFlags.OnFault) != 0)
         {
-            return OsResult.Fail("mlock2", $"lock a chunk of {length} bytes in memory");
+            return OsResult.Fail("mlock2", $"lock a chunk of {mapping.Length} bytes in memory");
         }
 
-        if (!secret && (flags & ChunkFlags.ExcludeFromCoreDumps) != 0 && Interop.madvise(start, length, Interop.Advice.DontDump) != 0)
+        if ((mapping.Flags & ChunkFlags.ExcludeFromCoreDumps) != 0 && Interop.madvise(start, length, Interop.Advice.DontDump) != 0)
         {
-            return OsResult.Fail("madvise(MADV_DONTDUMP)", $"exclude a chunk of {length} bytes from core dumps");
+            return OsResult.Fail("madvise(MADV_DONTDUMP)", $"exclude a chunk of {mapping.Length} bytes from core dumps");
         }
 
         return OsResult.Ok;

@@ -9,6 +9,10 @@ public readonly record struct PlatformSupport
     /// <summary><c>memfd_secret(2)</c> (Linux 5.14, and <c>secretmem.enable</c> on some kernels): needed by <see cref="PoolOptions.SecretMemory"/>.</summary>
     public bool MemfdSecret { get; init; }
 
-    /// <summary><c>madvise(MADV_GUARD_INSTALL)</c> (Linux 6.13): guard regions without a mapping of their own. Reported only; guard pages use <c>PROT_NONE</c> mappings.</summary>
+    /// <summary>
+    /// <c>madvise(MADV_GUARD_INSTALL)</c> on a shared memfd mapping (Linux 6.13 for anonymous memory, later for files):
+    /// guard regions without a mapping of their own. Where found, every chunk's guard pages are installed in its own
+    /// mapping (one VMA per chunk); elsewhere they are <c>PROT_NONE</c> mappings (three VMAs per chunk).
+    /// </summary>
     public bool GuardInstall { get; init; }
 }

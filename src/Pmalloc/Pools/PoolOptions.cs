@@ -13,10 +13,27 @@ public sealed record PoolOptions
     public int Alignment { get; init; } = 16;
 
     /// <summary>
-    /// The smallest chunk the pool maps, in bytes: from 1 byte to 1 GiB, rounded up to whole OS pages (so 4096 is one page on
-    /// every kernel, 4K, 16K or 64K). Later chunks grow geometrically up to 64 MiB, and are never smaller than this. Default 64 KiB.
+    /// The pool's smallest chunk, in bytes: from 1 byte to 1 GiB, rounded up to whole OS pages (so 4096 is one page on
+    /// every kernel, 4K, 16K or 64K). When set, the first chunk is this size (or the first allocation's, if larger) and
+    /// no later chunk is smaller, so a pool whose final size is known maps it in one chunk. Left at its default (64 KiB),
+    /// a pool starts smaller: its first chunk is one page (or the first allocation's size), so a pool holding 640 bytes
+    /// maps one page. Either way each new chunk is as large as all before it together (geometric growth, up to 64 MiB),
+    /// so a million small allocations take a few dozen chunks.
     /// </summary>
-    public int ChunkSize { get; init; } = 64 * 1024;
+    public int ChunkSize
+    {
+        get => _chunkSize;
+        init
+        {
+            _chunkSize = value;
+            ChunkSizeIsSet = true;
+        }
+    }
+
+    private readonly int _chunkSize = 64 * 1024;
+
+    /// <summary>Was <see cref="ChunkSize"/> set (then the first chunk is that size), or left at its default (then it is one page)?</summary>
+    internal bool ChunkSizeIsSet { get; private init; }
 
     /// <summary>Put an inaccessible (<c>PROT_NONE</c>) page on each side of every chunk, so a linear overflow faults. Default on.</summary>
     public bool GuardPages { get; init; } = true;

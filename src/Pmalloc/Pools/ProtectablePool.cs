@@ -11,11 +11,17 @@ namespace Pmalloc;
 /// (the kernel's <c>pmalloc_pool</c>).
 /// </summary>
 /// <remarks>
-/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes (whole pages); each new chunk is
-/// as large as everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>, and never
-/// below <see cref="PoolOptions.ChunkSize"/>), so a million small allocations need a few dozen mappings. An
-/// allocation too large for that gets a chunk of its own size. A refill allocates the chunk's metadata before it maps
-/// anything, and gives back what it took on every failure: a refused refill leaves no mapping and no descriptor.</para>
+/// <para><b>Refill.</b> The first chunk is <see cref="PoolOptions.ChunkSize"/> bytes (whole pages) when it is set, one
+/// page when it is left at its default, or the first allocation's size if larger; each new chunk is as large as
+/// everything mapped so far (geometric growth, capped at <see cref="MaxGrowthChunkSize"/>, and never below a set
+/// <see cref="PoolOptions.ChunkSize"/>), so a small pool maps one page and a million small allocations need a few dozen
+/// mappings. An allocation too large for that gets a chunk of its own size. A refill allocates the chunk's metadata
+/// before it maps anything, and gives back what it took on every failure: a refused refill leaves no mapping and no
+/// descriptor.</para>
+/// <para><b>Memory.</b> Every chunk is a range of the pool's one memory file (<see cref="PoolBacking"/>): one descriptor
+/// per pool while it is writable, none once a write-once pool is protected (<see cref="Protect"/> closes it; the mappings
+/// keep the memory). Wiping never commits a page that was never touched: whole pages are given back to the kernel
+/// (a punched hole reads as zeros), only the partial pages at an allocation's ends are zeroed with stores.</para>
 /// <para><b>Concurrency.</b> Allocation, free, rollback, protect and destroy take the pool's lock.
 /// Reads of protected memory need no lock: once protected, nothing about the chunks changes until
 /// destroy.</para>
@@ -41,18 +47,24 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// <summary>What protect and destroy do about sealing.</summary>
     private readonly ChunkSealer _sealer;
 
+    /// <summary>The pool's memory file, opened with the first chunk.</summary>
+    private readonly PoolBacking _backing;
+
     /// <summary>All chunks, sorted by address, for lookups by address.</summary>
     private readonly List<Chunk> _chunks = [];
 
     /// <summary>The newest chunk: the bump fast path allocates from it.</summary>
     private Chunk? _current;
 
+    /// <summary><see cref="_current"/> while the fast path may use it (the pool writable, no rollback log), else null: one test on the fast path. Kept by <see cref="SetCurrent"/>.</summary>
+    private Chunk? _fastChunk;
+
+    private readonly nuint _granuleMask;
+
     private readonly int _granuleShift;
     private readonly nuint _chunkSize;
     private long _mappedBytes;
 
-    /// <summary>Bytes asked for by live allocations. Granules in use and live counts are derived from the chunks.</summary>
-    private long _requestedBytes;
 
     /// <summary>
     /// The rollback log: allocations made since the first <see cref="Checkpoint"/> that a rollback may still have to free,
@@ -79,8 +91,10 @@ public abstract unsafe class ProtectablePool : IDisposable
         _writePath = writePath;
         _core = new PoolCore(Options.Name, writePath.ChunksBornReadOnly);
         _sealer = new ChunkSealer(Options, writePath.ChunksBornReadOnly);
+        _backing = new PoolBacking(Options.Name);
         _granuleShift = System.Numerics.BitOperations.Log2((uint)Options.Alignment);
-        _chunkSize = OsMemory.RoundUpToPages((nuint)Options.ChunkSize);
+        _granuleMask = (nuint)Options.Alignment - 1;
+        _chunkSize = Options.ChunkSizeIsSet ? OsMemory.RoundUpToPages((nuint)Options.ChunkSize) : (nuint)OsMemory.PageSize;
         ChunkEvents.Publish(ChunkEventKind.PoolCreated, _core);
     }
 
@@ -100,10 +114,12 @@ public abstract unsafe class ProtectablePool : IDisposable
         {
             using (_core.Lock.EnterScope())
             {
-                long allocated = 0, live = 0;
+                long allocated = 0, live = 0, requested = 0;
                 foreach (Chunk chunk in _chunks)
                 {
-                    allocated += (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    long bytes = (long)(chunk.GranuleCount - chunk.Avail) << _granuleShift;
+                    allocated += bytes;
+                    requested += bytes - chunk.PaddingBytes;
                     live += chunk.LiveAllocations;
                 }
 
@@ -114,7 +130,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                     Chunks = _chunks.Count,
                     MappedBytes = _mappedBytes,
                     AllocatedBytes = allocated,
-                    RequestedBytes = _requestedBytes,
+                    RequestedBytes = requested,
                     LiveAllocations = live,
                     Sealed = _sealer.MappingsSealed,
                     Hardening = HardeningInForce(),
@@ -137,8 +153,35 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadSize(Name, size, MaxAllocationSize);
         }
 
-        int granules = (int)((size + ((nuint)1 << _granuleShift) - 1) >> _granuleShift);
+        int granules = (int)((size + _granuleMask) >> _granuleShift);
         int padding = (int)(((nuint)granules << _granuleShift) - size);
+
+        // The fast path, a few instructions and no atomic: the lock's owner thread (PoolLock), a writable pool with no
+        // rollback log (_fastChunk), and room at the newest chunk's bump cursor. Nothing in it can throw, so it needs no
+        // try/finally.
+        ref PoolLock poolLock = ref _core.Lock;
+        if (poolLock.TryEnterBiased())
+        {
+            if (_fastChunk is { } chunk)
+            {
+                nint address = chunk.TryBump(granules, padding);
+                if (address != 0)
+                {
+                    poolLock.ExitBiased();
+                    return address;
+                }
+            }
+
+            poolLock.ExitBiased();
+        }
+
+        return AllocateLocked(size, granules, padding);
+    }
+
+    /// <summary>Everything <see cref="Allocate(nuint)"/>'s fast path does not do, under the lock: state checks, holes, new chunks, the rollback log.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private nint AllocateLocked(nuint size, int granules, int padding)
+    {
         using (_core.Lock.EnterScope())
         {
             if (_core.State != PoolState.Writable)
@@ -152,15 +195,12 @@ public abstract unsafe class ProtectablePool : IDisposable
             {
                 CompactLog(log);
             }
-
-            // Fast path: bump the newest chunk's cursor.
             nint address = _current is { } chunk ? chunk.TryBump(granules, padding) : 0;
             if (address == 0)
             {
                 address = AllocateSlow(granules, padding);
             }
 
-            _requestedBytes += (long)size;
             log?.Add(new LogEntry(address, _logSerial++));
             return address;
         }
@@ -234,6 +274,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
 
             _log ??= new List<LogEntry>(RollbackLogFloor);
+            SetCurrent(_current);
             return new PoolCheckpoint(this, _logSerial, ++_checkpointSerial);
         }
     }
@@ -307,9 +348,22 @@ public abstract unsafe class ProtectablePool : IDisposable
             _logSeen = null;
             _invalidMarks = null;
             _core.State = PoolState.Protected;
+            SetCurrent(null);
 
             // Irreversible, after the state is Protected: a failure leaves the pool protected, and says so.
-            _sealer.SealAtProtect(_chunks, keepBackingWritable: _writePath.WritesAfterProtect);
+            try
+            {
+                _sealer.SealAtProtect(_chunks, keepBackingWritable: _writePath.WritesAfterProtect);
+            }
+            finally
+            {
+                // A protected write-once pool holds no descriptor: nothing writes through it again, and the mappings keep
+                // the memory. Destroy wipes through the mappings instead (MADV_REMOVE).
+                if (!_writePath.WritesAfterProtect)
+                {
+                    CloseBackings();
+                }
+            }
         }
     }
 
@@ -374,20 +428,27 @@ public abstract unsafe class ProtectablePool : IDisposable
 
             OnDestroying();
             bool wasProtected = _core.State == PoolState.Protected;
+            bool wipe = Options.WipeOnDestroy;
+
+            // With the memory file still open and not write-sealed, one punched hole wipes every chunk at the end; else each
+            // chunk is wiped through its own mapping before it is unmapped.
+            bool punchAll = wipe && _backing.CanPunch;
             foreach (Chunk chunk in _chunks)
             {
                 chunk.Retire();
                 if (chunk.Mapping.IsSealed)
                 {
-                    // Sealed memory can be wiped only through a backing that is not write-sealed yet (a write-rare pool
-                    // before MakeReadOnly); intentionally ignore failure: there is no other way left, and destroy must not throw.
-                    if (Options.WipeOnDestroy && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
+                    // Sealed memory can be neither unmapped nor made writable (mseal forbids both, for good): it is only
+                    // forgotten. It can still be wiped through a backing that is not write-sealed yet (a write-rare pool
+                    // before MakeReadOnly, the object cache): the pool's memory file is punched out below, which no seal of a
+                    // mapping forbids, and secret memory, which takes no holes, is zeroed by the writer process.
+                    // Intentionally ignore failure: there is no other way left, and destroy must not throw.
+                    if (wipe && chunk.Mapping.IsSecret && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
                     {
-                        _ = _writePath.WipeReadOnly(chunk, chunk.UsedBytes);
+                        _ = _writePath.WipeSecret(chunk, chunk.UsedBytes);
                     }
 
                     _writePath.Release(chunk);
-                    _sealer.Forget(chunk);
                     ChunkEvents.Publish(ChunkEventKind.ChunkRetired, _core, chunk);
 
                     // Sealed means protected: lock-free checks may still hold the chunk (see ChunkRegistry).
@@ -396,13 +457,13 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
 
                 ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
-                if (Options.WipeOnDestroy)
+                if (wipe && !punchAll)
                 {
                     WipeForDestroy(chunk);
                 }
 
                 _writePath.Release(chunk);
-                OsMemory.Unmap(chunk.Mapping);
+                OsMemory.Unmap(chunk.Mapping, punch: false);
 
                 // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
                 if (wasProtected)
@@ -415,12 +476,21 @@ public abstract unsafe class ProtectablePool : IDisposable
                 }
             }
 
+            if (punchAll)
+            {
+                // After the unmaps, so no page table maps what is punched. Sealed chunks of a write-rare pool are wiped
+                // here too: a hole is punched through the file, which their seals do not forbid.
+                // Intentionally ignore failure: the pages go back to the kernel when the file closes below.
+                _ = OsMemory.TryPunchAll(_backing);
+            }
+
+            CloseBackings();
             _chunks.Clear();
-            _current = null;
             _log = null;
             _logSeen = null;
-            _mappedBytes = _requestedBytes = 0;
             _core.State = PoolState.Destroyed;
+            SetCurrent(null);
+            _mappedBytes = 0;
             ChunkEvents.Publish(ChunkEventKind.PoolDestroyed, _core);
         }
 
@@ -435,6 +505,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     {
     }
 
+    /// <summary>Is the pool's lock still biased to the one thread that has used it (for tests; see <see cref="PoolLock"/>)?</summary>
+    internal bool LockIsBiased => _core.Lock.IsBiased;
     /// <summary>The smallest capacity of the rollback log, in entries.</summary>
     internal const int RollbackLogFloor = 64;
 
@@ -471,10 +543,11 @@ public abstract unsafe class ProtectablePool : IDisposable
                 chunk.ForEachAllocation((_, size) => requested += (long)size);
             }
 
-            if (mapped != _mappedBytes || requested != _requestedBytes)
+            long counted = _chunks.Sum(c => ((long)(c.GranuleCount - c.Avail) << _granuleShift) - c.PaddingBytes);
+            if (mapped != _mappedBytes || requested != counted)
             {
                 throw ThrowHelper.InvariantBroken(
-                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {_requestedBytes}/{requested}).");
+                    $"Pool '{Name}': totals disagree with the bitmaps (mapped {_mappedBytes}/{mapped}, requested {counted}/{requested}).");
             }
         }
     }
@@ -553,7 +626,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         }
 
         Chunk fresh = MapChunk((nuint)granules << _granuleShift);
-        nint result = fresh.TryBump(granules, padding);
+        nint result = fresh.TryAllocate(granules, padding);
         Debug.Assert(result != 0);
         return result;
     }
@@ -564,8 +637,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// </summary>
     private Chunk MapChunk(nuint needed)
     {
-        // Geometric growth: each chunk is as large as all the chunks before it together, up to the cap; never below ChunkSize
-        // (which may be above the cap).
+        // Geometric growth: each chunk is as large as all the chunks before it together, up to the cap; never below the
+        // smallest chunk (a set ChunkSize, which may be above the cap; one page by default), and the first allocation's size.
         nuint grow = Math.Max(_chunkSize, (nuint)Math.Min(_mappedBytes, MaxGrowthChunkSize));
         nuint length = OsMemory.RoundUpToPages(Math.Max(grow, needed));
 
@@ -581,7 +654,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             throw ThrowHelper.ChunkMetadataOutOfMemory(Name, length, e);
         }
 
-        OsResult mapped = OsMemory.TryMap(Name, length, ChunkFlagsFor(), out ChunkMapping? mapping);
+        OsResult mapped = OsMemory.TryMap(_backing, length, ChunkFlagsFor(), out ChunkMapping? mapping);
         if (mapped.Failed)
         {
             chunk.ReleaseBitmaps();
@@ -603,7 +676,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
             finally
             {
-                OsMemory.Unmap(chunk.Mapping);
+                OsMemory.Unmap(chunk.Mapping, punch: true);
                 chunk.ReleaseBitmaps();
             }
 
@@ -616,7 +689,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         {
             chunk.Retire();
             ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
-            OsMemory.Unmap(chunk.Mapping);
+            OsMemory.Unmap(chunk.Mapping, punch: true);
             chunk.ReleaseBitmaps();
             ThrowHelper.ThrowOs(Name, sealedAtBirth, chunk.Start);
         }
@@ -629,43 +702,80 @@ public abstract unsafe class ProtectablePool : IDisposable
         // A chunk made for one large allocation does not replace the current one: the small ones keep bumping there.
         if (_current is null || length <= grow)
         {
-            _current = chunk;
+            SetCurrent(chunk);
         }
 
         return chunk;
     }
 
+    /// <summary>Makes <paramref name="chunk"/> the one to bump, and the fast path's if the pool is writable and keeps no log. Under the lock.</summary>
+    private void SetCurrent(Chunk? chunk)
+    {
+        _current = chunk;
+        _fastChunk = _core.State == PoolState.Writable && _log is null ? chunk : null;
+    }
+
     private void FreeCore(Chunk chunk, nint address)
     {
-        (int granules, nuint size) = chunk.AllocationAt(address);
-
-        // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet.
-        OsResult wiped = _writePath.Fill(chunk, address, 0, (nuint)granules << _granuleShift, readOnly: _core.MemoryIsReadOnly);
-        if (wiped.Failed)
-        {
-            ThrowHelper.ThrowOs(Name, wiped, address);
-        }
-
-        _requestedBytes -= (long)size;
-        chunk.Free(address, granules);
+        (int granules, _) = chunk.AllocationAt(address);
 
         // An emptied chunk goes back to the OS, except the last one (a rollback then leaves the pool as it was), and except
         // a sealed one, which can never be unmapped: it stays, for the next allocations.
-        if (chunk.IsEmpty && _chunks.Count > 1 && !chunk.Mapping.IsSealed)
+        bool unmap = chunk.Avail + granules == chunk.GranuleCount && _chunks.Count > 1 && !chunk.Mapping.IsSealed;
+
+        // Wipe first: the write path can fail (ENOMEM), and then nothing has changed yet. A chunk about to be unmapped is
+        // wiped by the hole punched where it was in the memory file.
+        if (!unmap)
         {
+            OsResult wiped = Wipe(chunk, address, (nuint)granules << _granuleShift);
+            if (wiped.Failed)
+            {
+                ThrowHelper.ThrowOs(Name, wiped, address);
+            }
+        }
+
+        chunk.Free(address, granules);
+        if (unmap)
+        {
+            Debug.Assert(chunk.IsEmpty);
             _chunks.Remove(chunk);
             _mappedBytes -= (long)chunk.Mapping.Length;
             chunk.Retire();
             ChunkEvents.Publish(ChunkEventKind.ChunkUnmapping, _core, chunk);
             _writePath.Release(chunk);
-            OsMemory.Unmap(chunk.Mapping);
+            OsMemory.Unmap(chunk.Mapping, punch: true);
             chunk.ReleaseBitmaps();
             if (ReferenceEquals(_current, chunk))
             {
                 // Bump next where the most never-used room is left.
-                _current = _chunks.MaxBy(c => c.GranuleCount - c.Bump);
+                SetCurrent(_chunks.MaxBy(c => c.GranuleCount - c.Bump));
             }
         }
+    }
+
+    /// <summary>
+    /// Zeroes [<paramref name="address"/>, +<paramref name="length"/>) of a chunk for a free, without committing pages that
+    /// were never touched: the whole pages inside the range are punched out of the memory file (they read as zeros, and go
+    /// back to the kernel), only the partial pages at its ends are zeroed through the write path. Where no hole can be
+    /// punched (secret memory), every byte is zeroed through the write path.
+    /// </summary>
+    private OsResult Wipe(Chunk chunk, nint address, nuint length)
+    {
+        nuint page = (nuint)OsMemory.PageSize;
+        nuint offset = (nuint)(address - chunk.Start);
+        nuint first = (offset + page - 1) & ~(page - 1), last = (offset + length) & ~(page - 1);
+        bool readOnly = _core.MemoryIsReadOnly;
+        if (last > first && !chunk.Mapping.IsSecret)
+        {
+            OsResult punched = OsMemory.TryPunch(chunk.Mapping, first, last - first);
+            if (!punched.Failed)
+            {
+                OsResult head = first > offset ? _writePath.Fill(chunk, address, 0, first - offset, readOnly) : OsResult.Ok;
+                return head.Failed || last == offset + length ? head : _writePath.Fill(chunk, chunk.Start + (nint)last, 0, offset + length - last, readOnly);
+            }
+        }
+
+        return _writePath.Fill(chunk, address, 0, length, readOnly);
     }
 
     private void ProtectCore()
@@ -686,7 +796,15 @@ public abstract unsafe class ProtectablePool : IDisposable
         }
     }
 
-    /// <summary>Wipes every byte of the chunk ever handed out, without a writable public mapping where the memory is read-only.</summary>
+    /// <summary>
+    /// Wipes every page of the chunk ever handed out, for destroy, where the pool's memory file can no longer be punched
+    /// whole (a protected write-once pool closed it at Protect): the pages are given back through the mapping
+    /// (<c>MADV_REMOVE</c>), which commits none. Where the kernel refuses that on a read-only mapping (EACCES), a write-once
+    /// pool's mapping is made writable for the moment of the wipe, here only; a write-rare pool's never is (the kernel
+    /// allows MADV_REMOVE on a read-only shared mapping of a memfd opened for writing, which every chunk's is). Secret memory takes no holes: the
+    /// kernel zeroes it when it frees it, at the unmap and close that follow; a read-only secret chunk is zeroed first by the
+    /// writer process all the same.
+    /// </summary>
     private void WipeForDestroy(Chunk chunk)
     {
         nuint used = chunk.UsedBytes;
@@ -695,17 +813,60 @@ public abstract unsafe class ProtectablePool : IDisposable
             return;
         }
 
-        // Read-only chunks are wiped through the write path (the backing, or the writer process); only where that fails
-        // (a write-once pool whose backing is gone) is the public mapping made writable, here only.
-        if (_core.MemoryIsReadOnly && !_writePath.WipeReadOnly(chunk, used).Failed)
+        // Intentionally ignore failures below: destroy must not throw, and the pages go back to the kernel at the unmap.
+        ChunkMapping m = chunk.Mapping;
+        bool readOnly = _core.MemoryIsReadOnly;
+        if (m.IsSecret)
         {
+            if (!readOnly)
+            {
+                OsMemory.Wipe(chunk.Start, used);
+            }
+            else if (!m.IsBackingSealed)
+            {
+                _ = _writePath.WipeSecret(chunk, used);
+            }
+
             return;
         }
 
-        if (!_core.MemoryIsReadOnly || !OsMemory.TryProtect(chunk.Mapping, writable: true).Failed)
+        nuint pages = OsMemory.RoundUpToPages(used);
+        if (!m.IsBackingSealed)
+        {
+            OsResult removed = OsMemory.TryRemove(m, 0, pages);
+            if (!removed.Failed || (readOnly && _writePath.WritesAfterProtect))
+            {
+                return;
+            }
+
+            if (removed.Errno == Interop.Errno.EACCES && !OsMemory.TryProtect(m, writable: true).Failed)
+            {
+                readOnly = false;
+                if (!OsMemory.TryRemove(m, 0, pages).Failed)
+                {
+                    return;
+                }
+            }
+        }
+
+        if (!readOnly || (!_writePath.WritesAfterProtect && !OsMemory.TryProtect(m, writable: true).Failed))
         {
             OsMemory.Wipe(chunk.Start, used);
         }
+    }
+
+    /// <summary>Closes the memory file and every secret chunk's own backing: the mappings keep the memory until they are unmapped.</summary>
+    private protected void CloseBackings()
+    {
+        foreach (Chunk chunk in _chunks)
+        {
+            if (chunk.Mapping.IsSecret)
+            {
+                OsMemory.CloseBacking(chunk.Mapping);
+            }
+        }
+
+        OsMemory.CloseBacking(_backing);
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]

@@ -176,6 +176,27 @@ internal static class ThrowHelper
                 "Raise the limit, or make the pool smaller, or turn LockInMemory off.");
         }
 
+        if (OsMemory.IsMappingLimit(result))
+        {
+            int count = MappingBudget.LastCount;
+            return new InsufficientMemoryException(
+                $"Pool '{pool}': cannot {result.Attempt}{at}: the process is near vm.max_map_count, the kernel's limit on its mappings " +
+                $"({MappingBudget.Limit}; {(count < 0 ? "the current count is unknown" : $"{count} in use at the last count")}, {MappingBudget.Own} of them Pmalloc's). " +
+                $"Pmalloc refuses new chunks while fewer than {MappingBudget.Reserve} would be left for the rest of the process (the runtime needs fresh mappings to keep running). " +
+                "Dispose pools you no longer need, make fewer and larger pools (PoolOptions.ChunkSize), or raise the limit (sysctl vm.max_map_count).");
+        }
+
+        if (result.Errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE)
+        {
+            string which = result.Errno == Interop.Errno.EMFILE
+                ? $"the process has as many open files as RLIMIT_NOFILE allows (now {OsMemory.DescriptorLimit()}; see 'ulimit -n', LimitNOFILE= in systemd)"
+                : "the system-wide limit on open files is reached (fs.file-max)";
+            return new IOException(
+                $"Pool '{pool}': cannot {result.Attempt}{at}: {error}: {which}. A writable pool holds one descriptor (a write-rare pool until MakeReadOnly); " +
+                "a protected write-once pool holds none. Raise the limit, protect or dispose pools you have filled, or use fewer pools.",
+                result.Errno);
+        }
+
         string message = $"Pool '{pool}': cannot {result.Attempt}{at}: {error}.";
         return result.Errno switch
         {

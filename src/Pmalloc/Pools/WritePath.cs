@@ -32,10 +32,11 @@ internal abstract unsafe class WritePath
     internal abstract OsResult Publish(Chunk chunk, nint slot, nint value, bool readOnly);
 
     /// <summary>
-    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only chunk, without a writable mapping. On
-    /// failure the pool makes the public mapping writable for the wipe instead (write-once pools whose backing is gone).
+    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only secret chunk, which takes no holes, without
+    /// a writable mapping in this process. Only the write-rare path can (through the writer process); others fail.
     /// </summary>
-    internal virtual OsResult WipeReadOnly(Chunk chunk, nuint length) => OsMemory.TryZeroBacking(chunk.Mapping, length);
+    internal virtual OsResult WipeSecret(Chunk chunk, nuint length) =>
+        OsResult.Fail(Interop.Errno.EOPNOTSUPP, "write", "zero read-only secret memory");
 
     /// <summary>The chunk is about to be unmapped (or forgotten, if sealed): drop whatever the path holds for it.</summary>
     internal virtual void Release(Chunk chunk)

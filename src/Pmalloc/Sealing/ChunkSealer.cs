@@ -55,22 +55,25 @@ internal sealed class ChunkSealer
             return;
         }
 
-        foreach (Chunk chunk in chunks)
+        // Every mapping first, then the backing: a write-sealed backing under a mapping that is not sealed could be neither
+        // unmapped safely nor wiped. The pool's chunks share one memory file, so its seal is added once (the first
+        // chunk's call) and the other chunks find it done; a secret chunk's own backing is closed instead.
+        foreach (bool backings in (ReadOnlySpan<bool>)[false, true])
         {
-            OsResult result = chunk.Mapping.IsSealed ? OsResult.Ok : OsMemory.TrySealMapping(chunk.Mapping);
-            if (!result.Failed)
+            foreach (Chunk chunk in chunks)
             {
-                result = OsMemory.TrySealBacking(chunk.Mapping, final: !keepBackingWritable);
-            }
-
-            if (result.Failed)
-            {
-                if (_options.Seal == SealMode.Required)
+                OsResult result = backings ? OsMemory.TrySealBacking(chunk.Mapping, final: !keepBackingWritable)
+                    : chunk.Mapping.IsSealed ? OsResult.Ok
+                    : OsMemory.TrySealMapping(chunk.Mapping);
+                if (result.Failed)
                 {
-                    ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
-                }
+                    if (_options.Seal == SealMode.Required)
+                    {
+                        ThrowHelper.ThrowOs(_options.Name, result, chunk.Start);
+                    }
 
-                return;
+                    return;
+                }
             }
         }
 
@@ -128,15 +131,5 @@ internal sealed class ChunkSealer
         }
 
         BackingSealed = true;
-    }
-
-    /// <summary>
-    /// Dispose's step for one chunk of a sealed pool, after the pool wiped what it still could: the chunk can be neither
-    /// unmapped nor made writable (mseal forbids both, for good), so it is only forgotten, and its backing closed.
-    /// </summary>
-    internal void Forget(Chunk chunk)
-    {
-        System.Diagnostics.Debug.Assert(chunk.Mapping.IsSealed);
-        OsMemory.CloseBacking(chunk.Mapping);
     }
 }

@@ -145,18 +145,11 @@ internal sealed unsafe class BackingWritePath : WritePath
     /// otherwise by the kernel, which zeroes <c>memfd_secret</c> pages when it frees them (<c>mm/secretmem.c</c>), right after
     /// the unmap. A failure is ignored: Dispose must not throw, and making the mapping writable is what this path never does.
     /// </summary>
-    internal override OsResult WipeReadOnly(Chunk chunk, nuint length)
+    internal override OsResult WipeSecret(Chunk chunk, nuint length)
     {
-        if (!chunk.Mapping.IsSecret)
-        {
-            _ = OsMemory.TryZeroBacking(chunk.Mapping, length);
-        }
-        else if (chunk.Mapping.IsSealed && chunk.Mapping.HasBacking && !TryRegistration(chunk, out WriterRegistration? registration).Failed)
-        {
-            _ = OsWriter.TryFill(registration!, 0, 0, length);
-        }
-
-        return OsResult.Ok;
+        System.Diagnostics.Debug.Assert(chunk.Mapping.IsSecret);
+        OsResult result = TryRegistration(chunk, out WriterRegistration? registration);
+        return result.Failed ? result : OsWriter.TryFill(registration!, 0, 0, length);
     }
 
     internal override void Release(Chunk chunk)

@@ -142,10 +142,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
 
     /// <summary>
     /// Ends write-rare for good (the kernel's <c>pmalloc_make_pool_ro</c>): protects the pool if it was not yet, flushes and
-    /// ends every open batch, has the writer process unmap the pool, and gives up the means to write: a sealed pool's memfds
-    /// are write-sealed and closed, an unsealed pool keeps them only for <c>Dispose</c>'s wipe (with
-    /// <see cref="PoolOptions.WipeOnDestroy"/>). Every later write call throws <see cref="InvalidOperationException"/>.
-    /// Calling it again does nothing.
+    /// ends every open batch, has the writer process unmap the pool, and gives up the means to write: the pool's memfd is
+    /// closed (write-sealed first, for a sealed pool), so from now on the pool holds no descriptor. Every later write call
+    /// throws <see cref="InvalidOperationException"/>. Calling it again does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
     /// <exception cref="IOException">A batch's flush failed: the batches are ended, the pool is not read-only yet.</exception>
@@ -189,15 +188,9 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close:
             // closing alone would not stop a reopen through /proc/self/map_files.
             Sealer.SealBacking(Chunks);
-            foreach (Chunk chunk in Chunks)
-            {
-                // An unsealed memfd stays open for Dispose's wipe, which writes zeros through it rather than make a
-                // mapping writable; secret memory is zeroed by the kernel when it frees it.
-                if (!Options.WipeOnDestroy || chunk.Mapping.IsSealed || chunk.Mapping.IsSecret)
-                {
-                    OsMemory.CloseBacking(chunk.Mapping);
-                }
-            }
+            // From now on the pool holds no descriptor. Dispose's wipe gives the pages back through the read-only mappings
+            // (MADV_REMOVE), never through a writable one; secret memory is zeroed by the kernel when it frees it.
+            CloseBackings();
 
             Volatile.Write(ref _readOnly, true);
         }

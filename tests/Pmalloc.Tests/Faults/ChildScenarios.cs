@@ -53,7 +53,7 @@ internal static unsafe partial class ChildScenarios
         },
         ["read-after-dispose"] = () =>
         {
-            WriteOncePool pool = ProtectedSecret(out nint p);
+            WriteOncePool pool = ProtectedSecret(out nint p, chunkSize: 1 << 20);
 
             // Announce first: once unmapped, the range may be reused by the next mapping anyone makes
             // (printing can map memory), and a read there would then see that mapping instead of faulting.
@@ -209,9 +209,9 @@ internal static unsafe partial class ChildScenarios
     /// <summary>Runs the scenario named by <paramref name="args"/> in this process; returns only if it was not stopped.</summary>
     internal static int Run(string[] args)
     {
-        if (args is not [string name] || !Scenarios.TryGetValue(name, out Action? scenario))
+        if (args is not [string name] || !(Scenarios.TryGetValue(name, out Action? scenario) || ResourceScenarios.TryGetValue(name, out scenario)))
         {
-            Console.Error.WriteLine($"usage: Pmalloc.Tests {Flag} NAME, where NAME is one of: {string.Join(", ", Scenarios.Keys)}");
+            Console.Error.WriteLine($"usage: Pmalloc.Tests {Flag} NAME, where NAME is one of: {string.Join(", ", Scenarios.Keys.Concat(ResourceScenarios.Keys))}");
             return 2;
         }
 
@@ -232,9 +232,9 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>A protected pool holding one 8-byte secret.</summary>
-    private static WriteOncePool ProtectedSecret(out nint address)
+    private static WriteOncePool ProtectedSecret(out nint address, int chunkSize = 0)
     {
-        WriteOncePool pool = new(new PoolOptions { Name = "child" });
+        WriteOncePool pool = new(new PoolOptions { Name = "child", ChunkSize = chunkSize > 0 ? chunkSize : Environment.SystemPageSize });
         address = pool.Allocate(sizeof(long));
         *(long*)address = Secret;
         pool.Protect();
@@ -242,9 +242,9 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>A protected write-rare pool holding one 8-byte secret.</summary>
-    private static WriteRarePool ProtectedRareSecret(out nint address)
+    private static WriteRarePool ProtectedRareSecret(out nint address, int chunkSize = 0)
     {
-        WriteRarePool pool = new(new PoolOptions { Name = "child-rare" });
+        WriteRarePool pool = new(new PoolOptions { Name = "child-rare", ChunkSize = chunkSize > 0 ? chunkSize : Environment.SystemPageSize });
         address = pool.Allocate(sizeof(long));
         *(long*)address = Secret;
         pool.Protect();
@@ -259,6 +259,7 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>
+
     /// A pool that locks its chunks asks for more than RLIMIT_MEMLOCK allows (with CAP_IPC_LOCK, which ignores the
     /// limit, given up first). Prints what <c>Allocate</c> threw and whether the pool and the process were left as they were.
     /// </summary>

@@ -36,15 +36,27 @@ public sealed unsafe class SealingTests
         Assert.True(stats.Sealed);
         Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed | PoolHardening.GuardPages, stats.Hardening);
 
-        (SmapsEntry? before, SmapsEntry chunk, SmapsEntry? after) = SmapsEntry.Around(m.Start);
+        (SmapsEntry? before, SmapsEntry chunk, SmapsEntry? after) = SmapsEntry.OfChunk(m);
         Assert.Equal("r--s", chunk.Permissions);
         Assert.Contains("sl", chunk.VmFlags);
-        Assert.Equal("---p", before?.Permissions);
-        Assert.Equal("---p", after?.Permissions);
-        Assert.Contains("sl", before!.VmFlags);
-        Assert.Contains("sl", after!.VmFlags);
+        GuardPages.AssertAround(m);
+        if (m.GuardsInstalled)
+        {
+            // The guard pages are part of the chunk's own VMA, sealed with it.
+            Assert.True(chunk.Start == m.Start - Environment.SystemPageSize && chunk.End == m.End() + Environment.SystemPageSize);
+        }
+        else
+        {
+            Assert.Equal("---p", before?.Permissions);
+            Assert.Equal("---p", after?.Permissions);
+            Assert.Contains("sl", before!.VmFlags);
+            Assert.Contains("sl", after!.VmFlags);
+        }
 
-        int seals = RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0);
+        // A protected write-once pool holds no descriptor; reopened through its mapping, the memfd carries the seals.
+        Assert.Equal(-1, m.RawFd());
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.Read);
+        int seals = RawLibc.fcntl((int)file.DangerousGetHandle(), Interop.FcntlCommand.GetSeals, 0);
         Assert.Equal(RawLibc.FinalSeals, seals & RawLibc.FinalSeals);
     }
 
@@ -54,8 +66,9 @@ public sealed unsafe class SealingTests
         using WriteOncePool pool = SealedPool(out _, out ChunkMapping m, SealMode.None);
         Assert.False(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.GuardPages | PoolHardening.WipeOnDestroy, pool.Statistics.Hardening);
-        Assert.DoesNotContain("sl", SmapsEntry.Around(m.Start).Mapping.VmFlags);
-        Assert.Equal(0, RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0));
+        Assert.DoesNotContain("sl", SmapsEntry.OfChunk(m).Mapping.VmFlags);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.Read);
+        Assert.Equal(0, RawLibc.fcntl((int)file.DangerousGetHandle(), Interop.FcntlCommand.GetSeals, 0));
     }
 
     [Fact]
@@ -97,30 +110,36 @@ public sealed unsafe class SealingTests
         AssertRefused((int)Interop.mmap(m.End(), (nuint)Environment.SystemPageSize, Interop.Prot.Read | Interop.Prot.Write,
             Interop.MapFlags.Private | Interop.MapFlags.Anonymous | Interop.MapFlags.Fixed), "mmap(MAP_FIXED) over the trailing guard page");
         Assert.Equal(Secret, *(long*)p);
-        Assert.Equal("r--s", SmapsEntry.Around(m.Start).Mapping.Permissions);
+        Assert.Equal("r--s", SmapsEntry.OfChunk(m).Mapping.Permissions);
     }
 
     [Fact]
     public void The_memfd_takes_no_write_and_no_writable_mapping_even_reopened_through_proc()
     {
-        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
+        // A descriptor opened before Protect, as an attacker who kept one would hold it: the seals are the file's, not the descriptor's.
+        WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed", Seal = SealMode.Required }));
+        nint p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        using Microsoft.Win32.SafeHandles.SafeFileHandle kept = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        pool.Protect();
+        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         long evil = 0x0BAD;
-        AssertRefused((int)RawLibc.pwrite(m.RawFd(), &evil, sizeof(long), p - m.Start), "pwrite");
-        AssertRefused(RawLibc.ftruncate(m.RawFd(), 0), "ftruncate");
-
-        foreach (string path in new[] { $"/proc/self/fd/{m.RawFd()}", $"/proc/self/map_files/{m.Start:x}-{m.End():x}" })
+        foreach ((string how, Microsoft.Win32.SafeHandles.SafeFileHandle file) in new[] { ("a descriptor kept from before Protect", kept), ("/proc/self/map_files", reopened) })
         {
-            using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
             int fd = (int)file.DangerousGetHandle();
-            AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), $"writable mmap of {path}");
-            AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), p - m.Start), $"pwrite to {path}");
+            AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)), $"pwrite to {how}");
+            AssertRefused(RawLibc.ftruncate(fd, 0), $"ftruncate of {how}");
+            AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, m.BackingOffset), $"writable mmap of {how}");
 
             // A read-only mapping is still fine: sealing is against writes.
-            nint view = RawLibc.mmap(0, m.Length, Interop.Prot.Read, Interop.MapFlags.Shared, fd, 0);
+            nint view = RawLibc.mmap(0, m.Length, Interop.Prot.Read, Interop.MapFlags.Shared, fd, m.BackingOffset);
             Assert.NotEqual(Interop.MapFailed, view);
             Assert.Equal(Secret, *(long*)(view + (p - m.Start)));
             Assert.Equal(0, Interop.munmap(view, m.Length));
         }
+
+        pool.Dispose();
 
         Assert.Equal(Secret, *(long*)p);
     }
@@ -141,9 +160,9 @@ public sealed unsafe class SealingTests
     {
         // The documented limit that sealing closes: Protect alone does not stop a writer who reopens the memfd.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, SealMode.None);
-        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         long evil = 0x0BAD;
-        Assert.Equal(sizeof(long), (int)RawLibc.pwrite((int)file.DangerousGetHandle(), &evil, sizeof(long), p - m.Start));
+        Assert.Equal(sizeof(long), (int)RawLibc.pwrite((int)file.DangerousGetHandle(), &evil, sizeof(long), m.FileOffsetOf(p)));
         Assert.Equal(0x0BAD, *(long*)p);
     }
 
@@ -151,20 +170,18 @@ public sealed unsafe class SealingTests
     public void Disposing_a_sealed_pool_only_forgets_it()
     {
         WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
-        int fd = m.RawFd();
-        string fdTarget = File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)!.FullName;
+        Assert.Equal(-1, m.RawFd()); // closed at Protect already
         pool.Dispose();
 
         Assert.Equal(PoolState.Destroyed, pool.State);
         Assert.Equal(0, pool.Statistics.Chunks);
 
-        // Still mapped, read-only and sealed, neither wiped nor unmapped; the memfd is closed.
+        // Still mapped, read-only and sealed, neither wiped nor unmapped; no descriptor of it is open.
         Assert.Equal(Secret, *(long*)p);
-        SmapsEntry mapping = SmapsEntry.Around(m.Start).Mapping;
+        SmapsEntry mapping = SmapsEntry.OfChunk(m).Mapping;
         Assert.Equal("r--s", mapping.Permissions);
         Assert.Contains("sl", mapping.VmFlags);
-        Assert.Equal(-1, m.RawFd());
-        Assert.False(File.Exists($"/proc/self/fd/{fd}") && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.FullName == fdTarget);
+        Assert.Equal(0, WriteRareTests.MemfdsOf("sealed"));
 
         // The registry keeps refusing the range: it is read-only for good, and holds no allocation.
         ObjectDisposedException read = Assert.Throws<ObjectDisposedException>(() => ProtectedMemory.CheckRead(p, 8));
@@ -195,12 +212,12 @@ public sealed unsafe class SealingTests
         Assert.Equal(-1, m.RawFd());
 
         // The memfd is closed, and write-sealed first: reopening it through /proc gives nothing writable.
-        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle($"/proc/self/map_files/{m.Start:x}-{m.End():x}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         int fd = (int)file.DangerousGetHandle();
         Assert.Equal(RawLibc.FinalSeals, RawLibc.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
         long evil = 0x0BAD;
-        AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), p - m.Start), "pwrite after MakeReadOnly");
-        AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, 0), "writable mmap after MakeReadOnly");
+        AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)), "pwrite after MakeReadOnly");
+        AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, m.BackingOffset), "writable mmap after MakeReadOnly");
         Assert.Equal(Secret, *(long*)p);
     }
 
@@ -212,10 +229,10 @@ public sealed unsafe class SealingTests
         nint p = pool.Allocate(sizeof(long));
         *(long*)p = Secret;
         pool.Protect();
-        nint start = pool.Chunks[0].Start;
+        ChunkMapping m = pool.Chunks[0].Mapping;
         pool.Dispose();
         Assert.Equal(0, *(long*)p);
-        Assert.Equal("r--s", SmapsEntry.Around(start).Mapping.Permissions); // still mapped: sealed
+        Assert.Equal("r--s", SmapsEntry.OfChunk(m).Mapping.Permissions); // still mapped: sealed
     }
 
 }

@@ -21,7 +21,7 @@ public sealed class SealingUnsupportedTests
             Assert.Equal(PoolState.Protected, pool.State);
             Assert.False(pool.Statistics.Sealed);
             Assert.Equal(PoolHardening.None, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
-            Assert.DoesNotContain("sl", SmapsEntry.Around(pool.Chunks[0].Start).Mapping.VmFlags);
+            Assert.DoesNotContain("sl", SmapsEntry.OfChunk(pool.Chunks[0].Mapping).Mapping.VmFlags);
         }
     }
 }

@@ -38,7 +38,7 @@ public sealed unsafe class SecretWriteRareTests
         long* words = (long*)pool.Allocate(64);
         nint big = pool.Allocate(100_000); // a write longer than one writer message (64 KiB)
         pool.Protect();
-        byte[] bytes = [.. Enumerable.Range(0, 100_000).Select(i => (byte)(i * 13))];
+        byte[] bytes = [.. Enumerable.Range(0, 100_000).Select(i => unchecked((byte)(i * 13)))];
         pool.Write(big, bytes);
         Assert.Equal(bytes, new ReadOnlySpan<byte>((void*)big, bytes.Length).ToArray());
         pool.Publish(in *(nint*)words, 0x1234);

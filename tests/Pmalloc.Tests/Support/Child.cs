@@ -34,17 +34,20 @@ internal static class Child
     }
 
     /// <summary>Runs scenario <paramref name="scenario"/> in a child and returns how it ended.</summary>
-    internal static ChildResult Run(string scenario)
+    internal static ChildResult Run(string scenario) => Run(scenario, Timeout);
+
+    /// <summary>Runs scenario <paramref name="scenario"/> in a child, allowing it <paramref name="timeout"/>, and returns how it ended.</summary>
+    internal static ChildResult Run(string scenario, TimeSpan timeout)
     {
         using Process child = Start(scenario);
         Task<string> stdout = child.StandardOutput.ReadToEndAsync();
         Task<string> stderr = child.StandardError.ReadToEndAsync();
         child.StandardInput.Close();
-        if (!child.WaitForExit(Timeout))
+        if (!child.WaitForExit(timeout))
         {
             child.Kill(entireProcessTree: true);
             child.WaitForExit();
-            Assert.Fail($"child scenario '{scenario}' still ran after {Timeout}: {new ChildResult(child.ExitCode, stdout.Result, stderr.Result)}");
+            Assert.Fail($"child scenario '{scenario}' still ran after {timeout}: {new ChildResult(child.ExitCode, stdout.Result, stderr.Result)}");
         }
 
         return new ChildResult(child.ExitCode, stdout.Result, stderr.Result);

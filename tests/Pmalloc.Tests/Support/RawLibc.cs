@@ -11,8 +11,8 @@ internal static unsafe partial class RawLibc
     /// <summary>The memfd seals a sealed write-once pool carries: no write or writable mapping, no resize, no seal change.</summary>
     internal const int FinalSeals = (int)(Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal);
 
-    /// <summary>The seals of a sealed write-rare pool before MakeReadOnly: its size only.</summary>
-    internal const int SizeSeals = (int)(Interop.Seals.Grow | Interop.Seals.Shrink);
+    /// <summary>The seals of a sealed write-rare pool before MakeReadOnly, and of a sealed object cache: against shrinking only (growth changes no mapped byte).</summary>
+    internal const int SizeSeals = (int)Interop.Seals.Shrink;
 
     /// <summary>MREMAP_MAYMOVE.</summary>
     internal const int MremapMayMove = 1;
@@ -34,4 +34,32 @@ internal static unsafe partial class RawLibc
 
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int fcntl(int fd, Interop.FcntlCommand cmd, int arg);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fstat(int fd, byte* buffer);
+
+    /// <summary>The bytes of memory the file behind <paramref name="fd"/> holds (st_blocks of fstat, in 512-byte units): a punched hole holds none.</summary>
+    internal static long AllocatedBytes(int fd)
+    {
+        // struct stat is 144 bytes on x86-64 and 128 on arm64; st_blocks is at byte 64 on both.
+        byte* stat = stackalloc byte[256];
+        Assert.Equal(0, fstat(fd, stat));
+        return *(long*)(stat + 64) * 512;
+    }
+
+    /// <summary>RLIMIT_NOFILE and RLIMIT_FSIZE (asm-generic/resource.h).</summary>
+    internal const int RLimitNoFile = 7, RLimitFileSize = 1;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    internal struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int setrlimit(int resource, in RLimit limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int getrlimit(int resource, out RLimit limit);
 }

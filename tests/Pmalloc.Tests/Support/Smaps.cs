@@ -36,6 +36,9 @@ internal sealed record SmapsEntry(nint Start, nint End, string Permissions, stri
         return entries;
     }
 
+    /// <summary>The VMA that holds the chunk of <paramref name="mapping"/> (guard pages included where they are installed in it), and its neighbours.</summary>
+    internal static (SmapsEntry? Before, SmapsEntry Mapping, SmapsEntry? After) OfChunk(ChunkMapping mapping) => Around(mapping.VmaStart());
+
     /// <summary>The mapping that starts at <paramref name="start"/>, the one just before it, and the one just after it.</summary>
     internal static (SmapsEntry? Before, SmapsEntry Mapping, SmapsEntry? After) Around(nint start)
     {

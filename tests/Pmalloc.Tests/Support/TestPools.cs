@@ -46,4 +46,26 @@ internal static class TestPools
     /// <summary>Are all <paramref name="length"/> bytes at <paramref name="address"/> zero?</summary>
     internal static unsafe bool IsZero(nint address, nuint length) =>
         new ReadOnlySpan<byte>((void*)address, checked((int)length)).IndexOfAnyExcept((byte)0) < 0;
+
+    /// <summary>The descriptors of this process that are the memfd of the pool named <paramref name="name"/> (paths in /proc/self/fd).</summary>
+    internal static string[] MemfdsOf(string name) =>
+        [.. Directory.EnumerateFiles("/proc/self/fd").Where(fd => LinkTarget(fd) == $"/memfd:pmalloc:{name} (deleted)")];
+
+    /// <summary>Where /proc/self/fd/N points, or null if it was closed in the meantime.</summary>
+    internal static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The RssShmem line of /proc/self/status: shared memory (memfd pages) this process has resident, in bytes.</summary>
+    internal static long ResidentShmem() =>
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("RssShmem:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+            System.Globalization.CultureInfo.InvariantCulture) * 1024;
 }

@@ -98,7 +98,7 @@ public sealed unsafe class NoWindowTests
                         pool.Write(target, new byte[64]);
                         break;
                     case 1:
-                        pool.Fill(target, (byte)i, 64);
+                        pool.Fill(target, unchecked((byte)i), 64);
                         break;
                     case 2:
                         pool.Write(in *word, (long)i);

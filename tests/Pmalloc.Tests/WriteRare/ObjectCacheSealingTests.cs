@@ -37,12 +37,12 @@ public sealed unsafe class ObjectCacheSealingTests
         foreach (Chunk chunk in cache.Pool.Chunks)
         {
             ChunkMapping m = chunk.Mapping;
-            Assert.Contains("sl", SmapsEntry.Around(m.Start).Mapping.VmFlags);
+            Assert.Contains("sl", SmapsEntry.OfChunk(m).Mapping.VmFlags);
             AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
             AssertRefused(Interop.munmap(m.Start, m.Length), "munmap");
             AssertRefused((int)RawLibc.mremap(m.Start, m.Length, m.Length, RawLibc.MremapMayMove, 0), "mremap");
             Assert.Equal(RawLibc.SizeSeals, RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0));
-            Assert.Equal("r--s", SmapsEntry.Around(m.Start).Mapping.Permissions);
+            Assert.Equal("r--s", SmapsEntry.OfChunk(m).Mapping.Permissions);
         }
 
         Assert.Equal(Secret, secret);

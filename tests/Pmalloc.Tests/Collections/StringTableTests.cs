@@ -19,10 +19,10 @@ public unsafe class StringTableTests
     {
         Gen.Select(CollectionAssert.Text.HashSet[0, 60], Gen.Long.Array[60], CollectionAssert.Text.Array[30]).Sample((keys, numbers, probes) =>
         {
-            AgreeWithValues(keys, probes, i => (byte)numbers[i]);
+            AgreeWithValues(keys, probes, i => unchecked((byte)numbers[i]));
             AgreeWithValues(keys, probes, i => numbers[i]);
-            AgreeWithValues(keys, probes, i => new Int128((ulong)numbers[i], (ulong)~numbers[i]));
-            AgreeWithValues(keys, probes, i => new Guid((int)numbers[i], (short)i, 7, 1, 2, 3, 4, 5, 6, 7, 8));
+            AgreeWithValues(keys, probes, i => new Int128(unchecked((ulong)numbers[i]), unchecked((ulong)~numbers[i])));
+            AgreeWithValues(keys, probes, i => new Guid(unchecked((int)numbers[i]), (short)i, 7, 1, 2, 3, 4, 5, 6, 7, 8));
         }, iter: 100);
     }
 

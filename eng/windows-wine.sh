@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Windows build of this project under Wine: installs wine64 from Debian's packages if it is missing,
-# prepares a private headless Wine prefix, publishes projects self-contained for win-x64 and runs each .exe
-# under wine64 with a hard timeout. Exits non-zero if any step or any run fails.
+# Runs the Windows build of this project under Wine: installs wine64 (and mingw-w64, which builds the Windows writer
+# process, pmalloc-writer.exe) from Debian's packages if they are missing, prepares a private headless Wine prefix,
+# publishes projects self-contained for win-x64 and runs each .exe under wine64 with a hard timeout. Exits non-zero if
+# any step or any run fails.
 #
 #   eng/windows-wine.sh [--setup] [--probe] [--cli] [--tests] [--timeout SECONDS] [--no-install] [-- TEST-ARGS...]
 #
@@ -9,6 +10,7 @@
 #   --probe    publish and run eng/windows/probe, which checks the Win32 memory calls the Windows backend needs
 #   --cli      publish src/Pmalloc.Cli and run `Pmalloc.Cli.exe selftest --json`
 #   --tests    publish tests/Pmalloc.Tests (an xunit v3 executable) and run it; TEST-ARGS after `--` go to it
+#              (PMALLOC_REQUIRE_FEATURES is unset for it: those are Linux kernel features, which Windows never has)
 #   --timeout  hard limit in seconds for each run under Wine (default 900, or $PMALLOC_WINE_TIMEOUT)
 #   --no-install  fail instead of installing wine when it is missing
 #
@@ -60,6 +62,13 @@ boot_overrides="mscoree,mshtml=;winemenubuilder.exe=d"
 run_overrides="mshtml=;winemenubuilder.exe=d"
 export WINEDLLOVERRIDES=$run_overrides
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The runtime's W^X double mapping of its own code (on by default since .NET 7) uses VirtualAlloc2/MapViewOfFile3
+# placeholders, which kernelbase exports under Wine 8 without implementing them: freeing a dynamic method's code then
+# ends the process with "Internal CLR error (0x80131506)" in DynamicResolver.DestroyScout.Finalize. Pmalloc does not use
+# them; the runtime under Wine needs W^X off. Windows processes started by the runs inherit it.
+export DOTNET_EnableWriteXorExecute=0
+# CI requires Linux kernel features of the Linux test run (.ci/run); Windows has none of them, and says so.
+unset PMALLOC_REQUIRE_FEATURES
 
 find_wine() {
   wine=$(command -v wine64 || true)
@@ -69,8 +78,10 @@ find_wine() {
   [[ -n $wine && -n $wineserver ]]
 }
 
+# The packages: wine for the runs, mingw-w64 for pmalloc-writer.exe (the publish fails without it).
+have_mingw() { command -v x86_64-w64-mingw32-gcc >/dev/null; }
 install_wine() {
-  if find_wine; then return; fi
+  if find_wine && have_mingw; then return; fi
   ((install)) || die "wine64 is not installed (and --no-install was given)"
   command -v apt-get >/dev/null || die "wine64 is not installed and there is no apt-get to install it"
   local sudo=()
@@ -84,14 +95,16 @@ install_wine() {
   local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
     -o Dir::Cache::Archives="$cache/apt-archives" -o APT::Keep-Downloaded-Packages=true)
   local t0; t0=$(now)
-  say "installing wine and wine64 (apt-get install --no-install-recommends)"
-  if ! "${apt[@]}" install --no-install-recommends wine wine64 >"$cache/apt.log" 2>&1; then
+  local packages=(wine wine64 gcc-mingw-w64-x86-64-win32)
+  say "installing ${packages[*]} (apt-get install --no-install-recommends)"
+  if ! "${apt[@]}" install --no-install-recommends "${packages[@]}" >"$cache/apt.log" 2>&1; then
     say "apt-get install failed; running apt-get update and trying again"
     "${apt[@]}" update >>"$cache/apt.log" 2>&1 || { tail -20 "$cache/apt.log" >&2; die "apt-get update failed (log: $cache/apt.log)"; }
-    "${apt[@]}" install --no-install-recommends wine wine64 >>"$cache/apt.log" 2>&1 \
-      || { tail -20 "$cache/apt.log" >&2; die "apt-get install wine wine64 failed (log: $cache/apt.log)"; }
+    "${apt[@]}" install --no-install-recommends "${packages[@]}" >>"$cache/apt.log" 2>&1 \
+      || { tail -20 "$cache/apt.log" >&2; die "apt-get install ${packages[*]} failed (log: $cache/apt.log)"; }
   fi
   find_wine || die "wine and wine64 installed, but no wine64 or wineserver binary was found"
+  have_mingw || die "gcc-mingw-w64-x86-64-win32 installed, but there is no x86_64-w64-mingw32-gcc"
   timed install "$t0"; say "installed $("$wine" --version 2>/dev/null) in $d"
 }
 
@@ -141,16 +154,22 @@ prepare_prefix() {
 }
 
 # publish NAME PROJECT: self-contained win-x64 publish into $out/NAME, with its own obj/bin tree
-# (--artifacts-path) so the Linux build's restore state is left alone.
+# (--artifacts-path) so the Linux build's restore state is left alone. PmallocRequireWindowsWriter makes a missing
+# mingw-w64 a build error, and the publish must hold pmalloc-writer.exe under runtimes/win-x64/native/, where the
+# library looks for it.
 publish() {
   local name=$1 project=$2 t0 rc=0; t0=$(now)
   say "publishing $project for win-x64 (self-contained)"
   rm -rf "$out/$name"; mkdir -p "$out/logs"
-  dotnet publish "$repo/$project" -c Release -r win-x64 --self-contained \
+  dotnet publish "$repo/$project" -c Release -r win-x64 --self-contained -p:PmallocRequireWindowsWriter=true \
     --artifacts-path "$out/build" -o "$out/$name" -nologo >"$out/logs/$name.publish.log" 2>&1 || rc=$?
   if ((rc != 0)); then
     grep -E 'error|warning' "$out/logs/$name.publish.log" | sort -u | head -30 >&2 || tail -30 "$out/logs/$name.publish.log" >&2
     say "FAILED: publish of $project exited with $rc (log: $out/logs/$name.publish.log)"
+    return 1
+  fi
+  if [[ $name != probe && ! -f $out/$name/runtimes/win-x64/native/pmalloc-writer.exe ]]; then
+    say "FAILED: the publish of $project has no pmalloc-writer.exe (log: $out/logs/$name.publish.log)"
     return 1
   fi
   timed "publish $name" "$t0"; say "published $name in $d"

@@ -7,12 +7,6 @@ using Pmalloc.Benchmarks;
 
 // BenchmarkSwitcher over every benchmark class, with MemoryDiagnoser; columns whose native library is
 // missing here (libsodium, OpenSSL) are filtered out with a message instead of failing.
-if (args is ["chart", var json, var png])
-{
-    Chart.Draw(json, png);
-    return 0;
-}
-
 ManualConfig config = ManualConfig.Create(DefaultConfig.Instance).AddDiagnoser(MemoryDiagnoser.Default);
 foreach (SmallAllocator allocator in SmallAllocator.All)
 {

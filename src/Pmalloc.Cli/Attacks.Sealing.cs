@@ -17,33 +17,35 @@ internal static unsafe partial class Attacks
 
     static partial void AddSealingCases(Action<Attack> add)
     {
-        add(new("sealed-mprotect", "mprotect(PROT_WRITE) on a sealed chunk, then write", Outcome.Refused, () =>
+        // Sealing, memfds, /proc and libc are Linux's: every case here but check-write-protected is Linux-only.
+        void linuxOnly(Attack attack) => add(attack with { LinuxOnly = true });
+        linuxOnly(new("sealed-mprotect", "mprotect(PROT_WRITE) on a sealed chunk, then write", Outcome.Refused, () =>
             Bypass("mprotect", (p, m, fd) => Libc.mprotect(m.Start, m.Length, Libc.Prot.Read | Libc.Prot.Write) == 0,
                 p => *(long*)p = 0x0BAD)));
-        add(new("sealed-munmap", "munmap a sealed chunk, map fresh writable memory in its place", Outcome.Refused, () =>
+        linuxOnly(new("sealed-munmap", "munmap a sealed chunk, map fresh writable memory in its place", Outcome.Refused, () =>
             Bypass("munmap", (p, m, fd) => Libc.munmap(m.Start, m.Length) == 0,
                 p => ReplaceWithWritable(p))));
-        add(new("sealed-mremap", "mremap a sealed chunk elsewhere, map writable memory in its place", Outcome.Refused, () =>
+        linuxOnly(new("sealed-mremap", "mremap a sealed chunk elsewhere, map writable memory in its place", Outcome.Refused, () =>
             Bypass("mremap", (p, m, fd) => Libc.mremap(m.Start, m.Length, m.Length, Libc.MremapFlags.MayMove, 0) != Libc.MapFailed,
                 p => ReplaceWithWritable(p))));
-        add(new("sealed-mmap-fixed", "mmap(MAP_FIXED) writable memory over a sealed chunk", Outcome.Refused, () =>
+        linuxOnly(new("sealed-mmap-fixed", "mmap(MAP_FIXED) writable memory over a sealed chunk", Outcome.Refused, () =>
             Bypass("mmap(MAP_FIXED)", (p, m, fd) => Libc.mmap(m.Start, m.Length, Libc.Prot.Read | Libc.Prot.Write,
                     Libc.MapFlags.Private | Libc.MapFlags.Anonymous | Libc.MapFlags.Fixed, -1, 0) != Libc.MapFailed,
                 p => *(long*)p = 0x0BAD)));
-        add(new("sealed-proc-fd-mmap", "writable mmap of the memfd reopened through /proc/self/fd/N", Outcome.Refused, () =>
+        linuxOnly(new("sealed-proc-fd-mmap", "writable mmap of the memfd reopened through /proc/self/fd/N", Outcome.Refused, () =>
             Bypass("mmap(/proc/self/fd)", (p, m, fd) => fd >= 0
                 ? MapWritableAlias($"/proc/self/fd/{fd}", p, m)
                 : throw new UnauthorizedAccessException("refused: a protected write-once pool holds no descriptor, so /proc/self/fd has nothing of it to reopen"), null)));
-        add(new("sealed-map-files-mmap", "writable mmap of the chunk reopened through /proc/self/map_files", Outcome.Refused, () =>
+        linuxOnly(new("sealed-map-files-mmap", "writable mmap of the chunk reopened through /proc/self/map_files", Outcome.Refused, () =>
             Bypass("mmap(/proc/self/map_files)", (p, m, fd) => MapWritableAlias(m.MapFilesPath, p, m), null)));
-        add(new("sealed-pwrite", "pwrite to a sealed chunk's memfd (reopened through /proc/self/map_files: the pool holds none)", Outcome.Refused, () =>
+        linuxOnly(new("sealed-pwrite", "pwrite to a sealed chunk's memfd (reopened through /proc/self/map_files: the pool holds none)", Outcome.Refused, () =>
             Bypass("pwrite", (p, m, fd) =>
             {
                 long evil = 0x0BAD;
                 int file = fd >= 0 ? fd : Libc.open(m.MapFilesPath, Libc.OpenFlags.ReadWrite | Libc.OpenFlags.CloseOnExec);
                 return file >= 0 && Libc.pwrite(file, &evil, sizeof(long), m.FileOffsetOf(p)) == sizeof(long);
             }, null)));
-        add(new("sealed-madvise-dontneed", "madvise(MADV_DONTNEED) to drop a sealed chunk's pages", Outcome.Refused, () =>
+        linuxOnly(new("sealed-madvise-dontneed", "madvise(MADV_DONTNEED) to drop a sealed chunk's pages", Outcome.Refused, () =>
         {
             using WriteOncePool pool = SealedSecret(out nint p, out PoolMapping m);
             Ready();
@@ -56,7 +58,7 @@ internal static unsafe partial class Attacks
                 ? new InvalidOperationException("madvise(MADV_DONTNEED) returned 0 but dropped nothing: the memfd keeps the data, which is intact.")
                 : Libc.ErrorFor(errno, "madvise(MADV_DONTNEED)", "refused on a sealed chunk; the data is intact");
         }));
-        add(new("unsealed-proc-fd-pwrite", "pwrite through the memfd reopened by /proc/self/map_files, to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
+        linuxOnly(new("unsealed-proc-fd-pwrite", "pwrite through the memfd reopened by /proc/self/map_files, to a protected but unsealed pool (why Seal exists)", Outcome.NotBlocked, () =>
         {
             // The pool holds no descriptor after Protect; the mapping itself still reopens the memfd (with CAP_SYS_ADMIN).
             using WriteOncePool pool = ProtectedSecret(out nint p);
@@ -71,12 +73,12 @@ internal static unsafe partial class Attacks
 
             Console.WriteLine($"the protected value is now 0x{*(long*)p:x}");
         }));
-        add(new("sealed-proc-self-mem", "write a sealed chunk through /proc/self/mem", Outcome.Refused, () =>
+        linuxOnly(new("sealed-proc-self-mem", "write a sealed chunk through /proc/self/mem", Outcome.Refused, () =>
         {
             using WriteOncePool pool = SealedSecret(out nint p, out _);
             ProcSelfMemWrite(p);
         }));
-        add(new("unsealed-proc-self-mem", "write a protected, unsealed chunk through /proc/self/mem", Outcome.Refused, () =>
+        linuxOnly(new("unsealed-proc-self-mem", "write a protected, unsealed chunk through /proc/self/mem", Outcome.Refused, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             ProcSelfMemWrite(p);
@@ -87,13 +89,13 @@ internal static unsafe partial class Attacks
             Ready();
             ProtectedMemory.CheckWrite(p, sizeof(long));
         }));
-        add(new("libc-memset", "libc memset into protected memory (a fault in native code)", Outcome.Segfault, () =>
+        linuxOnly(new("libc-memset", "libc memset into protected memory (a fault in native code)", Outcome.Segfault, () =>
         {
             using WriteOncePool pool = ProtectedSecret(out nint p);
             Ready();
             Libc.memset(p, 0x42, sizeof(long));
         }));
-        add(new("secret-write-pointer", "write through a pointer into a protected memfd_secret pool", Outcome.AccessViolation, () =>
+        linuxOnly(new("secret-write-pointer", "write through a pointer into a protected memfd_secret pool", Outcome.AccessViolation, () =>
         {
             using WriteOncePool pool = new(new PoolOptions { Name = "attack-secret", SecretMemory = true });
             nint p = pool.Allocate(sizeof(long));
@@ -102,7 +104,7 @@ internal static unsafe partial class Attacks
             Ready();
             *(long*)p = 0x0BAD;
         }));
-        add(new("secret-proc-self-mem-read", "read a memfd_secret pool through /proc/self/mem", Outcome.Refused, () =>
+        linuxOnly(new("secret-proc-self-mem-read", "read a memfd_secret pool through /proc/self/mem", Outcome.Refused, () =>
         {
             using WriteOncePool pool = new(new PoolOptions { Name = "attack-secret", SecretMemory = true });
             nint p = pool.Allocate(sizeof(long));
@@ -114,7 +116,7 @@ internal static unsafe partial class Attacks
             RandomAccess.Read(mem, stolen, p);
             Console.WriteLine($"read 0x{BitConverter.ToInt64(stolen):x} from secret memory");
         }));
-        add(new("lock-over-memlock-limit", "LockInMemory past RLIMIT_MEMLOCK (without CAP_IPC_LOCK)", Outcome.Refused, () =>
+        linuxOnly(new("lock-over-memlock-limit", "LockInMemory past RLIMIT_MEMLOCK (without CAP_IPC_LOCK)", Outcome.Refused, () =>
         {
             // Give up CAP_IPC_LOCK (which ignores the limit) and lower the limit, for this process only.
             DropIpcLock();

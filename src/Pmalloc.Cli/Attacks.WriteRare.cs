@@ -42,18 +42,18 @@ internal static unsafe partial class Attacks
                 batch.Flush();
                 batch.Publish(in *(nint*)area, i);
                 batch.Fill(area + 8, unchecked((byte)i), 8);
-            })));
+            }), LinuxOnly: true)); // scans /proc/self/maps (Windows: WindowsWriterTests scans VirtualQuery)
         add(new("publish-writable-mapping", "the same during a storm of Publish, Add and CompareExchange",
             Outcome.FoundNothing, () => RaceForWritableMapping("Publish, Add and CompareExchange calls", (pool, area, i) =>
             {
                 pool.Publish(in *(nint*)area, i);
                 pool.Add(in *(long*)(area + 8), 1);
                 pool.CompareExchange(in *(long*)(area + 16), i, i - 1);
-            })));
+            }), LinuxOnly: true));
         add(new("batch-core-dump", "look for a secret of an ExcludeFromCoreDumps write-rare pool in a core dump (gcore) taken while a batch holds a copy of it",
-            Outcome.FoundNothing, () => CoreDumpDuringBatch(excludeFromCoreDumps: true)));
+            Outcome.FoundNothing, () => CoreDumpDuringBatch(excludeFromCoreDumps: true), LinuxOnly: true)); // gcore
         add(new("core-dump-unhardened", "the same attack on a pool without ExcludeFromCoreDumps: the method finds the secret (a control)",
-            Outcome.NotBlocked, () => CoreDumpDuringBatch(excludeFromCoreDumps: false)));
+            Outcome.NotBlocked, () => CoreDumpDuringBatch(excludeFromCoreDumps: false), LinuxOnly: true));
         add(new("write-after-make-read-only", "write through a pointer after MakeReadOnly", Outcome.AccessViolation, () =>
         {
             using WriteRarePool pool = ProtectedRareSecret(out nint p);

@@ -6,7 +6,8 @@ namespace Pmalloc.Cli;
 /// The attack catalog: each case builds a pool, protects it, then does one forbidden thing. A case runs
 /// alone in a child process (<c>pmalloc attack NAME</c>), because a successful defence against a write
 /// is the death of the process: the runtime turns the hardware fault into a fail-fast
-/// <see cref="AccessViolationException"/> and the process exits with status 134.
+/// <see cref="AccessViolationException"/> and the process exits with status 134 (on Windows with the fail-fast's
+/// NTSTATUS, <see cref="ChildResult.WindowsFailFastStatuses"/>).
 /// </summary>
 internal static unsafe partial class Attacks
 {
@@ -33,6 +34,7 @@ internal static unsafe partial class Attacks
         AddWriteRareCases(Add);
         AddSealingCases(Add);
         AddCollectionCases(Add);
+        AddWindowsCases(Add);
         return cases;
     }
 
@@ -44,6 +46,9 @@ internal static unsafe partial class Attacks
 
     /// <summary>The protected-collection cases (Attacks.Collections.cs).</summary>
     static partial void AddCollectionCases(Action<Attack> add);
+
+    /// <summary>The Windows-only cases (Attacks.Windows.cs).</summary>
+    static partial void AddWindowsCases(Action<Attack> add);
 
     private static void AddCoreCases(Action<Attack> add)
     {
@@ -104,7 +109,7 @@ internal static unsafe partial class Attacks
     /// <summary>Runs the case named in <paramref name="args"/> in this process. Returns only if the case was refused or survived.</summary>
     internal static int RunInThisProcess(string[] args)
     {
-        if (args.Length != 1 || !Cases.TryGetValue(args[0], out Attack? attack))
+        if (args.Length != 1 || !Cases.TryGetValue(args[0], out Attack? attack) || !attack.RunsHere)
         {
             throw new CliUsageException(args.Length == 1 ? $"no attack case '{args[0]}'; 'pmalloc attack --help' lists them" : "give one attack case");
         }
@@ -149,7 +154,7 @@ internal static unsafe partial class Attacks
 /// <summary>How an attack is expected to end.</summary>
 internal enum Outcome
 {
-    /// <summary>The hardware fault stopped it: the runtime's AccessViolationException, exit status 134.</summary>
+    /// <summary>The hardware fault stopped it: the runtime's AccessViolationException, exit status 134 (Windows: a fail-fast status).</summary>
     AccessViolation,
 
     /// <summary>The library or the kernel refused it with an exception (exit status 3).</summary>
@@ -168,5 +173,13 @@ internal enum Outcome
 /// <summary>An attack that searched and found nothing to use: how a search-based case reports its defeat.</summary>
 internal sealed class FoundNothingException(string message) : Exception(message);
 
-/// <summary>One attack: its name on the command line, what it tries, how it should end, and the code that tries it.</summary>
-internal sealed record Attack(string Name, string Description, Outcome Expected, Action Run);
+/// <summary>
+/// One attack: its name on the command line, what it tries, how it should end, and the code that tries it.
+/// <paramref name="LinuxOnly"/>: it needs Linux (sealing, memfds, /proc, libc), and Windows runs and lists it not;
+/// <paramref name="WindowsOnly"/>: it needs Windows (kernel32), and Linux runs and lists it not.
+/// </summary>
+internal sealed record Attack(string Name, string Description, Outcome Expected, Action Run, bool LinuxOnly = false, bool WindowsOnly = false)
+{
+    /// <summary>Does this attack run on the OS this process runs on?</summary>
+    internal bool RunsHere => (!LinuxOnly || OperatingSystem.IsLinux()) && (!WindowsOnly || OperatingSystem.IsWindows());
+}

@@ -4,17 +4,29 @@ using System.Reflection;
 namespace Pmalloc.Cli;
 
 /// <summary>How a child <c>pmalloc</c> ended.</summary>
-/// <param name="ExitCode">The exit status (134 for the runtime's fail-fast abort, 139 for a plain SIGSEGV).</param>
+/// <param name="ExitCode">The exit status (134 for the runtime's fail-fast abort, 139 for a plain SIGSEGV; on Windows an NTSTATUS).</param>
 /// <param name="StandardOutput">Everything it printed on stdout.</param>
 /// <param name="StandardError">Everything it printed on stderr (the runtime's fatal error report goes here).</param>
 internal sealed record ChildResult(int ExitCode, string StandardOutput, string StandardError)
 {
     /// <summary>
-    /// True when the child died of the runtime's fail-fast access violation: exit status 134 (SIGABRT) and the runtime's
-    /// report on stderr, <c>System.AccessViolationException: Attempted to read or write protected memory</c> from the JIT
-    /// runtime, <c>Process terminated. Access Violation: Attempted to read or write protected memory</c> from NativeAOT.
+    /// True when the child died of the runtime's fail-fast access violation: exit status 134 (SIGABRT; on Windows the
+    /// fail-fast's NTSTATUS, <see cref="WindowsFailFastStatuses"/>) and the runtime's report on stderr,
+    /// <c>System.AccessViolationException: Attempted to read or write protected memory</c> from the JIT runtime,
+    /// <c>Process terminated. Access Violation: Attempted to read or write protected memory</c> from NativeAOT.
     /// </summary>
-    internal bool DiedOfAccessViolation => ExitCode == 134 && FaultLine.Length > 0;
+    internal bool DiedOfAccessViolation =>
+        (OperatingSystem.IsWindows() ? WindowsFailFastStatuses.Contains(ExitCode) : ExitCode == 134) && FaultLine.Length > 0;
+
+    /// <summary>
+    /// How a .NET process that dies of an AccessViolationException ends on Windows: <c>STATUS_FAIL_FAST_EXCEPTION</c>
+    /// (0xC0000602), which Wine 8 reports (the CI run); <c>STATUS_STACK_BUFFER_OVERRUN</c> (0xC0000409) and
+    /// <c>STATUS_ACCESS_VIOLATION</c> (0xC0000005), which Windows itself may report.
+    /// </summary>
+    internal static readonly int[] WindowsFailFastStatuses = [unchecked((int)0xC0000602), unchecked((int)0xC0000409), unchecked((int)0xC0000005)];
+
+    /// <summary>The exit status as the platform writes it: decimal on Linux, an NTSTATUS in hex on Windows.</summary>
+    internal string Status => OperatingSystem.IsWindows() && ExitCode < 0 ? $"0x{ExitCode:X8}" : ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The runtime's one-line account of the fault, if any.</summary>
     internal string FaultLine => StandardError.Split('\n').FirstOrDefault(IsFaultReport)?.Trim() ?? "";

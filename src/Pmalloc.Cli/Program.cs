@@ -45,10 +45,14 @@ if (Verb.AsksForHelp(rest))
     return 0;
 }
 
-// The pools are Linux memory (memfd, mprotect, mseal): say so before anything tries to map one.
-if (!OperatingSystem.IsLinux())
+// The pools run on Linux and Windows; inspect reads /proc and bench calls libc, so they are Linux's. Say so before
+// anything tries to map a pool where none can be.
+if (!OperatingSystem.IsLinux() && !(OperatingSystem.IsWindows() && verb.Name is "selftest" or "attack" or "demo"))
 {
-    return Fail(verb.Name, $"protected memory pools need Linux; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}", 1, null, json);
+    string need = OperatingSystem.IsWindows()
+        ? $"pmalloc {verb.Name} needs Linux (on Windows: selftest, attack, demo)"
+        : "protected memory pools need Linux or Windows";
+    return Fail(verb.Name, $"{need}; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}", 1, null, json);
 }
 
 try

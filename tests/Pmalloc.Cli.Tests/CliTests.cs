@@ -21,7 +21,7 @@ public sealed class CliTests
         Assert.True(result.ExitCode is 0 or 1, $"selftest did not finish (exit {result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
         using JsonDocument json = JsonDocument.Parse(result.StandardOutput);
         JsonElement[] cases = [.. json.RootElement.EnumerateArray()];
-        Assert.Equal(Attacks.Cases.Keys, cases.Select(c => c.GetProperty("name").GetString()));
+        Assert.Equal(Attacks.Cases.Values.Where(c => c.RunsHere).Select(c => c.Name), cases.Select(c => c.GetProperty("name").GetString()));
         Dictionary<string, string> details = [];
         List<KernelFeature> excused = [];
         bool noGcore = false;

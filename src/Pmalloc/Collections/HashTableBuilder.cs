@@ -6,33 +6,44 @@ using System.Runtime.CompilerServices;
 namespace Pmalloc;
 
 /// <summary>
-/// Lays out a <see cref="HashTable"/> in one allocation of a pool: hashes the keys, chooses the bucket count, groups the
-/// entries by bucket, finds duplicate keys, and only then allocates and copies.
+/// Lays out a <see cref="HashTable"/> in one allocation of a pool: hashes the keys, groups them by bucket (unmanaged keys)
+/// or by home slot (string keys), finds duplicate keys, and only then allocates and copies.
 /// </summary>
 /// <remarks>
-/// <para><b>Crowding.</b> For string keys the build checks what it got: a bucket of more than <see cref="MaxBucketLength"/>
-/// keys, or more than <see cref="MaxSharedHashCode"/> keys with one hash code, means the hash does not tell these keys
-/// apart (keys equal in their slice, or keys crafted to collide), and the table is hashed again with the next kind of
-/// <see cref="StringHashKind"/>, down to the runtime's randomized hash. With random keys neither limit is ever reached
-/// (at most half the buckets are used, so a bucket of 13 has odds below 1 in 10^13).</para>
-/// <para><b>Duplicates</b> have equal hash codes, so they are found by comparing keys with equal hash codes in each bucket:
+/// <para><b>Crowding.</b> For string keys the build checks what it got: more than <see cref="MaxSharedHashCode"/> keys with
+/// one hash code, more than <see cref="MaxBucketLength"/> keys with one home, or a key placed more than
+/// <see cref="MaxDisplacement"/> slots past its home, means the hash does not tell these keys apart (keys equal in their
+/// slice, or keys crafted to collide), and the table is hashed again with the next kind of <see cref="StringHashKind"/>,
+/// down to the runtime's randomized hash. Shared hash codes come from keys equal in their slice (a million file paths have
+/// groups of 5 under their best 4-character slice, hence a limit of 8 rather than FrozenDictionary's tolerance of any);
+/// the other two limits are never reached by hash codes that tell the keys apart: at most half the homes are used, so a
+/// home of 13 keys has odds below 1 in 10^13, and the longest displacement of a million keys is about a dozen.</para>
+/// <para><b>Duplicates</b> have equal hash codes, so they are found by comparing keys with equal hash codes in each group:
 /// no set of all the keys is built.</para>
 /// <para><b>Failure.</b> Everything that can fail on bad input happens before the one allocation, so a failed build leaves
 /// the pool unchanged.</para>
 /// </remarks>
 internal static unsafe class HashTableBuilder
 {
-    /// <summary>A bucket of string keys may hold at most this many keys; a longer one makes the build hash again.</summary>
+    /// <summary>At most this many string keys may share one home; more make the build hash again.</summary>
     internal const int MaxBucketLength = 12;
 
     /// <summary>At most this many string keys may share one hash code (each costs a text comparison on every lookup of it).</summary>
-    internal const int MaxSharedHashCode = 4;
+    internal const int MaxSharedHashCode = 8;
+
+    /// <summary>No string key may be placed further than this past its home (a lookup walks at most that far).</summary>
+    internal const int MaxDisplacement = 32;
 
     /// <summary>Rounds section offsets up to this, so every key and value type is naturally aligned.</summary>
     private const int SectionAlignment = 16;
 
-    /// <summary>Tables of fewer keys may use up to 16 buckets per key (as FrozenDictionary does), so most misses find an empty bucket; larger ones up to 3.</summary>
-    private const int SparseTableLimit = 2048;
+    /// <summary>A table may use up to this many buckets per unmanaged key.</summary>
+    /// <remarks>
+    /// FrozenHashTable allows 16 for small tables, so that most misses find an empty bucket; here every page of a table is
+    /// a fresh page of the pool, written (a page fault) and then made read-only by <see cref="ProtectablePool.Protect"/>,
+    /// which costs more than the lookups it would save: a small table is in the caches anyway.
+    /// </remarks>
+    private const int MaxBucketsPerKey = 3;
 
     /// <summary>Buckets that hold more keys than this are checked for duplicates with a set rather than pair by pair.</summary>
     private const int PairwiseLimit = 64;
@@ -88,8 +99,8 @@ internal static unsafe class HashTableBuilder
     {
         Span<int> hashes = hashBuffer.AsSpan(0, count);
         StringHashKind kind = default;
-        int sliceStart = 0, sliceLength = 0, minLength = 0, maxLength = 0;
-        long chars = 0;
+        int sliceStart = 0, sliceLength = 0, minLength = 0, maxLength = 0, slotCount = 0;
+        long recordBytes = 0, valueChars = 0;
         if (stringKeys is not null)
         {
             if (count > 0)
@@ -99,11 +110,12 @@ internal static unsafe class HashTableBuilder
                 {
                     minLength = Math.Min(minLength, key.Length);
                     maxLength = Math.Max(maxLength, key.Length);
-                    chars += key.Length;
+                    recordBytes += StringRecord.Size(key.Length, hasValues ? HashTable.ValueSize<TValue>() : 0);
                 }
             }
 
             kind = StringHash.Choose(stringKeys, ignoreCase, minLength, out sliceStart, out sliceLength);
+            int homes = HomeCount(count);
             while (true)
             {
                 for (int i = 0; i < count; i++)
@@ -112,8 +124,9 @@ internal static unsafe class HashTableBuilder
                 }
 
                 groups.Return();
-                groups = Group(hashes, topBits: true);
-                if (!IsCrowded(groups, hashes) || !StringHash.TryEscalate(kind, out kind))
+                groups = Group(hashes, homes, topBits: true);
+                slotCount = Place(groups, out int displacement);
+                if ((displacement <= MaxDisplacement && !IsCrowded(groups, hashes)) || !StringHash.TryEscalate(kind, out kind))
                 {
                     break;
                 }
@@ -128,7 +141,7 @@ internal static unsafe class HashTableBuilder
                 hashes[i] = EqualityComparer<TKey>.Default.GetHashCode(keys![i]!);
             }
 
-            groups = Group(hashes, topBits: false);
+            groups = Group(hashes, ChooseBucketCount(hashes), topBits: false);
         }
 
         if (checkDistinct)
@@ -138,30 +151,44 @@ internal static unsafe class HashTableBuilder
 
         foreach (string value in stringValues ?? [])
         {
-            chars += value.Length;
+            valueChars += value.Length;
         }
 
-        // Keys of primitive types are compared directly (ComparesKeysOnly): no hash codes kept for them.
+        // Unmanaged keys: bucket starts, cached hash codes (not for primitive keys, compared directly), keys with one spare
+        // slot at the end (IndexOf reads it for an empty last bucket), values. String keys: the slots, where each entry's
+        // record is, and the records (the sentinel record first), which hold the values. Then the text of string values.
         bool keepsHashCodes = stringKeys is null && !HashTable.ComparesKeysOnly<TKey>();
         int bucketCount = groups.BucketCount;
         long offset = Align(sizeof(TableHeader));
-        long bucketsAt = offset;
-        offset = Align(offset + ((long)(bucketCount + 1) * sizeof(int)));
-        long hashesAt = offset;
-        offset = Align(offset + (keepsHashCodes ? (long)count * sizeof(int) : 0));
-        long keysAt = offset;
+        long bucketsAt = offset, hashesAt = offset, keysAt = offset, recordOfAt = offset;
+        if (stringKeys is null)
+        {
+            offset = Align(offset + ((long)(bucketCount + 1) * sizeof(int)));
+            hashesAt = offset;
+            offset = Align(offset + (keepsHashCodes ? (long)count * sizeof(int) : 0));
+            keysAt = offset;
+            offset = Align(offset + ((long)(count + 1) * Unsafe.SizeOf<TKey>()));
+        }
+        else
+        {
+            // Three spare slots after the last, empty one: lookups read four slots at a time.
+            offset = Align(offset + ((long)(slotCount + 3) * sizeof(StringSlot)));
+            recordOfAt = offset;
+            offset = Align(offset + ((long)count * sizeof(int)));
+        }
 
-        // One spare key slot at the end, which IndexOf reads for an empty last bucket.
-        offset = Align(offset + ((long)(count + 1) * HashTable.SlotSize<TKey>()));
         long valuesAt = offset;
-        offset = Align(offset + (hasValues ? (long)count * HashTable.SlotSize<TValue>() : 0));
+        offset = Align(offset + (hasValues && stringKeys is null ? (long)count * HashTable.ValueSize<TValue>() : 0));
+        long recordsAt = offset;
+        offset += stringKeys is null ? 0 : sizeof(StringRecord) + recordBytes;
         long charsAt = offset;
-        long total = offset + (chars * sizeof(char));
+        long total = offset + (valueChars * sizeof(char));
         if (total > ProtectablePool.MaxAllocationSize)
         {
             throw ThrowHelper.CollectionTooLarge(pool.Name, count, total, ProtectablePool.MaxAllocationSize);
         }
 
+        // The pool's memory comes zeroed: empty slots (hash code 0, record 0) need no writing.
         byte* start = (byte*)pool.Allocate((nuint)total);
         TableHeader* table = (TableHeader*)start;
         *table = new TableHeader
@@ -170,10 +197,12 @@ internal static unsafe class HashTableBuilder
             BucketCount = bucketCount,
             FastModMultiplier = groups.Multiplier,
             BucketShift = groups.Shift,
-            BucketStarts = (int*)(start + bucketsAt),
+            BucketStarts = stringKeys is null ? (int*)(start + bucketsAt) : null,
             HashCodes = keepsHashCodes ? (int*)(start + hashesAt) : null,
             Keys = start + keysAt,
-            Values = hasValues ? start + valuesAt : null,
+            Records = stringKeys is null ? null : start + recordsAt,
+            RecordOf = stringKeys is null ? null : (int*)(start + recordOfAt),
+            Values = hasValues && stringKeys is null ? start + valuesAt : null,
             MinLength = minLength,
             LengthRange = maxLength - minLength,
             IgnoreCase = ignoreCase,
@@ -181,23 +210,16 @@ internal static unsafe class HashTableBuilder
             SliceStart = sliceStart,
             SliceLength = sliceLength,
         };
-        groups.Starts.CopyTo(new Span<int>(table->BucketStarts, bucketCount + 1));
 
-        char* text = (char*)(start + charsAt);
         ReadOnlySpan<int> order = groups.Order;
+        char* text = (char*)(start + charsAt);
         if (stringKeys is not null)
         {
-            StringKey* slots = (StringKey*)table->Keys;
-            for (int i = 0; i < count; i++)
-            {
-                int source = order[i];
-                slots[i] = new StringKey { HashCode = hashes[source], Length = stringKeys[source].Length, Chars = Copy(stringKeys[source], ref text) };
-            }
-
-            slots[count] = default;
+            WriteStringKeys(table, groups, hashes, stringKeys, values, stringValues, hasValues, ref text);
         }
         else
         {
+            groups.Starts.CopyTo(new Span<int>(table->BucketStarts, bucketCount + 1));
             ref TKey slots = ref Unsafe.AsRef<TKey>(table->Keys);
             for (int i = 0; i < count; i++)
             {
@@ -210,28 +232,101 @@ internal static unsafe class HashTableBuilder
             }
 
             Unsafe.Add(ref slots, count) = default!;
-        }
-
-        if (stringValues is not null)
-        {
-            StringKey* slots = (StringKey*)table->Values;
-            for (int i = 0; i < count; i++)
+            if (stringValues is not null)
             {
-                string value = stringValues[order[i]];
-                slots[i] = new StringKey { Length = value.Length, Chars = Copy(value, ref text) };
+                TextRef* refs = (TextRef*)table->Values;
+                for (int i = 0; i < count; i++)
+                {
+                    refs[i] = Copy(stringValues[order[i]], ref text);
+                }
             }
-        }
-        else if (hasValues)
-        {
-            ref TValue slots = ref Unsafe.AsRef<TValue>(table->Values);
-            for (int i = 0; i < count; i++)
+            else if (hasValues)
             {
-                Unsafe.Add(ref slots, i) = values![order[i]];
+                ref TValue slotsOfValues = ref Unsafe.AsRef<TValue>(table->Values);
+                for (int i = 0; i < count; i++)
+                {
+                    Unsafe.Add(ref slotsOfValues, i) = values![order[i]];
+                }
             }
         }
 
         Debug.Assert(text == (char*)(start + total));
         return table;
+    }
+
+    /// <summary>The homes of a table of <paramref name="count"/> string keys: a power of two at least twice the count, so that most misses stop at their first slot.</summary>
+    private static int HomeCount(int count) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, 2 * count));
+
+    /// <summary>
+    /// Where <see cref="WriteStringKeys"/> will place the string keys of <paramref name="groups"/> (grouped by home): in order
+    /// of home, each at its home or just after the keys placed before it. Returns how many slots that takes, the empty slot
+    /// that ends the last run included, and the longest displacement.
+    /// </summary>
+    private static int Place(in Grouping groups, out int displacement)
+    {
+        ReadOnlySpan<int> starts = groups.Starts;
+        int position = 0, longest = 0;
+        for (int home = 0; home < groups.BucketCount; home++)
+        {
+            int keys = starts[home + 1] - starts[home];
+            if (keys > 0)
+            {
+                position = Math.Max(position, home) + keys;
+                longest = Math.Max(longest, position - 1 - home);
+            }
+        }
+
+        displacement = longest;
+        return Math.Max(position, groups.BucketCount) + 1;
+    }
+
+    /// <summary>
+    /// Writes the slots, the records (with the values) and <see cref="TableHeader.RecordOf"/> of the string keys, placed as
+    /// <see cref="Place"/> counted: entry i is the i-th key placed, and its record follows the one before it. String values
+    /// are copied to <paramref name="text"/>.
+    /// </summary>
+    private static void WriteStringKeys<TValue>(
+        TableHeader* table, in Grouping groups, ReadOnlySpan<int> hashes, string[] keys, TValue[]? values, string[]? stringValues, bool hasValues, ref char* text)
+    {
+        ReadOnlySpan<int> starts = groups.Starts, order = groups.Order;
+        StringSlot* slots = (StringSlot*)table->Keys;
+        int valueSize = hasValues ? HashTable.ValueSize<TValue>() : 0;
+        *(StringRecord*)table->Records = new StringRecord { Length = -1, Index = -1 };
+        long record = 1; // in 8-byte units; 0 is the sentinel record of empty slots
+        int position = 0;
+        for (int home = 0; home < groups.BucketCount; home++)
+        {
+            for (int i = starts[home]; i < starts[home + 1]; i++)
+            {
+                int source = order[i];
+                position = Math.Max(position, home);
+                string key = keys[source];
+                slots[position++] = new StringSlot { HashCode = hashes[source], Record = (int)record };
+                table->RecordOf[i] = (int)record;
+                StringRecord* at = (StringRecord*)(table->Records + (record << 3));
+                *at = new StringRecord { Length = key.Length, Index = i };
+                key.CopyTo(new Span<char>(StringRecord.Chars(at), key.Length));
+                if (stringValues is not null)
+                {
+                    *(TextRef*)StringRecord.Value(at) = Copy(stringValues[source], ref text);
+                }
+                else if (hasValues)
+                {
+                    Unsafe.AsRef<TValue>(StringRecord.Value(at)) = values![source];
+                }
+
+                record += StringRecord.Size(key.Length, valueSize) >> 3;
+            }
+        }
+    }
+
+    /// <summary>Copies <paramref name="value"/> to <paramref name="text"/>, advances it, and returns where the copy is.</summary>
+    private static TextRef Copy(string value, ref char* text)
+    {
+        TextRef copy = new() { Chars = text, Length = value.Length };
+        value.CopyTo(new Span<char>(text, value.Length));
+        text += value.Length;
+        return copy;
     }
 
     /// <summary>
@@ -266,10 +361,9 @@ internal static unsafe class HashTableBuilder
         }
     }
 
-    /// <summary>Chooses the bucket count and sorts the entries by bucket (a counting sort, stable: a bucket keeps the source order).</summary>
-    private static Grouping Group(ReadOnlySpan<int> hashes, bool topBits)
+    /// <summary>Sorts the entries into <paramref name="bucketCount"/> buckets (a counting sort, stable: a bucket keeps the source order).</summary>
+    private static Grouping Group(ReadOnlySpan<int> hashes, int bucketCount, bool topBits)
     {
-        int bucketCount = ChooseBucketCount(hashes, topBits);
         ulong multiplier = topBits ? 0 : HashTable.FastModMultiplier((uint)bucketCount);
         int shift = topBits ? 32 - BitOperations.Log2((uint)bucketCount) : 0;
         int[] startsBuffer = ArrayPool<int>.Shared.Rent(bucketCount + 1);
@@ -407,35 +501,32 @@ internal static unsafe class HashTableBuilder
     }
 
     /// <summary>
-    /// A bucket count of at least twice the number of keys, so that most misses land in an empty bucket: the first one tried
-    /// under which at most 5% of the keys share a bucket, or else the best one tried, up to 3 times the count (16 times for
-    /// small tables). FrozenHashTable's search, with its limits. Primes (so that the fast modulo spreads even sequential
-    /// keys) grow by a fifth; powers of two (for well-mixed hashes) double, rounding the limits up.
+    /// A prime bucket count (so that the fast modulo spreads even sequential keys) of at least twice the number of keys, so
+    /// that most misses land in an empty bucket: the first one tried under which at most 5% of the keys share a bucket, or
+    /// else the best one tried, up to <see cref="MaxBucketsPerKey"/> times the count, growing by a fifth. FrozenHashTable's
+    /// search, with its limit for large tables.
     /// </summary>
-    private static int ChooseBucketCount(ReadOnlySpan<int> hashes, bool powerOfTwo)
+    private static int ChooseBucketCount(ReadOnlySpan<int> hashes)
     {
         int n = hashes.Length;
         if (n == 0)
         {
-            return powerOfTwo ? 2 : 1;
+            return 1;
         }
 
-        long max = Math.Min(1 << 29, (long)n * (n < SparseTableLimit ? 16 : 3));
-        int first = powerOfTwo ? (int)BitOperations.RoundUpToPowerOf2((uint)(2 * n)) : NextPrime(2 * n);
-        max = powerOfTwo ? (long)BitOperations.RoundUpToPowerOf2((ulong)max) : max;
-        max = Math.Max(max, first);
+        long max = Math.Min(1 << 29, (long)n * MaxBucketsPerKey);
+        int first = NextPrime(2 * n);
         int acceptable = n / 20;
-        ulong[] seen = ArrayPool<ulong>.Shared.Rent((int)(max >> 6) + 1);
+        ulong[] seen = ArrayPool<ulong>.Shared.Rent((int)(Math.Max(max, first) >> 6) + 1);
         int best = first, bestCollisions = int.MaxValue;
-        for (int candidate = first; candidate <= max; candidate = powerOfTwo ? 2 * candidate : NextPrime(candidate + 1 + (candidate / 5)))
+        for (int candidate = first; candidate <= max; candidate = NextPrime(candidate + 1 + (candidate / 5)))
         {
-            ulong multiplier = powerOfTwo ? 0 : HashTable.FastModMultiplier((uint)candidate);
-            int shift = powerOfTwo ? 32 - BitOperations.Log2((uint)candidate) : 0;
+            ulong multiplier = HashTable.FastModMultiplier((uint)candidate);
             Array.Clear(seen, 0, (candidate >> 6) + 1);
             int collisions = 0;
             foreach (int hash in hashes)
             {
-                uint bucket = BucketOf(hash, candidate, multiplier, shift, powerOfTwo);
+                uint bucket = HashTable.FastMod(unchecked((uint)hash), (uint)candidate, multiplier);
                 ref ulong word = ref seen[bucket >> 6];
                 ulong bit = 1UL << (int)(bucket & 63);
                 if ((word & bit) == 0)
@@ -460,15 +551,6 @@ internal static unsafe class HashTableBuilder
 
         ArrayPool<ulong>.Shared.Return(seen);
         return best;
-    }
-
-    /// <summary>Copies <paramref name="value"/> to <paramref name="text"/>, advances it, and returns where the copy starts.</summary>
-    private static char* Copy(string value, ref char* text)
-    {
-        char* at = text;
-        value.CopyTo(new Span<char>(at, value.Length));
-        text += value.Length;
-        return at;
     }
 
     private static int NextPrime(int min)

@@ -84,32 +84,18 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
-            TableHeader* table = Table;
-            int index = HashTable.IndexOf(table, key);
-            if (index < 0)
+            if (!HashTable.TryGetValue(Table, key, _lifetime, out TValue? value))
             {
                 ThrowKeyNotFound(key);
             }
 
-            return HashTable.ValueAt<TValue>(table, index, _lifetime);
+            return value!;
         }
     }
 
     /// <summary>Looks up <paramref name="key"/>; no lock, no allocation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value)
-    {
-        TableHeader* table = Table;
-        int index = HashTable.IndexOf(table, key);
-        if (index >= 0)
-        {
-            value = HashTable.ValueAt<TValue>(table, index, _lifetime);
-            return true;
-        }
-
-        value = default;
-        return false;
-    }
+    public bool TryGetValue(TKey key, [MaybeNullWhen(false)] out TValue value) => HashTable.TryGetValue(Table, key, _lifetime, out value);
 
     /// <summary>Is <paramref name="key"/> in the dictionary?</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -130,8 +116,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             throw ThrowHelper.NoValueReference(Description);
         }
 
-        int index = HashTable.IndexOf(table, key);
-        return ref index < 0 ? ref Unsafe.NullRef<TValue>() : ref HashTable.ValueRefAt<TValue>(table, index);
+        return ref HashTable.ValueRef<TKey, TValue>(table, key);
     }
 
     /// <summary>
@@ -233,7 +218,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             get
             {
                 TableHeader* table = _dictionary.Table;
-                return new(HashTable.KeyAt<TKey>(table, _index, _dictionary._lifetime), HashTable.ValueAt<TValue>(table, _index, _dictionary._lifetime));
+                return new(HashTable.KeyAt<TKey>(table, _index, _dictionary._lifetime), HashTable.ValueAt<TKey, TValue>(table, _index, _dictionary._lifetime));
             }
         }
 
@@ -330,7 +315,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
                 TableHeader* table = _dictionary.Table;
                 ArgumentOutOfRangeException.ThrowIfNegative(index);
                 ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, table->Count);
-                return HashTable.ValueAt<TValue>(table, index, _dictionary._lifetime);
+                return HashTable.ValueAt<TKey, TValue>(table, index, _dictionary._lifetime);
             }
         }
 
@@ -354,7 +339,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
             }
 
             /// <summary>The current value.</summary>
-            public readonly TValue Current => HashTable.ValueAt<TValue>(_dictionary.Table, _index, _dictionary._lifetime);
+            public readonly TValue Current => HashTable.ValueAt<TKey, TValue>(_dictionary.Table, _index, _dictionary._lifetime);
 
             readonly object IEnumerator.Current => Current!;
 
@@ -391,16 +376,7 @@ public sealed unsafe class ProtectedDictionary<TKey, TValue> : IReadOnlyDictiona
         /// <summary>Looks up <paramref name="key"/>.</summary>
         public bool TryGetValue(TAlternateKey key, [MaybeNullWhen(false)] out TValue value)
         {
-            TableHeader* table = Dictionary.Table;
-            int index = HashTable.IndexOfString(table, AsSpan(key));
-            if (index >= 0)
-            {
-                value = HashTable.ValueAt<TValue>(table, index, Dictionary._lifetime);
-                return true;
-            }
-
-            value = default;
-            return false;
+            return HashTable.TryGetStringValue(Dictionary.Table, AsSpan(key), Dictionary._lifetime, out value);
         }
 
         /// <summary>Is <paramref name="key"/> in the dictionary?</summary>

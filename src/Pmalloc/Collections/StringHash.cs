@@ -16,8 +16,9 @@ namespace Pmalloc;
 /// <para><b>Hostile keys.</b> Keys may come from input an attacker chose (a policy file, a request). Every hash here mixes
 /// in <see cref="Seed"/>, 64 random bits drawn once per process, so precomputed colliding keys collide no more than random
 /// ones. The mixing is cheap, not cryptographic: some colliding sets do not depend on the seed (keys equal in their slice,
-/// or differing by paired high bits). So the build measures what it built (<see cref="HashTable"/>): when a bucket holds
-/// too many keys, or too many keys share one hash code, it rebuilds with the next kind of <see cref="StringHashKind"/>,
+/// or differing by paired high bits). So the build measures what it built (<see cref="HashTableBuilder"/>): when one home
+/// holds too many keys, a key lies too far past its home, or too many keys share one hash code, it rebuilds with the next
+/// kind of <see cref="StringHashKind"/>,
 /// ending with the runtime's Marvin hash, which is keyed per process and made for this. A crafted set of keys then costs
 /// at most a few extra comparisons per lookup.</para>
 /// <para><b>Ignore-case</b> over all-ASCII keys folds ASCII letters to upper case and every other character to one class,

@@ -1,24 +1,29 @@
+using System.Runtime.InteropServices;
+
 namespace Pmalloc;
 
 /// <summary>
 /// One chunk's mapping, as the OS layer made it: <see cref="Length"/> usable bytes at <see cref="Start"/>, backed by
-/// [<see cref="BackingOffset"/>, +<see cref="Length"/>) of a memory file (<see cref="Backing"/>), optionally between two
+/// [<see cref="BackingOffset"/>, +<see cref="Length"/>) of a memory file (<see cref="Backing"/>: a memfd on Linux, a
+/// pagefile-backed section on Windows), optionally between two
 /// inaccessible guard pages that belong to the same reservation (<see cref="ReservationStart"/>,
 /// <see cref="ReservationLength"/>). Created and changed only by <see cref="OsMemory"/>; it knows no pool.
 /// </summary>
 /// <remarks>
 /// <para>Where a chunk lives is <see cref="Backing"/> + <see cref="BackingOffset"/> + <see cref="Length"/>: a writer that
 /// receives the descriptor maps that range and sees the chunk's bytes. Every chunk of a pool shares the pool's memfd
-/// (<see cref="Shared"/>); a secret chunk has a <c>memfd_secret</c> of its own at offset 0.</para>
+/// (<see cref="Shared"/>); a secret chunk has a <c>memfd_secret</c> of its own at offset 0. On Windows each chunk has a
+/// section of its own (<see cref="Shared"/> is null), guard pages included, so the chunk starts one page into it.</para>
 /// <para>There is deliberately no finalizer: addresses handed out by a pool are raw pointers the GC cannot see, so unmapping
 /// from a finalizer would turn a forgotten pool into a use-after-free. A pool that is never disposed keeps its memory
-/// until the process exits. The backing descriptor is a <see cref="SafeFdHandle"/>: closing it waits for calls in flight.</para>
+/// until the process exits. The backing is a <see cref="SafeHandle"/> (<see cref="SafeFdHandle"/>, <see cref="SafeSectionHandle"/>):
+/// closing it waits for calls in flight.</para>
 /// </remarks>
 internal sealed class ChunkMapping
 {
     private bool _ownBackingSealed;
 
-    internal ChunkMapping(SafeFdHandle backing, nint reservationStart, nuint reservationLength, nint start, nuint length, ChunkFlags flags)
+    internal ChunkMapping(SafeHandle backing, nint reservationStart, nuint reservationLength, nint start, nuint length, ChunkFlags flags)
     {
         Backing = backing;
         Flags = flags;
@@ -28,13 +33,19 @@ internal sealed class ChunkMapping
         Length = length;
     }
 
-    /// <summary>The memory file behind the mapping (the pool's memfd, or the chunk's own secret one), closed once the pool no longer writes through it.</summary>
-    internal SafeFdHandle Backing { get; }
+    /// <summary>The memory file behind the mapping (the pool's memfd, the chunk's own secret one, or its Windows section), closed once the pool no longer writes through it.</summary>
+    internal SafeHandle Backing { get; }
+
+    /// <summary>The backing as the Linux layer uses it: the memfd.</summary>
+    internal SafeFdHandle Fd => (SafeFdHandle)Backing;
+
+    /// <summary>The backing as the Windows layer uses it: the section.</summary>
+    internal SafeSectionHandle Section => (SafeSectionHandle)Backing;
 
     /// <summary>The byte offset of <see cref="Start"/> in <see cref="Backing"/>.</summary>
     internal long BackingOffset { get; init; }
 
-    /// <summary>The pool's memory file this chunk is a range of; null for a secret chunk, whose backing is its own.</summary>
+    /// <summary>The pool's memory file this chunk is a range of; null for a secret chunk and on Windows, where the backing is the chunk's own.</summary>
     internal PoolBacking? Shared { get; init; }
 
     /// <summary>The guard pages are part of the chunk's own mapping, made inaccessible by <c>MADV_GUARD_INSTALL</c>: one VMA, not three.</summary>
@@ -62,6 +73,21 @@ internal sealed class ChunkMapping
     internal nuint Length { get; }
 
     internal bool HasGuardPages => ReservationStart != Start;
+
+    /// <summary>
+    /// Writes into this chunk once it is read-only go through the writer process (<see cref="OsWriter"/>), not the backing:
+    /// secret memory takes no <c>pwrite</c>, and Windows has no write into a section but through a view.
+    /// </summary>
+    internal bool WritesThroughWriter => IsSecret || OperatingSystem.IsWindows();
+
+    /// <summary>
+    /// Can a hole be punched in the chunk's backing (<see cref="OsMemory.TryPunch"/>, <see cref="OsMemory.TryRemove"/>)? Not
+    /// in secret memory, and not on Windows, whose sections take none: there a wipe is stores of zeros.
+    /// </summary>
+    internal bool TakesHoles => !IsSecret && !OperatingSystem.IsWindows();
+
+    /// <summary>Windows: the chunk is registered with <c>WerRegisterExcludedMemoryBlock</c>, and unregistered when it is unmapped.</summary>
+    internal bool IsExcludedFromErrorReports { get; set; }
 
     /// <summary>Backed by secret memory (Linux: <c>memfd_secret</c>).</summary>
     internal bool IsSecret => (Flags & ChunkFlags.SecretMemory) != 0;

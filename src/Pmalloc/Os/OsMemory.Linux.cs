@@ -1,4 +1,5 @@
 using System.Text;
+using static Pmalloc.OsMemory;
 
 namespace Pmalloc;
 
@@ -10,7 +11,11 @@ namespace Pmalloc;
 /// <c>memfd_secret</c> each, in a reservation. Protect is <c>mprotect</c>, sealing is <c>mseal</c> plus memfd seals, writes
 /// through the backing are <c>pwrite</c>, wiping is a punched hole (<c>fallocate</c>, or <c>MADV_REMOVE</c> without a descriptor).
 /// </summary>
-internal static unsafe partial class OsMemory
+/// <remarks>
+/// Called only through <see cref="OsMemory"/>, on Linux. (It carries no <c>[SupportedOSPlatform("linux")]</c>: the platform
+/// analyzer cannot tell that OsMemory's "not Windows" branch is Linux, which <see cref="OsPlatform"/> guarantees.)
+/// </remarks>
+internal static unsafe class LinuxMemory
 {
     /// <summary>The seals that make a memfd's contents final: no write or new writable mapping, no resize, no more seal changes.</summary>
     private const Interop.Seals FinalSeals = Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal;
@@ -28,7 +33,7 @@ internal static unsafe partial class OsMemory
     /// </summary>
     private const Interop.Seals SizeSeals = Interop.Seals.Shrink;
 
-    internal static partial OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    internal static OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
     {
         AssertPageMultiple(length);
         mapping = null;
@@ -53,7 +58,7 @@ internal static unsafe partial class OsMemory
         return result;
     }
 
-    internal static partial OsResult TryProtect(ChunkMapping mapping, bool writable)
+    internal static OsResult TryProtect(ChunkMapping mapping, bool writable)
     {
         // Installed guard pages stay inaccessible whatever the protection (the markers survive mprotect), and protecting
         // the whole mapping keeps it one VMA instead of splitting the guards off.
@@ -63,7 +68,7 @@ internal static unsafe partial class OsMemory
             : OsResult.Fail("mprotect", writable ? "make a chunk writable" : "make a chunk read-only");
     }
 
-    internal static partial OsResult TrySealMapping(ChunkMapping mapping)
+    internal static OsResult TrySealMapping(ChunkMapping mapping)
     {
         if (Interop.mseal(mapping.ReservationStart, mapping.ReservationLength) != 0)
         {
@@ -74,7 +79,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TrySealBacking(ChunkMapping mapping, bool final)
+    internal static OsResult TrySealBacking(ChunkMapping mapping, bool final)
     {
         if (mapping.IsSecret)
         {
@@ -100,7 +105,7 @@ internal static unsafe partial class OsMemory
             return OsResult.Fail(Interop.Errno.EBADF, "fcntl(F_ADD_SEALS)", "seal a pool's memfd");
         }
 
-        if (Interop.fcntl(mapping.Backing, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
+        if (Interop.fcntl(mapping.Fd, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
         {
             return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a pool's memfd");
         }
@@ -114,7 +119,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length)
+    internal static OsResult TryWriteBacking(ChunkMapping mapping, nuint offset, byte* source, nuint length)
     {
         System.Diagnostics.Debug.Assert(offset + length <= mapping.Length);
         if (mapping.IsSecret)
@@ -127,7 +132,7 @@ internal static unsafe partial class OsMemory
         while (length > 0)
         {
             // pwrite to a memfd writes everything unless interrupted or out of memory; loop for the partial case anyway.
-            nint written = Interop.pwrite(mapping.Backing, source, length, position);
+            nint written = Interop.pwrite(mapping.Fd, source, length, position);
             if (written < 0)
             {
                 if (Interop.LastErrno == Interop.Errno.EINTR)
@@ -146,7 +151,7 @@ internal static unsafe partial class OsMemory
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryPunch(ChunkMapping mapping, nuint offset, nuint length)
+    internal static OsResult TryPunch(ChunkMapping mapping, nuint offset, nuint length)
     {
         AssertPageMultiple(length);
         System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
@@ -157,12 +162,12 @@ internal static unsafe partial class OsMemory
                 "fallocate(FALLOC_FL_PUNCH_HOLE)", $"give {length} bytes of a chunk back to the kernel");
         }
 
-        return Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset + (long)offset, (long)length) == 0
+        return Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset + (long)offset, (long)length) == 0
             ? OsResult.Ok
             : OsResult.Fail("fallocate(FALLOC_FL_PUNCH_HOLE)", $"give {length} bytes of a chunk back to the kernel");
     }
 
-    internal static partial OsResult TryRemove(ChunkMapping mapping, nuint offset, nuint length)
+    internal static OsResult TryRemove(ChunkMapping mapping, nuint offset, nuint length)
     {
         AssertPageMultiple(length);
         System.Diagnostics.Debug.Assert(offset % (nuint)PageSize == 0 && offset + length <= mapping.Length);
@@ -178,15 +183,15 @@ internal static unsafe partial class OsMemory
             : OsResult.Fail("madvise(MADV_REMOVE)", $"give {length} bytes of a chunk back to the kernel");
     }
 
-    internal static partial bool TryPunchAll(PoolBacking backing) =>
+    internal static bool TryPunchAll(PoolBacking backing) =>
         backing.CanPunch && backing.Size > 0
         && Interop.fallocate(backing.Fd!, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, 0, backing.Size) == 0;
 
-    internal static partial void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
+    internal static void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
 
-    internal static partial void CloseBacking(PoolBacking backing) => backing.Fd?.Dispose();
+    internal static void CloseBacking(PoolBacking backing) => backing.Fd?.Dispose();
 
-    internal static partial void Unmap(ChunkMapping mapping, bool punch)
+    internal static void Unmap(ChunkMapping mapping, bool punch)
     {
         // munmap of a range we mapped fails only if the mapping is sealed; the caller checks that first.
         _ = Interop.munmap(mapping.ReservationStart, mapping.ReservationLength);
@@ -202,14 +207,14 @@ internal static unsafe partial class OsMemory
             // is not reused, and its pages go back to the kernel when the file is closed.
             long guard = mapping.GuardsInstalled ? PageSize : 0;
             long at = mapping.BackingOffset - guard, span = (long)mapping.Length + (2 * guard);
-            if (Interop.fallocate(mapping.Backing, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
+            if (Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
             {
                 shared.GiveBack(at, span);
             }
         }
     }
 
-    internal static partial bool TryGetThreadStack(out nuint low, out nuint size)
+    internal static bool TryGetThreadStack(out nuint low, out nuint size)
     {
         low = size = 0;
         byte* attr = stackalloc byte[Interop.PthreadAttrBytes];
@@ -229,18 +234,26 @@ internal static unsafe partial class OsMemory
         return found;
     }
 
-    internal static partial string DescriptorLimit() =>
+    internal static string DescriptorLimit() =>
         Interop.getrlimit(Interop.Resource.NoFile, out Interop.RLimit limit) != 0 ? "unknown"
         : limit.Current == ulong.MaxValue ? "unlimited"
         : $"{limit.Current}";
 
-    internal static partial string LockedMemoryLimit() =>
+    internal static string LockedMemoryLimit() =>
         Interop.getrlimit(Interop.Resource.MemLock, out Interop.RLimit limit) != 0 ? "unknown"
         : limit.Current == ulong.MaxValue ? "unlimited"
         : $"{limit.Current} bytes";
 
-    internal static partial bool IsLockedMemoryLimit(OsResult result) =>
+    internal static bool IsLockedMemoryLimit(OsResult result) =>
         result.Call is "mlock2" or "mmap(memfd_secret)" && result.Errno is Interop.Errno.ENOMEM or Interop.Errno.EPERM or Interop.Errno.EAGAIN;
+
+    internal static OsErrorKind KindOf(OsResult result) => result.Errno switch
+    {
+        Interop.Errno.ENOMEM => OsErrorKind.OutOfMemory,
+        Interop.Errno.ENOSYS => OsErrorKind.NotSupported,
+        Interop.Errno.EPERM or Interop.Errno.EACCES => OsErrorKind.Denied,
+        _ => OsErrorKind.Other,
+    };
 
     /// <summary>
     /// Maps the next range of the pool's memory file, opening it for the pool's first chunk: grows the file, maps the

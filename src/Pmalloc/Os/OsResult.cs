@@ -5,7 +5,7 @@ namespace Pmalloc;
 /// being attempted. The OS layer never throws and knows no pool; the pool layer turns a failure into the
 /// exception that names the pool and the address (<see cref="ThrowHelper.ForOs"/>).
 /// </summary>
-/// <param name="Errno">0 on success, else the failed call's errno.</param>
+/// <param name="Errno">0 on success, else the failed call's errno (on Windows: its Win32 error code, or an HRESULT).</param>
 /// <param name="Call">The system call that failed, as the man page names it (<c>mmap</c>, <c>fcntl(F_ADD_SEALS)</c>).</param>
 /// <param name="Attempt">What the layer was doing, as a verb phrase: "map a chunk of 65536 bytes".</param>
 internal readonly record struct OsResult(int Errno, string? Call, string? Attempt)

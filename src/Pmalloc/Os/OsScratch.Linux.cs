@@ -1,9 +1,9 @@
 namespace Pmalloc;
 
 /// <summary>Scratch memory on Linux: <c>mmap(MAP_PRIVATE | MAP_ANONYMOUS)</c>, then <c>MADV_DONTDUMP</c> and <c>mlock2(MLOCK_ONFAULT)</c>.</summary>
-internal static unsafe partial class OsScratch
+internal static unsafe class LinuxScratch
 {
-    internal static partial OsResult TryMap(nuint length, ChunkFlags flags, out nint address)
+    internal static OsResult TryMap(nuint length, ChunkFlags flags, out nint address)
     {
         address = Interop.mmap(0, length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Private | Interop.MapFlags.Anonymous);
         if (address == Interop.MapFailed)
@@ -33,5 +33,5 @@ internal static unsafe partial class OsScratch
         return result;
     }
 
-    internal static partial void Unmap(nint address, nuint length) => _ = Interop.munmap(address, length);
+    internal static void Unmap(nint address, nuint length) => _ = Interop.munmap(address, length);
 }

@@ -7,11 +7,11 @@ namespace Pmalloc;
 /// Unix socket (SCM_RIGHTS) with the chunk's offset and length in it, maps that range in its own address space, and
 /// does each store there: one atomic instruction for the 8-byte operations, memcpy or memset for the others.
 /// </summary>
-internal static unsafe partial class OsWriter
+internal static unsafe class LinuxWriter
 {
-    internal static partial int ProcessId => WriterProcess.Current?.Pid ?? 0;
+    internal static int ProcessId => WriterProcess.Current?.Pid ?? 0;
 
-    internal static partial OsResult TryRegister(ChunkMapping mapping, out WriterRegistration? registration)
+    internal static OsResult TryRegister(ChunkMapping mapping, out WriterRegistration? registration)
     {
         registration = null;
         string attempt = $"map a chunk of {mapping.Length} bytes in the write-rare writer process";
@@ -41,7 +41,7 @@ internal static unsafe partial class OsWriter
             Offset = checked((ulong)mapping.BackingOffset),
             Length = mapping.Length,
         };
-        OsResult result = Call(writer!, ref request, mapping.Backing, null, 0, attempt, mapping.IsSecret, out ulong handle);
+        OsResult result = Call(writer!, ref request, mapping.Fd, null, 0, attempt, mapping.IsSecret, out ulong handle);
         if (!result.Failed)
         {
             registration = new WriterRegistration(writer!.Generation, handle, mapping.Length);
@@ -50,7 +50,7 @@ internal static unsafe partial class OsWriter
         return result;
     }
 
-    internal static partial void Unregister(WriterRegistration registration)
+    internal static void Unregister(WriterRegistration registration)
     {
         if (registration.IsReleased)
         {
@@ -67,32 +67,32 @@ internal static unsafe partial class OsWriter
         }
     }
 
-    internal static partial bool IsLive(WriterRegistration registration) =>
+    internal static bool IsLive(WriterRegistration registration) =>
         !registration.IsReleased && WriterProcess.Current is { } writer && writer.Generation == registration.Writer;
 
-    internal static partial OsResult TryStore(WriterRegistration registration, nuint offset, long value)
+    internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value)
     {
-        Request request = new() { Op = Op.Store, Offset = offset, Value = (ulong)value };
+        Request request = new() { Op = Op.Store, Offset = offset, Value = unchecked((ulong)value) };
         return Word(registration, ref request, "store 8 bytes through the write-rare writer process", out _);
     }
 
-    internal static partial OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
+    internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
     {
-        Request request = new() { Op = Op.Add, Offset = offset, Value = (ulong)delta };
+        Request request = new() { Op = Op.Add, Offset = offset, Value = unchecked((ulong)delta) };
         OsResult outcome = Word(registration, ref request, "add to 8 bytes through the write-rare writer process", out ulong value);
-        result = (long)value;
+        result = unchecked((long)value);
         return outcome;
     }
 
-    internal static partial OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
+    internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
     {
-        Request request = new() { Op = Op.CompareExchange, Offset = offset, Value = (ulong)value, Comparand = (ulong)comparand };
+        Request request = new() { Op = Op.CompareExchange, Offset = offset, Value = unchecked((ulong)value), Comparand = unchecked((ulong)comparand) };
         OsResult outcome = Word(registration, ref request, "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
-        original = (long)old;
+        original = unchecked((long)old);
         return outcome;
     }
 
-    internal static partial OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length)
+    internal static OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length)
     {
         System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
         while (length > 0)
@@ -113,7 +113,7 @@ internal static unsafe partial class OsWriter
         return OsResult.Ok;
     }
 
-    internal static partial OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length)
+    internal static OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length)
     {
         System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
         Request request = new() { Op = Op.Fill, Handle = registration.Handle, Offset = offset, Length = length, Value = value };

@@ -60,6 +60,9 @@ internal sealed unsafe class WriterProcess
     /// <summary>The running writer, or null if none was started or the last one exited.</summary>
     internal static WriterProcess? Current => Volatile.Read(ref s_current) is { HasExited: false } writer ? writer : null;
 
+    /// <summary>Is there a writer executable to start? (Looked up, not started: for <see cref="PlatformSupport"/>.)</summary>
+    internal static bool IsAvailable => Find(out _) is not null;
+
     /// <summary>The writer's pid.</summary>
     internal int Pid => _launch.Pid;
 
@@ -315,7 +318,7 @@ internal sealed unsafe class WriterProcess
             return OsResult.Fail(hello.Error, step, $"{attempt}: its sandbox could not be set up");
         }
 
-        if ((uint)hello.Value != HelloMagic || (uint)hello.Stage != WriterProtocol.Version)
+        if (unchecked((uint)hello.Value) != HelloMagic || (uint)hello.Stage != WriterProtocol.Version)
         {
             return OsResult.Fail(Interop.Errno.EPROTO, "recv", $"{attempt}: it is not a pmalloc writer of protocol version {WriterProtocol.Version}");
         }

@@ -765,7 +765,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         nuint offset = (nuint)(address - chunk.Start);
         nuint first = (offset + page - 1) & ~(page - 1), last = (offset + length) & ~(page - 1);
         bool readOnly = _core.MemoryIsReadOnly;
-        if (last > first && !chunk.Mapping.IsSecret)
+        if (last > first && chunk.Mapping.TakesHoles)
         {
             OsResult punched = OsMemory.TryPunch(chunk.Mapping, first, last - first);
             if (!punched.Failed)
@@ -803,7 +803,8 @@ public abstract unsafe class ProtectablePool : IDisposable
     /// pool's mapping is made writable for the moment of the wipe, here only; a write-rare pool's never is (the kernel
     /// allows MADV_REMOVE on a read-only shared mapping of a memfd opened for writing, which every chunk's is). Secret memory takes no holes: the
     /// kernel zeroes it when it frees it, at the unmap and close that follow; a read-only secret chunk is zeroed first by the
-    /// writer process all the same.
+    /// writer process all the same. Windows sections take no holes either: a read-only chunk is zeroed by the writer process
+    /// (write-rare), else through a second view of its section, writable for the moment of the wipe (write-once).
     /// </summary>
     private void WipeForDestroy(Chunk chunk)
     {
@@ -816,15 +817,19 @@ public abstract unsafe class ProtectablePool : IDisposable
         // Intentionally ignore failures below: destroy must not throw, and the pages go back to the kernel at the unmap.
         ChunkMapping m = chunk.Mapping;
         bool readOnly = _core.MemoryIsReadOnly;
-        if (m.IsSecret)
+        if (!m.TakesHoles)
         {
+            // Secret memory and Windows sections take no holes: their wipe is a store of zeros, by the writer process where
+            // the memory is read-only.
             if (!readOnly)
             {
                 OsMemory.Wipe(chunk.Start, used);
             }
-            else if (!m.IsBackingSealed)
+            else if (!m.IsBackingSealed && _writePath.WipeSecret(chunk, used).Failed && !m.IsSecret)
             {
-                _ = _writePath.WipeSecret(chunk, used);
+                // Windows, a protected write-once pool (or a write-rare one without its writer executable): through a
+                // second view of the section, writable for the moment of the wipe; the public view stays read-only.
+                _ = OsMemory.TryZeroThroughSection(m, used);
             }
 
             return;
@@ -905,7 +910,7 @@ public abstract unsafe class ProtectablePool : IDisposable
         PoolHardening h = PoolHardening.None;
         h |= o.GuardPages ? PoolHardening.GuardPages : 0;
         h |= o.LockInMemory || o.SecretMemory ? PoolHardening.LockedInMemory : 0;
-        h |= o.ExcludeFromCoreDumps || o.SecretMemory ? PoolHardening.ExcludedFromCoreDumps : 0;
+        h |= (o.ExcludeFromCoreDumps && KernelFeatures.CoreDumpExclusion) || o.SecretMemory ? PoolHardening.ExcludedFromCoreDumps : 0;
         h |= o.SecretMemory ? PoolHardening.SecretMemory : 0;
         h |= _sealer.MappingsSealed ? PoolHardening.MappingsSealed : 0;
         h |= _sealer.BackingSealed ? PoolHardening.BackingSealed : 0;
@@ -952,8 +957,9 @@ public abstract unsafe class ProtectablePool : IDisposable
         ChunkSealer.ValidateOptions(options);
         if (options.SecretMemory && !KernelFeatures.MemfdSecret)
         {
-            ThrowHelper.ThrowUnsupported(options.Name,
-                "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
+            ThrowHelper.ThrowUnsupported(options.Name, OperatingSystem.IsWindows()
+                ? "PoolOptions.SecretMemory needs memfd_secret(2), which is Linux's: Windows has no memory the kernel cannot read on the process's behalf."
+                : "PoolOptions.SecretMemory needs memfd_secret(2) (Linux 5.14 or later; some kernels also need the boot option secretmem.enable=1).");
         }
 
         return options;

@@ -167,12 +167,15 @@ internal static class ThrowHelper
     internal static Exception ForOs(string pool, OsResult result, nint address = 0)
     {
         string at = address == 0 ? "" : $" at {Hex(address)}";
-        string error = $"{result.Call} failed with {Interop.ErrnoName(result.Errno)} ({Marshal.GetPInvokeErrorMessage(result.Errno)})";
+        string error = $"{result.Call} failed with {OsMemory.ErrorName(result.Errno)} ({Marshal.GetPInvokeErrorMessage(result.Errno)})";
         if (OsMemory.IsLockedMemoryLimit(result))
         {
+            string limit = OperatingSystem.IsWindows()
+                ? $"the memory it may lock, which Windows bounds by its working-set size (now {OsMemory.LockedMemoryLimit()}; " +
+                  "raise it with SetProcessWorkingSetSize(Ex) before the pool locks its chunks)"
+                : $"RLIMIT_MEMLOCK (now {OsMemory.LockedMemoryLimit()}; see 'ulimit -l', LimitMEMLOCK= in systemd, or grant CAP_IPC_LOCK)";
             return new InsufficientMemoryException(
-                $"Pool '{pool}': cannot {result.Attempt}{at}: {error}, which means the process would exceed RLIMIT_MEMLOCK " +
-                $"(now {OsMemory.LockedMemoryLimit()}; see 'ulimit -l', LimitMEMLOCK= in systemd, or grant CAP_IPC_LOCK). " +
+                $"Pool '{pool}': cannot {result.Attempt}{at}: {error}, which means the process would exceed {limit}. " +
                 "Raise the limit, or make the pool smaller, or turn LockInMemory off.");
         }
 
@@ -186,7 +189,7 @@ internal static class ThrowHelper
                 "Dispose pools you no longer need, make fewer and larger pools (PoolOptions.ChunkSize), or raise the limit (sysctl vm.max_map_count).");
         }
 
-        if (result.Errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE)
+        if (OsMemory.IsDescriptorLimit(result))
         {
             string which = result.Errno == Interop.Errno.EMFILE
                 ? $"the process has as many open files as RLIMIT_NOFILE allows (now {OsMemory.DescriptorLimit()}; see 'ulimit -n', LimitNOFILE= in systemd)"
@@ -198,11 +201,11 @@ internal static class ThrowHelper
         }
 
         string message = $"Pool '{pool}': cannot {result.Attempt}{at}: {error}.";
-        return result.Errno switch
+        return OsMemory.KindOf(result) switch
         {
-            Interop.Errno.ENOMEM => new OutOfMemoryException(message),
-            Interop.Errno.ENOSYS => new PlatformNotSupportedException(message),
-            Interop.Errno.EPERM or Interop.Errno.EACCES => new UnauthorizedAccessException(message),
+            OsErrorKind.OutOfMemory => new OutOfMemoryException(message),
+            OsErrorKind.NotSupported => new PlatformNotSupportedException(message),
+            OsErrorKind.Denied => new UnauthorizedAccessException(message),
             _ => new IOException(message, result.Errno),
         };
     }

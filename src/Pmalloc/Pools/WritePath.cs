@@ -32,8 +32,9 @@ internal abstract unsafe class WritePath
     internal abstract OsResult Publish(Chunk chunk, nint slot, nint value, bool readOnly);
 
     /// <summary>
-    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only secret chunk, which takes no holes, without
-    /// a writable mapping in this process. Only the write-rare path can (through the writer process); others fail.
+    /// Destroy's wipe of the first <paramref name="length"/> bytes of a read-only chunk that takes no holes (secret memory;
+    /// every chunk on Windows), without a writable mapping in this process. Only the write-rare path can (through the writer
+    /// process); others fail.
     /// </summary>
     internal virtual OsResult WipeSecret(Chunk chunk, nuint length) =>
         OsResult.Fail(Interop.Errno.EOPNOTSUPP, "write", "zero read-only secret memory");

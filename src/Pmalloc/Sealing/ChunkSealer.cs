@@ -37,8 +37,9 @@ internal sealed class ChunkSealer
     {
         if (options.Seal == SealMode.Required && !KernelFeatures.Mseal)
         {
-            ThrowHelper.ThrowUnsupported(options.Name,
-                "PoolOptions.Seal is Required but this kernel has no mseal(2) (Linux 6.10 or later); use SealMode.IfSupported to protect without sealing.");
+            ThrowHelper.ThrowUnsupported(options.Name, OperatingSystem.IsWindows()
+                ? "PoolOptions.Seal is Required but Windows has no sealing (nothing like Linux's mseal(2)); use SealMode.IfSupported to protect without sealing."
+                : "PoolOptions.Seal is Required but this kernel has no mseal(2) (Linux 6.10 or later); use SealMode.IfSupported to protect without sealing.");
         }
     }
 

@@ -24,7 +24,7 @@ public static class ProtectedMemory
         get
         {
             OsPlatform.EnsureSupported();
-            return KernelFeatures.Support;
+            return KernelFeatures.Support with { WriteRareAfterProtect = OsWriter.IsAvailable };
         }
     }
 

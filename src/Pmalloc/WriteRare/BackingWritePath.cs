@@ -18,7 +18,8 @@ namespace Pmalloc;
 /// lock-free readers, which <c>pwrite</c> does not promise (on x86-64 CPUs with FSRM the kernel copies with <c>rep movsb</c>):
 /// they go to the writer process (<see cref="OsWriter"/>), which holds the only writable mapping, in its own address
 /// space, and does each with one atomic instruction.</item>
-/// <item>Secret memory (<c>memfd_secret</c>) takes no <c>pwrite</c>: all its writes go to the writer process.</item>
+/// <item>Secret memory (<c>memfd_secret</c>) takes no <c>pwrite</c>, and a Windows section no write but through a view:
+/// all their writes go to the writer process (<see cref="ChunkMapping.WritesThroughWriter"/>), destroy's wipe included.</item>
 /// </list>
 /// <para>The writer maps a chunk on the first call that needs it (<see cref="_registrations"/>) and unmaps it when the
 /// pool is made read-only or destroyed, or the chunk is unmapped (<see cref="Release"/>).</para>
@@ -55,7 +56,7 @@ internal sealed unsafe class BackingWritePath : WritePath
 
         fixed (byte* s = source)
         {
-            if (!chunk.Mapping.IsSecret)
+            if (!chunk.Mapping.WritesThroughWriter)
             {
                 return OsMemory.TryWriteBacking(chunk.Mapping, OffsetOf(chunk, target), s, (nuint)source.Length);
             }
@@ -74,7 +75,7 @@ internal sealed unsafe class BackingWritePath : WritePath
         }
 
         nuint offset = OffsetOf(chunk, target);
-        if (chunk.Mapping.IsSecret)
+        if (chunk.Mapping.WritesThroughWriter)
         {
             OsResult registered = TryRegistration(chunk, out WriterRegistration? registration);
             return registered.Failed ? registered : Checked(chunk, OsWriter.TryFill(registration!, offset, value, length));
@@ -140,14 +141,13 @@ internal sealed unsafe class BackingWritePath : WritePath
     }
 
     /// <summary>
-    /// Destroy's wipe, never through a writable mapping, and never falling back to one: a memfd is zeroed with
-    /// <c>pwrite</c> where it holds data; secret memory through the writer if the chunk is sealed (it will never be freed),
-    /// otherwise by the kernel, which zeroes <c>memfd_secret</c> pages when it frees them (<c>mm/secretmem.c</c>), right after
-    /// the unmap. A failure is ignored: Dispose must not throw, and making the mapping writable is what this path never does.
+    /// Destroy's wipe of a read-only chunk that takes no holes (<see cref="ChunkMapping.TakesHoles"/>: secret memory, and
+    /// every chunk on Windows): the writer process zeroes it, so no writable mapping of it is made in this process. A
+    /// failure (no writer executable) is returned: the pool decides what else to do.
     /// </summary>
     internal override OsResult WipeSecret(Chunk chunk, nuint length)
     {
-        System.Diagnostics.Debug.Assert(chunk.Mapping.IsSecret);
+        System.Diagnostics.Debug.Assert(!chunk.Mapping.TakesHoles);
         OsResult result = TryRegistration(chunk, out WriterRegistration? registration);
         return result.Failed ? result : OsWriter.TryFill(registration!, 0, 0, length);
     }

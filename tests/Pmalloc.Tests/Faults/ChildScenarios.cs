@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -158,9 +159,44 @@ internal static unsafe partial class ChildScenarios
                 Console.WriteLine($"value kept: {*(long*)p == 0x600DL}");
             }
         },
+        ["windows-writer-missing"] = () =>
+        {
+            // Windows writes a protected chunk only through the writer: without it, every write after Protect is refused.
+            if (!OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("the Windows writer");
+            }
+
+            WindowsWriterProcess.PathOverride = @"C:\nonexistent\dir\pmalloc-writer.exe";
+            using WriteRarePool pool = ProtectedRareSecret(out nint p);
+            foreach ((string call, Action write) in new (string, Action)[]
+            {
+                ("Write", () => pool.Write(p, BitConverter.GetBytes(0x0BADL))),
+                ("Fill", () => pool.Fill(p, 0xBA, sizeof(long))),
+                ("Publish", () => pool.Publish(in *(nint*)p, 0x0BAD)),
+            })
+            {
+                try
+                {
+                    write();
+                    Console.WriteLine($"{call}: written without a writer");
+                }
+                catch (PlatformNotSupportedException e)
+                {
+                    Console.WriteLine($"{call} refused: {e.GetType().Name}: {e.Message}");
+                }
+            }
+
+            Console.WriteLine($"value kept: {*(long*)p == Secret}");
+        },
         ["writer-not-executable"] = () =>
         {
-            // As NuGet extracts a package: the file is there, without its execute permission.
+            // As NuGet extracts a package: the file is there, without its execute permission (a Unix file mode: Linux only).
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("a file's execute permission is a Unix file mode");
+            }
+
             string copy = Path.Combine(Path.GetTempPath(), $"pmalloc-writer-{Environment.ProcessId}");
             File.Copy(WriterProcess.FindExecutable() ?? throw new InvalidOperationException("setup: no pmalloc-writer"), copy, overwrite: true);
             File.SetUnixFileMode(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
@@ -182,7 +218,17 @@ internal static unsafe partial class ChildScenarios
             using WriteRarePool pool = ProtectedRareSecret(out nint p);
             pool.Publish(in *(nint*)p, 1);
             int first = OsWriter.ProcessId;
-            _ = Native.kill(first, 9);
+            if (OperatingSystem.IsWindows())
+            {
+                using Process writer = Process.GetProcessById(first);
+                writer.Kill();
+                writer.WaitForExit();
+            }
+            else
+            {
+                _ = Native.kill(first, 9);
+            }
+
             try
             {
                 // Either the death is already known (a new writer starts) or this call finds the socket closed.

@@ -22,6 +22,12 @@ public sealed partial class KernelFeatureTests
     /// <summary>Tries the feature directly. mseal (462) and memfd_secret (447) have the same number on every Linux architecture.</summary>
     private static bool Probe(KernelFeature feature)
     {
+        // Windows has none of them (and no libc to ask): the library must say so without a probe.
+        if (OperatingSystem.IsWindows())
+        {
+            return false;
+        }
+
         switch (feature)
         {
             case KernelFeature.Mseal:

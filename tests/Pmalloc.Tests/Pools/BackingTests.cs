@@ -35,6 +35,7 @@ public sealed unsafe class BackingTests
     [Fact]
     public void Every_chunk_of_a_pool_is_a_range_of_one_memfd()
     {
+        Platform.RequireLinux("one memfd per pool, read in /proc/self/fd (Windows has a section per chunk)");
         using WriteOncePool pool = ManyChunks(out _);
 
         // One descriptor, however many chunks, and every chunk's mapping is of the same file (one inode).
@@ -79,6 +80,7 @@ public sealed unsafe class BackingTests
     [Fact]
     public void A_protected_write_once_pool_holds_no_descriptor_and_keeps_its_memory()
     {
+        Platform.RequireLinux("a chunk's backing is a file descriptor on Linux only (Windows keeps each chunk's section until Dispose)");
         WriteOncePool pool = ManyChunks(out nint[] kept);
         int chunks = pool.Statistics.Chunks;
         pool.Protect();
@@ -99,6 +101,7 @@ public sealed unsafe class BackingTests
     [Fact]
     public void A_write_rare_pool_holds_one_descriptor_until_MakeReadOnly_and_none_after()
     {
+        Platform.RequireLinux("one memfd per pool, read in /proc/self/fd (Windows has a section per chunk)");
         using WriteRarePool pool = new(new PoolOptions { Name = TestPools.UniqueName(), ChunkSize = Page });
         nint p = pool.Allocate(64);
         _ = pool.Allocate((nuint)(4 * Page)); // a second chunk

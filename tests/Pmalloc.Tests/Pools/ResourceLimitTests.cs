@@ -14,6 +14,7 @@ public sealed class ResourceLimitTests
     [Fact]
     public void Protected_pools_hold_no_descriptor_and_EMFILE_names_RLIMIT_NOFILE_and_changes_nothing()
     {
+        Platform.RequireLinux("RLIMIT_NOFILE (Windows has no descriptor limit)");
         ChildResult result = Child.Run("descriptor-limit");
         AssertSurvived(result);
         string o = result.StandardOutput;
@@ -32,6 +33,7 @@ public sealed class ResourceLimitTests
     [Fact]
     public void Near_vm_max_map_count_a_chunk_is_refused_naming_the_limit_while_the_runtime_still_has_room()
     {
+        Platform.RequireLinux("vm.max_map_count");
         ChildResult result = Child.Run("mapping-limit-near");
         AssertSurvived(result);
         string o = result.StandardOutput;
@@ -47,6 +49,7 @@ public sealed class ResourceLimitTests
     [Fact]
     public void Pools_until_vm_max_map_count_end_in_an_exception_naming_it_and_the_runtime_goes_on()
     {
+        Platform.RequireLinux("vm.max_map_count");
         // The case: about 32,500 pools used to kill the runtime ("Failed to create RW mapping for RX memory").
         // Some 61,000 pools: allow for a slow, shared machine.
         ChildResult result = Child.Run("mapping-limit-pools", TimeSpan.FromMinutes(8));
@@ -61,6 +64,7 @@ public sealed class ResourceLimitTests
     [Fact]
     public void Past_RLIMIT_FSIZE_a_chunk_is_refused_naming_it_instead_of_SIGXFSZ()
     {
+        Platform.RequireLinux("RLIMIT_FSIZE");
         ChildResult result = Child.Run("file-size-limit");
         AssertSurvived(result);
         Assert.Contains("refused: IOException: Pool 'child-fsize'", result.StandardOutput, StringComparison.Ordinal);
@@ -81,6 +85,7 @@ public sealed class ResourceLimitTests
     [InlineData("refill-over-address-space-limit-mapping")]
     public void A_refill_refused_under_RLIMIT_AS_names_the_pool_and_leaves_nothing_behind(string scenario)
     {
+        Platform.RequireLinux("lowers RLIMIT_AS with setrlimit and reads /proc/self/maps");
         ChildResult result = Child.Run(scenario);
 
         Assert.True(result.ExitCode == 0 && result.StandardOutput.Contains(ChildScenarios.SurvivedMarker, StringComparison.Ordinal), result.ToString());

@@ -149,6 +149,7 @@ public sealed unsafe class SealingTests
     [InlineData(SealMode.None)]
     public void Madvise_dontneed_loses_nothing_sealed_or_not(SealMode mode)
     {
+        Platform.RequireLinux("madvise(MADV_DONTNEED) is Linux's");
         // The pages live in the memfd, not in the mapping: dropping the mapping's pages refaults them from it.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, mode);
         _ = Interop.madvise(m.Start, m.Length, Interop.Advice.DontNeed);
@@ -158,6 +159,7 @@ public sealed unsafe class SealingTests
     [Fact]
     public void Without_sealing_the_memfd_reopened_through_proc_can_still_be_written()
     {
+        Platform.RequireLinux("reopens the memfd through /proc/self/map_files (Windows: pmalloc attack windows-virtualprotect)");
         // The documented limit that sealing closes: Protect alone does not stop a writer who reopens the memfd.
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m, SealMode.None);
         using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);

@@ -3,13 +3,26 @@ using System.Diagnostics;
 namespace Pmalloc.Tests;
 
 /// <summary>How a child scenario ended.</summary>
-/// <param name="ExitCode">The exit status (134 for the runtime's fail-fast abort).</param>
+/// <param name="ExitCode">
+/// The exit status: 134 for the runtime's fail-fast abort on Linux; on Windows the fail-fast's NTSTATUS (see
+/// <see cref="WindowsFailFastStatuses"/>).
+/// </param>
 /// <param name="StandardOutput">Everything it printed on stdout.</param>
 /// <param name="StandardError">Everything it printed on stderr (the runtime's fatal error report goes here).</param>
 internal sealed record ChildResult(int ExitCode, string StandardOutput, string StandardError)
 {
     /// <summary>True when the child died of the runtime's fail-fast <see cref="AccessViolationException"/>.</summary>
-    internal bool DiedOfAccessViolation => ExitCode == 134 && StandardError.Contains("AccessViolationException", StringComparison.Ordinal);
+    internal bool DiedOfAccessViolation =>
+        (OperatingSystem.IsWindows() ? WindowsFailFastStatuses.Contains(ExitCode) : ExitCode == 134) &&
+        StandardError.Contains("AccessViolationException", StringComparison.Ordinal);
+
+    /// <summary>
+    /// How a .NET process that dies of an AccessViolationException ends on Windows: <c>STATUS_FAIL_FAST_EXCEPTION</c>
+    /// (0xC0000602), which is what Wine 8 reports and what the tests see in CI; <c>STATUS_STACK_BUFFER_OVERRUN</c>
+    /// (0xC0000409, <c>__fastfail</c>) and <c>STATUS_ACCESS_VIOLATION</c> (0xC0000005) are what Windows itself may report.
+    /// The runtime's "AccessViolationException" on stderr is required as well.
+    /// </summary>
+    internal static readonly int[] WindowsFailFastStatuses = [unchecked((int)0xC0000602), unchecked((int)0xC0000409), unchecked((int)0xC0000005)];
 
     /// <summary>Everything about the child, for a failure message.</summary>
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{StandardOutput}\n--- stderr\n{StandardError}";

@@ -59,7 +59,7 @@ internal static class KernelRequirements
     }
 
     /// <summary>The reason a test that needs <paramref name="feature"/> cannot run here.</summary>
-    internal static string MissingReason(KernelFeature feature) => feature switch
+    internal static string MissingReason(KernelFeature feature) => OperatingSystem.IsWindows() ? $"Windows has no {NameOf(feature)} (a Linux kernel feature)" : feature switch
     {
         KernelFeature.Mseal => "this kernel has no mseal(2) (Linux 6.10+)",
         KernelFeature.MemfdSecret => "this kernel has no memfd_secret(2) (Linux 5.14+, with secretmem enabled)",

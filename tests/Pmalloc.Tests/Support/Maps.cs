@@ -8,7 +8,11 @@ internal sealed record MapsEntry(nint Start, nint End, string Permissions, long 
     internal bool IsWritable => Permissions.Contains('w', StringComparison.Ordinal);
 
     /// <summary>The mappings of process <paramref name="pid"/> (this one by default), as /proc shows them now.</summary>
-    internal static List<MapsEntry> Read(string pid = "self") => [.. File.ReadLines($"/proc/{pid}/maps").Select(Parse)];
+    internal static List<MapsEntry> Read(string pid = "self")
+    {
+        Platform.RequireLinux("reads /proc/PID/maps");
+        return [.. File.ReadLines($"/proc/{pid}/maps").Select(Parse)];
+    }
 
     /// <summary>Parses one line.</summary>
     internal static MapsEntry Parse(string line)

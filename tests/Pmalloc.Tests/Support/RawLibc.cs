@@ -18,7 +18,11 @@ internal static unsafe partial class RawLibc
     internal const int MremapMayMove = 1;
 
     /// <summary>The descriptor number behind a chunk's backing, or -1 once the library closed it.</summary>
-    internal static int RawFd(this ChunkMapping mapping) => mapping.Backing.IsClosed ? -1 : (int)mapping.Backing.DangerousGetHandle();
+    internal static int RawFd(this ChunkMapping mapping)
+    {
+        Platform.RequireLinux("a chunk's backing is a file descriptor on Linux only");
+        return mapping.Backing.IsClosed ? -1 : (int)mapping.Backing.DangerousGetHandle();
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     internal static partial nint mremap(nint oldAddress, nuint oldSize, nuint newSize, int flags, nint newAddress);

@@ -8,6 +8,7 @@ internal sealed record SmapsEntry(nint Start, nint End, string Permissions, stri
     /// <summary>Every mapping of process <paramref name="pid"/> (this one by default), in address order.</summary>
     internal static List<SmapsEntry> Read(string pid = "self")
     {
+        Platform.RequireLinux("reads /proc/PID/smaps");
         List<SmapsEntry> entries = [];
         foreach (string line in File.ReadLines($"/proc/{pid}/smaps"))
         {

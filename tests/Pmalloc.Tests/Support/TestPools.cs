@@ -15,8 +15,11 @@ internal static class TestPools
         new(new PoolOptions { Name = UniqueName(test), Alignment = alignment, ChunkSize = chunkSize, GuardPages = guardPages });
 
     /// <summary>The lines of /proc/self/maps that belong to the pool named <paramref name="name"/>.</summary>
-    internal static string[] MapsLinesOf(string name) =>
-        File.ReadAllLines("/proc/self/maps").Where(l => l.EndsWith($"/memfd:pmalloc:{name} (deleted)", StringComparison.Ordinal)).ToArray();
+    internal static string[] MapsLinesOf(string name)
+    {
+        Platform.RequireLinux("reads /proc/self/maps");
+        return File.ReadAllLines("/proc/self/maps").Where(l => l.EndsWith($"/memfd:pmalloc:{name} (deleted)", StringComparison.Ordinal)).ToArray();
+    }
 
     /// <summary>Fills <paramref name="length"/> bytes at <paramref name="address"/> with a pattern derived from <paramref name="seed"/>.</summary>
     internal static unsafe void Fill(nint address, nuint length, int seed)

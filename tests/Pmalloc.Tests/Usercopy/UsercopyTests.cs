@@ -337,6 +337,7 @@ public sealed unsafe class UsercopyTests
                 int i = 0;
                 while (!Volatile.Read(ref done))
                 {
+                    Platform.LetGcIn();
                     nint p = addresses[i++ % addresses.Length];
                     AllocationInfo info = ProtectedMemory.CheckRead(p, 8);
                     Assert.Equal(p, info.Start);
@@ -357,6 +358,7 @@ public sealed unsafe class UsercopyTests
             {
                 while (!Volatile.Read(ref done))
                 {
+                    Platform.LetGcIn();
                     nint p = Volatile.Read(ref churned);
                     try
                     {

@@ -84,6 +84,7 @@ public sealed unsafe class NoWindowTests
     [InlineData(true)]
     public void A_thread_scanning_maps_during_a_storm_of_every_write_rare_call_never_finds_a_writable_mapping(bool secretMemory)
     {
+        Platform.RequireLinux("scans /proc/self/maps (Windows: WindowsWriterTests scans VirtualQuery)");
         using WriteRarePool pool = ProtectedPool(out long* secret, out nint area, secretMemory);
         Attacker attacker = new(pool);
         try
@@ -143,6 +144,7 @@ public sealed unsafe class NoWindowTests
     [Fact]
     public void A_thread_scanning_maps_while_pools_are_made_read_only_and_destroyed_never_finds_a_writable_mapping()
     {
+        Platform.RequireLinux("scans /proc/self/maps (Windows: WindowsWriterTests scans VirtualQuery)");
         // The wipe on destroy writes zeros through the memfd: no mapping is made writable for it either.
         for (int round = 0; round < 20; round++)
         {

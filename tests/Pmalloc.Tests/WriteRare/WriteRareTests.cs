@@ -174,6 +174,7 @@ public sealed unsafe class WriteRareTests
             int previousIndex = 0;
             while (!Volatile.Read(ref done))
             {
+                Platform.LetGcIn();
                 nint seen = Volatile.Read(ref *slot);
                 reads++;
                 if (seen == previous)
@@ -450,12 +451,16 @@ public sealed unsafe class WriteRareTests
     }
 
     /// <summary>How many of this process's descriptors are memfds of the pool named <paramref name="name"/>.</summary>
-    internal static int MemfdsOf(string name) =>
-        Directory.EnumerateFiles("/proc/self/fd").Count(fd => ReadLink(fd) == $"/memfd:pmalloc:{name} (deleted)");
+    internal static int MemfdsOf(string name)
+    {
+        Platform.RequireLinux("reads /proc/self/fd");
+        return Directory.EnumerateFiles("/proc/self/fd").Count(fd => ReadLink(fd) == $"/memfd:pmalloc:{name} (deleted)");
+    }
 
     /// <summary>Opens the pool's (first) memfd again through /proc/self/fd, read-only.</summary>
     internal static FileStream OpenMemfdOf(string name)
     {
+        Platform.RequireLinux("reads /proc/self/fd");
         string fd = Directory.EnumerateFiles("/proc/self/fd").First(fd => ReadLink(fd) == $"/memfd:pmalloc:{name} (deleted)");
         return new FileStream(fd, FileMode.Open, FileAccess.Read);
     }

@@ -51,6 +51,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void One_sandboxed_writer_serves_every_pool_of_the_process()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         using WriteRarePool first = ProtectedPool(out long* a);
         using WriteRarePool second = ProtectedPool(out long* b);
         first.Publish(in *(nint*)a, 1);
@@ -80,6 +81,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void The_writer_maps_a_pool_with_its_hardening_and_drops_it_at_MakeReadOnly_and_Dispose()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         using WriteRarePool kept = ProtectedPool(out long* k, excludeFromCoreDumps: true, lockInMemory: true);
         using WriteRarePool disposed = ProtectedPool(out long* d, excludeFromCoreDumps: true);
         kept.Publish(in *(nint*)k, 1);
@@ -106,6 +108,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void The_writer_refuses_every_offset_outside_the_registered_range_and_writes_nothing()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         using WriteRarePool pool = ProtectedPool(out long* slot);
         Chunk chunk = pool.Chunks[0];
         pool.Fill((nint)slot, 0x5A, 8);
@@ -137,7 +140,7 @@ public sealed unsafe class WriterProcessTests
             Assert.False(writer.TryCall(ref stale, null, null, 0, "test", out WriterProtocol.Reply staleReply).Failed);
             Assert.Equal(Interop.Errno.EINVAL, staleReply.Error);
             WriterProtocol.Request withFd = new() { Op = WriterProtocol.Op.Store, Handle = registration.Handle, Offset = 0, Value = 0xBAD };
-            Assert.False(writer.TryCall(ref withFd, chunk.Mapping.Backing, null, 0, "test", out WriterProtocol.Reply fdReply).Failed);
+            Assert.False(writer.TryCall(ref withFd, chunk.Mapping.Fd, null, 0, "test", out WriterProtocol.Reply fdReply).Failed);
             Assert.Equal(Interop.Errno.EINVAL, fdReply.Error);
 
             // A write whose declared length is not its payload's, and one that crosses the end.
@@ -163,6 +166,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void The_writer_dies_with_its_parent()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         using Process child = Child.Start("writer-orphan");
         string? line = child.StandardOutput.ReadLine();
         if (line is null || !line.StartsWith("writer ", StringComparison.Ordinal))
@@ -190,6 +194,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void Where_the_writer_is_missing_an_atomic_call_fails_naming_its_path_and_writes_keep_working()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         ChildResult result = Child.Run("writer-missing");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("refused: IOException: Pool 'child-rare': cannot start the write-rare writer process: there is no pmalloc-writer in /nonexistent/dir/pmalloc-writer", result.StandardOutput, StringComparison.Ordinal);
@@ -200,6 +205,7 @@ public sealed unsafe class WriterProcessTests
     [Fact]
     public void A_writer_file_without_execute_permission_runs_from_a_memfd_copy()
     {
+        Platform.RequireLinux("the Linux writer process (Windows: WindowsWriterTests)");
         ChildResult result = Child.Run("writer-not-executable");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("published: 0x600d", result.StandardOutput, StringComparison.Ordinal);

@@ -112,6 +112,10 @@ command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 command -v cpio >/dev/null || need+=(cpio)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v jq >/dev/null || need+=(jq)
+# The publishes this script makes need the arm64 writer process, which the build compiles with the cross compiler.
+if { [ -z "$cli_dir" ] || [ "$publish_tests" = 1 ]; } && ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+  need+=(gcc-aarch64-linux-gnu)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt-get"
   if ! { as_root apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
@@ -122,6 +126,9 @@ fi
 command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 is still missing after installing qemu-system-arm"
 command -v cpio >/dev/null || die "cpio is still missing"
 command -v jq >/dev/null || die "jq is still missing"
+if { [ -z "$cli_dir" ] || [ "$publish_tests" = 1 ]; } && ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+  die "aarch64-linux-gnu-gcc is still missing after installing gcc-aarch64-linux-gnu"
+fi
 
 # ---- Debian arm64 packages, through a private apt state -----------------------------------------------
 # Kernel images by their metapackages; the rest by name. The cache keeps the .debs and a manifest of

@@ -206,7 +206,7 @@ public sealed class BackingWithoutGuardInstallTests
         using (KernelFeatureOverride.Without("s_guardInstall"))
         {
             using WriteOncePool pool = TestPools.NewPool(chunkSize: Environment.SystemPageSize);
-            for (int i = 0; i < 200; i++)
+            for (int i = 0; i < 3 * Environment.SystemPageSize / 64; i++) // three pages' worth, whatever the page size
             {
                 _ = pool.Allocate(64);
             }

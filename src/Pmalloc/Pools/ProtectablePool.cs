@@ -445,7 +445,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                     // Intentionally ignore failure: there is no other way left, and destroy must not throw.
                     if (wipe && chunk.Mapping.IsSecret && !chunk.Mapping.IsBackingSealed && chunk.UsedBytes != 0)
                     {
-                        _ = _writePath.WipeSecret(chunk, chunk.UsedBytes);
+                        _ = _writePath.WipeThroughWriter(chunk, chunk.UsedBytes);
                     }
 
                     _writePath.Release(chunk);
@@ -825,7 +825,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             {
                 OsMemory.Wipe(chunk.Start, used);
             }
-            else if (!m.IsBackingSealed && _writePath.WipeSecret(chunk, used).Failed && !m.IsSecret)
+            else if (!m.IsBackingSealed && _writePath.WipeThroughWriter(chunk, used).Failed && !m.IsSecret)
             {
                 // Windows, a protected write-once pool (or a write-rare one without its writer executable): through a
                 // second view of the section, writable for the moment of the wipe; the public view stays read-only.

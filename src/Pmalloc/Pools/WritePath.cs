@@ -36,7 +36,7 @@ internal abstract unsafe class WritePath
     /// every chunk on Windows), without a writable mapping in this process. Only the write-rare path can (through the writer
     /// process); others fail.
     /// </summary>
-    internal virtual OsResult WipeSecret(Chunk chunk, nuint length) =>
+    internal virtual OsResult WipeThroughWriter(Chunk chunk, nuint length) =>
         OsResult.Fail(Interop.Errno.EOPNOTSUPP, "write", "zero read-only secret memory");
 
     /// <summary>The chunk is about to be unmapped (or forgotten, if sealed): drop whatever the path holds for it.</summary>

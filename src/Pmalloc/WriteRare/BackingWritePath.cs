@@ -145,7 +145,7 @@ internal sealed unsafe class BackingWritePath : WritePath
     /// every chunk on Windows): the writer process zeroes it, so no writable mapping of it is made in this process. A
     /// failure (no writer executable) is returned: the pool decides what else to do.
     /// </summary>
-    internal override OsResult WipeSecret(Chunk chunk, nuint length)
+    internal override OsResult WipeThroughWriter(Chunk chunk, nuint length)
     {
         System.Diagnostics.Debug.Assert(!chunk.Mapping.TakesHoles);
         OsResult result = TryRegistration(chunk, out WriterRegistration? registration);

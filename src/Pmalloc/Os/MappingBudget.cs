@@ -60,7 +60,7 @@ internal static unsafe class MappingBudget
     /// Counts <paramref name="vmas"/> new mappings against the budget, or refuses them (errno ENOMEM, call
     /// <c>vm.max_map_count</c>) and counts nothing. <see cref="Release"/> gives them back.
     /// </summary>
-    internal static OsResult TryReserve(int vmas, string attempt)
+    internal static OsResult TryReserve(int vmas, nuint chunkLength)
     {
         int own = Interlocked.Add(ref s_own, vmas);
         if (own >= Volatile.Read(ref s_recountAt) || own + Volatile.Read(ref s_others) + Reserve > Limit)
@@ -68,7 +68,7 @@ internal static unsafe class MappingBudget
             if (!Recount(vmas))
             {
                 _ = Interlocked.Add(ref s_own, -vmas);
-                return OsResult.Fail(Interop.Errno.ENOMEM, "vm.max_map_count", attempt);
+                return OsResult.Fail(Interop.Errno.ENOMEM, "vm.max_map_count", $"map a chunk of {chunkLength} bytes");
             }
         }
 

@@ -42,8 +42,13 @@ internal static unsafe class LinuxMemory
 
         // memfd_secret takes no guard regions (EINVAL), so secret chunks keep the PROT_NONE reservation.
         bool install = guards && !secret && KernelFeatures.GuardInstall;
+        if (!secret && TryTakeSpare(backing, length, flags, out mapping))
+        {
+            return OsResult.Ok;
+        }
+
         int vmas = guards && !install ? 3 : 1;
-        OsResult budget = MappingBudget.TryReserve(vmas, $"map a chunk of {length} bytes");
+        OsResult budget = MappingBudget.TryReserve(vmas, length);
         if (budget.Failed)
         {
             return budget;
@@ -189,10 +194,19 @@ internal static unsafe class LinuxMemory
 
     internal static void CloseBacking(ChunkMapping mapping) => mapping.Backing.Dispose();
 
-    internal static void CloseBacking(PoolBacking backing) => backing.Fd?.Dispose();
+    internal static void CloseBacking(PoolBacking backing)
+    {
+        DropSpare(backing);
+        backing.Fd?.Dispose();
+    }
 
     internal static void Unmap(ChunkMapping mapping, bool punch)
     {
+        if (punch && TryKeepAsSpare(mapping))
+        {
+            return;
+        }
+
         // munmap of a range we mapped fails only if the mapping is sealed; the caller checks that first.
         _ = Interop.munmap(mapping.ReservationStart, mapping.ReservationLength);
         MappingBudget.Release(mapping.Vmas);
@@ -211,6 +225,80 @@ internal static unsafe class LinuxMemory
             {
                 shared.GiveBack(at, span);
             }
+        }
+    }
+
+    /// <summary>
+    /// Keeps an emptied chunk's mapping as the pool's spare instead of unmapping it (the kernel's vmalloc keeps freed areas
+    /// for a lazy purge the same way): made inaccessible first (<c>PROT_NONE</c>, so a stale pointer faults exactly as if it
+    /// were unmapped), then punched out of the memory file (its pages go back to the kernel now, and it reads as zeros when
+    /// it is used again). A later chunk of the same length and flags takes it with one <c>mprotect</c>, instead of an mmap,
+    /// a guard install, a munmap and a punch: a pool rolled back and refilled, or a large allocation freed and made again,
+    /// maps nothing. One spare per pool at most, never a locked, sealed or read-only-from-birth chunk's; dropped (unmapped)
+    /// when the pool is protected and when its memory file closes.
+    /// </summary>
+    private static bool TryKeepAsSpare(ChunkMapping mapping)
+    {
+        if (mapping.Shared is not { CanPunch: true, Spare: null } shared || mapping.IsSealed
+            || (mapping.Flags & (ChunkFlags.LockInMemory | ChunkFlags.ReadOnlyFromBirth)) != 0)
+        {
+            return false;
+        }
+
+        (nint start, nuint length) = mapping.AttributeRange;
+        if (Interop.mprotect(start, length, Interop.Prot.None) != 0)
+        {
+            return false;
+        }
+
+        long guard = mapping.GuardsInstalled ? PageSize : 0;
+        if (Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset - guard, (long)mapping.Length + (2 * guard)) != 0)
+        {
+            // Not kept: unmapped (and punched once more) by the caller.
+            return false;
+        }
+
+        shared.Spare = mapping;
+        return true;
+    }
+
+    /// <summary>Takes the pool's spare mapping for a chunk of <paramref name="length"/> bytes and <paramref name="flags"/>, if it fits exactly: made accessible again, it is a fresh chunk (zeros, guard pages in place).</summary>
+    private static bool TryTakeSpare(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping)
+    {
+        mapping = null;
+        if (backing.Spare is not { } spare || spare.Length != length || spare.Flags != flags || !backing.IsOpen)
+        {
+            return false;
+        }
+
+        (nint start, nuint span) = spare.AttributeRange;
+        if (Interop.mprotect(start, span, Interop.Prot.Read | Interop.Prot.Write) != 0)
+        {
+            DropSpare(backing);
+            return false;
+        }
+
+        backing.Spare = null;
+        mapping = new ChunkMapping(spare.Fd, spare.ReservationStart, spare.ReservationLength, spare.Start, spare.Length, spare.Flags)
+        {
+            BackingOffset = spare.BackingOffset,
+            Shared = backing,
+            GuardsInstalled = spare.GuardsInstalled,
+            Vmas = spare.Vmas,
+        };
+        return true;
+    }
+
+    /// <summary>Unmaps the pool's spare mapping, if it has one (already punched: its range of the file is free again).</summary>
+    internal static void DropSpare(PoolBacking backing)
+    {
+        if (backing.Spare is { } spare)
+        {
+            backing.Spare = null;
+            _ = Interop.munmap(spare.ReservationStart, spare.ReservationLength);
+            MappingBudget.Release(spare.Vmas);
+            long guard = spare.GuardsInstalled ? PageSize : 0;
+            backing.GiveBack(spare.BackingOffset - guard, (long)spare.Length + (2 * guard));
         }
     }
 

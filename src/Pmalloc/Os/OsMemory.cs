@@ -139,10 +139,21 @@ internal static unsafe class OsMemory
         }
     }
 
+    /// <summary>Unmaps the pool's spare mapping (an emptied chunk's, kept for reuse by <see cref="Unmap"/>), if it has one: at Protect, which frees no chunk again. Linux only; nothing to do on Windows.</summary>
+    internal static void DropSpare(PoolBacking backing)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            LinuxMemory.DropSpare(backing);
+        }
+    }
+
     /// <summary>
     /// Unmaps the whole reservation (guard pages included), gives its VMAs back to the budget, and closes a secret chunk's
     /// own backing (on Windows: the chunk's section). With <paramref name="punch"/> the chunk's range of the pool's memory
-    /// file is punched out too (its pages go back to the kernel now, not when the file closes). Not for a sealed mapping.
+    /// file is punched out too (its pages go back to the kernel now, not when the file closes); on Linux the pool may then keep
+    /// the mapping, inaccessible, as its one spare for the next chunk of the same length (<see cref="DropSpare"/>). Not for a
+    /// sealed mapping.
     /// </summary>
     internal static void Unmap(ChunkMapping mapping, bool punch)
     {

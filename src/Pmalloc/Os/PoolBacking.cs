@@ -30,6 +30,12 @@ internal sealed class PoolBacking
     /// <summary>The file's size (<c>ftruncate</c>), at least <see cref="Size"/>: grown ahead, so most chunks need no call.</summary>
     internal long FileSize { get; set; }
 
+    /// <summary>
+    /// An emptied chunk's mapping kept for the next chunk of its length (inaccessible, its range punched), or null: see
+    /// <c>LinuxMemory.TryKeepAsSpare</c>. Its range of the file is neither in use nor free until it is taken or dropped.
+    /// </summary>
+    internal ChunkMapping? Spare { get; set; }
+
     /// <summary>Ranges of unmapped chunks, punched, sorted by offset, neighbours merged; null until the first.</summary>
     private List<(long Offset, long Length)>? _free;
 

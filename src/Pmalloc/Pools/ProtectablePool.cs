@@ -344,6 +344,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             }
 
             ProtectCore();
+            OsMemory.DropSpare(_backing);
             _log = null;
             _logSeen = null;
             _invalidMarks = null;

@@ -62,6 +62,18 @@ internal static unsafe partial class ChildScenarios
             pool.Dispose();
             Console.WriteLine(*(long*)p);
         },
+        ["write-after-free-of-a-chunk"] = () =>
+        {
+            // A large allocation has a chunk of its own; freed, the chunk is kept as the pool's spare (inaccessible, not
+            // unmapped), so this stale store must fault all the same, in a writable pool.
+            using WriteOncePool pool = new(new PoolOptions { Name = "child-spare" });
+            _ = pool.Allocate(16);
+            nint big = pool.Allocate(1 << 16);
+            *(long*)big = Secret;
+            pool.Free(big);
+            Ready();
+            *(long*)big = 0x0BAD;
+        },
         ["secret-write-pointer"] = () =>
         {
             using WriteOncePool pool = new(new PoolOptions { Name = "child-secret", SecretMemory = true });

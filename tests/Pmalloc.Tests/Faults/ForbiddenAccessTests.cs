@@ -12,6 +12,7 @@ public sealed unsafe class ForbiddenAccessTests
     [InlineData("write-span")]
     [InlineData("write-memorycopy")]
     [InlineData("read-after-dispose")]
+    [InlineData("write-after-free-of-a-chunk")]
     public void A_forbidden_access_kills_the_child_and_leaves_our_data_intact(string scenario)
     {
         using WriteOncePool pool = TestPools.NewPool();

@@ -194,6 +194,74 @@ public sealed unsafe class BackingTests
         Assert.True(TestPools.IsZero(again, (nuint)(8 * Page)), "a reused range of the memfd still holds old bytes");
         pool.ValidateInvariants();
     }
+
+    [Fact]
+    public void A_freed_chunk_stays_as_the_inaccessible_spare_and_its_reuse_maps_nothing_and_reads_zeros()
+    {
+        Platform.RequireLinux("the spare mapping is the Linux backend's, read in /proc/self/maps");
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Page);
+        _ = pool.Allocate(16); // keeps the first chunk
+        nuint size = (nuint)(8 * Page);
+        nint big = pool.Allocate(size);
+        TestPools.Fill(big, size, 5);
+        ChunkMapping first = pool.Chunks.Single(c => c.Contains(big)).Mapping;
+        long mappedBefore = pool.Statistics.MappedBytes;
+        pool.Free(big);
+
+        // No longer a chunk of the pool, nor counted as mapped; still one mapping of the pool's file, with no access and
+        // no page left in it (the range was punched: its bytes are gone from memory, not only from sight).
+        Assert.Equal(1, pool.Statistics.Chunks);
+        Assert.Equal(mappedBefore - (long)size, pool.Statistics.MappedBytes);
+        MapsEntry spare = Assert.Single(MapsEntry.Read(), e => e.Start <= big && big < e.End);
+        Assert.Equal("---s", spare.Permissions);
+        Assert.Equal(MapsEntry.PoolPath(pool.Name), spare.Path);
+        Assert.Equal(0, SmapsEntry.OfChunk(first).Mapping.Kilobytes["Rss"]);
+
+        // The next chunk of that length is the same mapping made accessible again: same address, same VMA count, zeros.
+        int vmas = MapsEntry.Read().Count;
+        nint again = pool.Allocate(size);
+        Assert.Equal(big, again);
+        Assert.Equal(vmas, MapsEntry.Read().Count);
+        Assert.Equal("rw-s", Assert.Single(MapsEntry.Read(), e => e.Start <= again && again < e.End).Permissions);
+        Assert.True(TestPools.IsZero(again, size), "a reused spare still holds the freed bytes");
+        if (first.GuardsInstalled)
+        {
+            Assert.True(GuardPages.IsInstalled(again - Page) && GuardPages.IsInstalled(again + (nint)size), "the spare lost its guard pages");
+        }
+
+        pool.ValidateInvariants();
+    }
+
+    [Fact]
+    public void A_chunk_of_another_length_is_mapped_anew_and_Protect_and_Dispose_drop_the_spare()
+    {
+        Platform.RequireLinux("the spare mapping is the Linux backend's, read in /proc/self/maps");
+        using WriteOncePool pool = TestPools.NewPool(chunkSize: Page);
+        _ = pool.Allocate(16);
+        nint big = pool.Allocate((nuint)(8 * Page));
+        pool.Free(big);
+        nint other = pool.Allocate((nuint)(4 * Page));
+        Assert.NotEqual(big, other);
+        Assert.Contains(MapsEntry.Read(), e => e.Start <= big && big < e.End && e.Permissions == "---s");
+
+        // Protect frees nothing again: the spare goes, and every mapping left of the pool is a chunk.
+        pool.Protect();
+        Assert.DoesNotContain(MapsEntry.Read(), e => e.Start <= big && big < e.End);
+        Assert.Equal(pool.Statistics.Chunks, TestPools.MapsLinesOf(pool.Name).Length);
+    }
+
+    [Fact]
+    public void Dispose_unmaps_the_spare_of_a_writable_pool()
+    {
+        Platform.RequireLinux("the spare mapping is the Linux backend's, read in /proc/self/maps");
+        WriteOncePool pool = TestPools.NewPool(chunkSize: Page);
+        _ = pool.Allocate(16);
+        pool.Free(pool.Allocate((nuint)(8 * Page)));
+        Assert.Equal(2, TestPools.MapsLinesOf(pool.Name).Length);
+        pool.Dispose();
+        Assert.Empty(TestPools.MapsLinesOf(pool.Name));
+        Assert.Empty(TestPools.MemfdsOf(pool.Name));
+    }
 }
 
 /// <summary>Where the kernel has no MADV_GUARD_INSTALL (simulated): each chunk sits in a PROT_NONE reservation, three VMAs.</summary>

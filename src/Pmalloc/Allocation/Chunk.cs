@@ -82,22 +82,25 @@ internal sealed unsafe class Chunk
         _words = (GranuleCount + 63) >> 6;
 
         // The bitmaps live off the GC heap and outside the chunk: metadata is never in protected memory,
-        // and a pool's footprint on the GC heap does not grow with its size.
-        _used = (ulong*)NativeMemory.AllocZeroed((nuint)_words * 2, sizeof(ulong));
-        _starts = _used + 1;
+        // and a pool's footprint on the GC heap does not grow with its size. One block holds all of it: the two bitmaps
+        // interleaved word by word, the word owners, then the per-granule bytes.
         try
         {
-            _meta = (byte*)NativeMemory.AllocZeroed((nuint)GranuleCount, MetaWidth);
-            _wordOwner = (int*)NativeMemory.Alloc((nuint)_words, sizeof(int));
+            _used = (ulong*)NativeMemory.AllocZeroed(MetadataBytes);
         }
         catch
         {
-            NativeMemory.Free(_used);
-            NativeMemory.Free(_meta);
             GC.SuppressFinalize(this);
             throw;
         }
+
+        _starts = _used + 1;
+        _wordOwner = (int*)(_used + (2 * _words));
+        _meta = (byte*)(_wordOwner + _words + (_words & 1));
     }
+
+    /// <summary>Bytes of the metadata block: the bitmaps (two words per 64 granules), the word owners (kept 8-byte aligned), the per-granule bytes.</summary>
+    private nuint MetadataBytes => ((nuint)_words * (2 * sizeof(ulong))) + ((nuint)(_words + (_words & 1)) * sizeof(int)) + ((nuint)GranuleCount * MetaWidth);
 
     /// <summary>The mapping, once attached.</summary>
     internal ChunkMapping Mapping { get; private set; } = null!;
@@ -336,8 +339,6 @@ internal sealed unsafe class Chunk
         {
             _released = true;
             NativeMemory.Free(_used);
-            NativeMemory.Free(_meta);
-            NativeMemory.Free(_wordOwner);
             if (_pressure != 0)
             {
                 GC.RemoveMemoryPressure(_pressure);
@@ -354,7 +355,7 @@ internal sealed unsafe class Chunk
     /// </summary>
     internal void ReleaseBitmapsWhenUnreachable()
     {
-        _pressure = ((long)_words * ((2 * sizeof(ulong)) + sizeof(int))) + (GranuleCount * (long)MetaWidth);
+        _pressure = (long)MetadataBytes;
         GC.AddMemoryPressure(_pressure);
     }
 

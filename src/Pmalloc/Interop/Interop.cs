@@ -29,6 +29,7 @@ internal static partial class Interop
         Errno.EAGAIN => "EAGAIN",
         Errno.ENOMEM => "ENOMEM",
         Errno.EACCES => "EACCES",
+        Errno.EFAULT => "EFAULT",
         Errno.EBUSY => "EBUSY",
         Errno.EINVAL => "EINVAL",
         Errno.ENFILE => "ENFILE",
@@ -59,6 +60,7 @@ internal static partial class Interop
         internal const int EAGAIN = 11;
         internal const int ENOMEM = 12;
         internal const int EACCES = 13;
+        internal const int EFAULT = 14;
         internal const int EBUSY = 16;
         internal const int EINVAL = 22;
         internal const int ENFILE = 23;

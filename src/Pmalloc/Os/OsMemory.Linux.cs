@@ -333,7 +333,8 @@ internal static unsafe class LinuxMemory
         : $"{limit.Current} bytes";
 
     internal static bool IsLockedMemoryLimit(OsResult result) =>
-        result.Call is "mlock2" or "mmap(memfd_secret)" && result.Errno is Interop.Errno.ENOMEM or Interop.Errno.EPERM or Interop.Errno.EAGAIN;
+        (result.Call is "mlock2" or "mmap(memfd_secret)" && result.Errno is Interop.Errno.ENOMEM or Interop.Errno.EPERM or Interop.Errno.EAGAIN)
+        || (result.Call == CommitSecretCall && result.Errno is Interop.Errno.EFAULT or Interop.Errno.ENOMEM);
 
     internal static OsErrorKind KindOf(OsResult result) => result.Errno switch
     {
@@ -551,6 +552,10 @@ internal static unsafe class LinuxMemory
         OsResult result = Interop.ftruncate(fd, checked((long)length)) == 0
             ? MapReserved(fd, 0, length, flags, protection, "mmap(memfd_secret)", ref reservation, ref reservationLength, out start)
             : OsResult.Fail("ftruncate", $"size a chunk of {length} bytes");
+        if (!result.Failed && protection != Interop.Prot.Read)
+        {
+            result = CommitSecret(start, length);
+        }
         if (result.Failed)
         {
             if (reservation != 0)
@@ -567,6 +572,48 @@ internal static unsafe class LinuxMemory
         mapping = new ChunkMapping(fd, reservation, reservationLength, start, length, flags) { Vmas = reservationLength == length ? 1 : 3 };
         return OsResult.Ok;
     }
+
+    /// <summary>
+    /// Commits every page of a fresh secret chunk now, by having the kernel copy zeros into it (a <c>read</c> of
+    /// <c>/dev/zero</c>). Newer kernels (Debian 13's 6.12, and 6.18.52+) charge a secret page to RLIMIT_MEMLOCK when it
+    /// is first touched, and a touch past the limit is a <c>SIGBUS</c> that kills the process; a copy made by the kernel
+    /// fails with <c>EFAULT</c> instead. So the refusal comes here, as an exception naming the limit, and never at the
+    /// caller's first store. (Older kernels charged the whole mapping at <c>mmap</c>: the same pages, counted at once.)
+    /// </summary>
+    private static OsResult CommitSecret(nint start, nuint length)
+    {
+        int zero;
+        fixed (byte* path = "/dev/zero\0"u8)
+        {
+            zero = Interop.open(path, Interop.OReadOnly | Interop.OCloseOnExec);
+        }
+
+        if (zero < 0)
+        {
+            return OsResult.Fail("open(/dev/zero)", $"commit a secret chunk of {length} bytes");
+        }
+
+        OsResult result = OsResult.Ok;
+        for (nuint done = 0; done < length;)
+        {
+            nint read = Interop.read(zero, (byte*)(start + (nint)done), length - done);
+            if (read > 0)
+            {
+                done += (nuint)read;
+            }
+            else if (read == 0 || Interop.LastErrno != Interop.Errno.EINTR)
+            {
+                result = OsResult.Fail(read == 0 ? Interop.Errno.EFAULT : Interop.LastErrno, CommitSecretCall, $"commit a secret chunk of {length} bytes ({done} committed)");
+                break;
+            }
+        }
+
+        _ = Interop.close(zero);
+        return result;
+    }
+
+    /// <summary>The call <see cref="CommitSecret"/> names when a page of secret memory cannot be had.</summary>
+    private const string CommitSecretCall = "read(/dev/zero) into memfd_secret";
 
     /// <summary>
     /// Maps [<paramref name="offset"/>, +<paramref name="length"/>) of <paramref name="fd"/>: with guard pages, over the

@@ -146,6 +146,7 @@ internal static unsafe partial class ChildScenarios
             MemoryMarshal.GetReference(name) = 'W';
         },
         ["lock-over-memlock-limit"] = LockOverMemlockLimit,
+        ["secret-over-memlock-limit"] = SecretOverMemlockLimit,
         ["writer-orphan"] = () =>
         {
             // Starts the writer, says which it is, then waits to be killed: the writer must die with us.
@@ -349,6 +350,46 @@ internal static unsafe partial class ChildScenarios
 
         Console.WriteLine("Allocate went through past RLIMIT_MEMLOCK");
     }
+
+    /// <summary>
+    /// A secret-memory pool asks for a chunk of 1 MiB past an RLIMIT_MEMLOCK of 64 KiB (CAP_IPC_LOCK given up first). Older
+    /// kernels refuse the mmap; newer ones (6.12, 6.18.52+) would map it and kill the process with SIGBUS at the first touch
+    /// past the limit, so the pool commits the chunk when it maps it. Either way <c>Allocate</c> must throw, and the child live.
+    /// </summary>
+    private static void SecretOverMemlockLimit()
+    {
+        const string name = "child-secret-mlock";
+        Native.DropIpcLock();
+        Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
+        if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
+        {
+            throw new InvalidOperationException($"setup: setrlimit(RLIMIT_MEMLOCK) failed, errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        using WriteOncePool pool = new(new PoolOptions { Name = name, SecretMemory = true, ChunkSize = 1 << 20 });
+        PoolStatistics before = pool.Statistics;
+        (int Mappings, int Descriptors) resources = SecretResources();
+        Ready();
+        try
+        {
+            nint p = pool.Allocate(1 << 20);
+            new Span<byte>((void*)p, 1 << 20).Fill(0x5A); // every page touched: a kernel that charges at first touch kills us here
+        }
+        catch (InsufficientMemoryException e)
+        {
+            Console.WriteLine($"refused: {e.GetType().Name}: {e.Message}");
+            Console.WriteLine($"statistics unchanged: {pool.Statistics == before}");
+            Console.WriteLine($"mappings and descriptors unchanged: {SecretResources() == resources}");
+            return;
+        }
+
+        Console.WriteLine("Allocate went through past RLIMIT_MEMLOCK");
+    }
+
+    /// <summary>This process's secret-memory mappings and descriptors (they show as /secretmem, not by pool name).</summary>
+    private static (int Mappings, int Descriptors) SecretResources() =>
+        (File.ReadLines("/proc/self/maps").Count(l => l.Contains("secretmem", StringComparison.Ordinal)),
+         Directory.EnumerateFiles("/proc/self/fd").Count(fd => new FileInfo(fd).LinkTarget?.Contains("secretmem", StringComparison.Ordinal) == true));
 
     /// <summary>How many of this process's descriptors are memfds of the pool named <paramref name="name"/>.</summary>
     private static int MemfdsOf(string name) =>

@@ -48,6 +48,20 @@ public sealed unsafe class ForbiddenAccessTests
     }
 
     [Fact]
+    public void Secret_memory_past_RLIMIT_MEMLOCK_is_refused_at_Allocate_and_never_kills_the_process()
+    {
+        KernelRequirements.Require(KernelFeature.MemfdSecret);
+        ChildResult result = Child.Run("secret-over-memlock-limit");
+
+        Assert.True(result.ExitCode == 0 && result.StandardOutput.Contains(ChildScenarios.SurvivedMarker, StringComparison.Ordinal), result.ToString());
+        Assert.Contains("refused: InsufficientMemoryException: ", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("RLIMIT_MEMLOCK", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("'child-secret-mlock'", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("statistics unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("mappings and descriptors unchanged: True", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_scenario_is_a_usage_error_listing_the_known_ones()
     {
         // The entry point must not hand an unknown --child to the test runner (which would run every test in the child).

@@ -37,7 +37,11 @@ public class CostBenchmarks
     [BenchmarkCategory("small-pool lifecycle")]
     public void PageLifecycle() => CostSubjects.PageLifecycle();
 
-    [Benchmark(Description = "pool: Allocate(64 KiB) + Free (a chunk of its own)")]
+    [Benchmark(Description = "the pool's lifecycle system calls alone (replayed)")]
+    [BenchmarkCategory("small-pool lifecycle")]
+    public void ReplayedLifecycle() => CostSubjects.ReplayPoolLifecycle();
+
+    [Benchmark(Description = "pool: Allocate(64 KiB) + Free (a chunk of its own: the spare, reused)")]
     [BenchmarkCategory("64 KiB chunk map+unmap")]
     public void PoolChunk() => _s!.PoolChunkCycle();
 

@@ -181,7 +181,7 @@ public static unsafe class BenchRunner
 
     /// <summary>The subject names of <see cref="MeasureCosts"/>.</summary>
     public const string PoolSubject = "pmalloc pool", SodiumSubject = "sodium_malloc(640) + mprotect_readonly + free",
-        PageSubject = "aligned_alloc page + mprotect", OldChunkSubject = "memfd per chunk + PROT_NONE reservation (replayed)",
+        PageSubject = "aligned_alloc page + mprotect", PoolLifecycleReplaySubject = "the pool's system calls alone (replayed)", OldChunkSubject = "memfd per chunk + PROT_NONE reservation (replayed)",
         NewChunkSubject = "pool memfd + MADV_GUARD_INSTALL (replayed)", MallocSubject = "NativeMemory.Alloc (warm heap)";
 
     /// <summary>
@@ -206,6 +206,7 @@ public static unsafe class BenchRunner
 
         if (guard)
         {
+            subjects.Insert(sodium ? 3 : 2, (Lifecycle, PoolLifecycleReplaySubject, 640, () => Loop(400, CostSubjects.ReplayPoolLifecycle)));
             subjects.Add((ChunkCycle, NewChunkSubject, CostSubjects.ChunkBytes, () => Loop(1000, s.ReplayPoolMemfd)));
         }
 

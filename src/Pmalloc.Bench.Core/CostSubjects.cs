@@ -96,6 +96,38 @@ public sealed unsafe class CostSubjects : IDisposable
         Libc.free(p);
     }
 
+    /// <summary>
+    /// The floor under <see cref="PoolLifecycle"/>: the system calls the pool makes for it, replayed raw (memfd_create,
+    /// ftruncate, one mmap of guard + page + guard, the guard install, the stores, mprotect read-only, close,
+    /// MADV_REMOVE of the page written, munmap). What the pool adds on top is its own work.
+    /// </summary>
+    public static void ReplayPoolLifecycle()
+    {
+        int fd = Libc.memfd_create("pmalloc:bench-replay-life", Libc.MemfdFlags.CloseOnExec | Libc.MemfdFlags.AllowSealing);
+        _ = Libc.ftruncate(fd, 1 << 20);
+        nuint span = 3 * Page;
+        nint start = Libc.mmap(0, span, Libc.Prot.Read | Libc.Prot.Write, Libc.MapFlags.Shared, fd, 0);
+        Libc.IoVec* guards = stackalloc Libc.IoVec[2];
+        guards[0] = new Libc.IoVec { Base = start, Length = Page };
+        guards[1] = new Libc.IoVec { Base = start + (nint)(2 * Page), Length = Page };
+        if (Libc.process_madvise(Libc.PidfdSelf, guards, 2, Libc.Advice.GuardInstall) < 0)
+        {
+            _ = Libc.madvise(start, Page, Libc.Advice.GuardInstall);
+            _ = Libc.madvise(start + (nint)(2 * Page), Page, Libc.Advice.GuardInstall);
+        }
+
+        nint data = start + (nint)Page;
+        for (int i = 0; i < LifecycleAllocations; i++)
+        {
+            *(long*)(data + (i * LifecycleSize)) = i;
+        }
+
+        _ = Libc.mprotect(start, span, Libc.Prot.Read);
+        _ = Libc.close(fd);
+        _ = Libc.madvise(data, Page, Libc.Advice.Remove);
+        _ = Libc.munmap(start, span);
+    }
+
     /// <summary>One 64 KiB chunk mapped and unmapped through the public API: Allocate(64 KiB) gets a chunk of its own, Free gives it back.</summary>
     public void PoolChunkCycle() => _chunkPool.Free(_chunkPool.Allocate(ChunkBytes));
 

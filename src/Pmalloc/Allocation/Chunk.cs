@@ -69,8 +69,8 @@ internal sealed unsafe class Chunk
 
     private bool _released;
 
-    /// <summary>Native bytes reported to the GC by <see cref="ReleaseBitmapsWhenUnreachable"/>, or 0.</summary>
-    private long _pressure;
+    /// <summary>The finalizable owner of the metadata once <see cref="ReleaseBitmapsWhenUnreachable"/> gave it up, or null.</summary>
+    private MetadataReleaser? _releaser;
 
     /// <summary>Allocates the metadata for a chunk of <paramref name="length"/> bytes; <see cref="Attach"/> gives it its mapping.</summary>
     /// <remarks>The metadata comes first, so that running out of memory here leaves no mapping behind.</remarks>
@@ -84,16 +84,7 @@ internal sealed unsafe class Chunk
         // The bitmaps live off the GC heap and outside the chunk: metadata is never in protected memory,
         // and a pool's footprint on the GC heap does not grow with its size. One block holds all of it: the two bitmaps
         // interleaved word by word, the word owners, then the per-granule bytes.
-        try
-        {
-            _used = (ulong*)NativeMemory.AllocZeroed(MetadataBytes);
-        }
-        catch
-        {
-            GC.SuppressFinalize(this);
-            throw;
-        }
-
+        _used = (ulong*)NativeMemory.AllocZeroed(MetadataBytes);
         _starts = _used + 1;
         _wordOwner = (int*)(_used + (2 * _words));
         _meta = (byte*)(_wordOwner + _words + (_words & 1));
@@ -335,32 +326,59 @@ internal sealed unsafe class Chunk
     /// <summary>Frees the metadata now. The chunk must not be used afterwards.</summary>
     internal void ReleaseBitmaps()
     {
-        if (!_released)
+        if (!_released && _releaser is null)
         {
             _released = true;
             NativeMemory.Free(_used);
-            if (_pressure != 0)
-            {
-                GC.RemoveMemoryPressure(_pressure);
-            }
-
-            GC.SuppressFinalize(this);
         }
     }
 
     /// <summary>
-    /// Leaves the metadata to the finalizer, for a protected pool's chunk: lock-free checks may still hold the chunk
-    /// (see <c>ChunkRegistry</c>), and the finalizer runs only once none can. The GC is told about the native bytes,
-    /// so it collects soon enough.
+    /// Leaves the metadata to a finalizer, for a protected pool's chunk: lock-free checks may still hold the chunk
+    /// (see <c>ChunkRegistry</c>), and the finalizer of an object only the chunk references runs only once none can.
+    /// That object holds nothing but the block, so the chunk itself is never finalizable and its graph is never kept for
+    /// a finalizer; large metadata is reported to the GC, so it collects soon enough.
     /// </summary>
     internal void ReleaseBitmapsWhenUnreachable()
     {
-        _pressure = (long)MetadataBytes;
-        GC.AddMemoryPressure(_pressure);
+        if (!_released && _releaser is null)
+        {
+            _releaser = new MetadataReleaser(_used, MetadataBytes >= PressureThreshold ? (long)MetadataBytes : 0);
+        }
     }
 
-    /// <summary>Frees the metadata of a chunk that became unreachable without <see cref="ReleaseBitmaps"/>.</summary>
-    ~Chunk() => ReleaseBitmaps();
+    /// <summary>
+    /// Metadata at least this large is reported to the GC when its release is left to the finalizer (a chunk of about
+    /// 192 KiB at 16-byte granules). Smaller metadata is left to the GC's own pace: the chunk's managed garbage brings the
+    /// next collection soon enough, and pressure for a few hundred bytes (a small pool's) would only induce collections.
+    /// </summary>
+    private const nuint PressureThreshold = 16 * 1024;
+
+    /// <summary>Owns a retired chunk's metadata block until no one can reach the chunk, then frees it.</summary>
+    private sealed class MetadataReleaser
+    {
+        private readonly void* _block;
+        private readonly long _pressure;
+
+        internal MetadataReleaser(void* block, long pressure)
+        {
+            _block = block;
+            _pressure = pressure;
+            if (pressure != 0)
+            {
+                GC.AddMemoryPressure(pressure);
+            }
+        }
+
+        ~MetadataReleaser()
+        {
+            NativeMemory.Free(_block);
+            if (_pressure != 0)
+            {
+                GC.RemoveMemoryPressure(_pressure);
+            }
+        }
+    }
 
     /// <summary>Checks every invariant in the class remarks by walking the bitmaps (expensive: tests call it).</summary>
     internal void ValidateInvariants()

@@ -50,93 +50,40 @@ internal static unsafe class LinuxWriter
         return result;
     }
 
-    internal static void Unregister(WriterRegistration registration)
+    /// <summary>The generation of the writer running now, or -1.</summary>
+    internal static long Generation => WriterProcess.Current?.Generation ?? -1;
+
+    /// <summary>The failure of a request whose writer is gone.</summary>
+    internal static OsResult Gone(string attempt) =>
+        OsResult.Fail(Interop.Errno.EPIPE, "sendmsg", $"{attempt}: the writer process that mapped this chunk is gone");
+
+    /// <summary>One request over the writer's socket, on the writer that holds <paramref name="registration"/>; a stale one fails without a system call.</summary>
+    internal static OsResult TrySend(WriterRegistration registration, WriterOp op, nuint offset, nuint length, ulong value, ulong comparand, byte* payload, string attempt, out ulong result)
     {
-        if (registration.IsReleased)
+        result = 0;
+        if (WriterProcess.Current is not { } writer || writer.Generation != registration.Writer)
         {
-            return;
+            return Gone(attempt);
         }
 
-        registration.IsReleased = true;
-        if (WriterProcess.Current is { } writer && writer.Generation == registration.Writer)
+        Request request = new()
         {
-            Request request = new() { Op = Op.Unregister, Handle = registration.Handle };
-
-            // Intentionally ignore failure: a writer that cannot answer is gone, and its mappings with it.
-            _ = Call(writer, ref request, null, null, 0, "unmap a chunk in the write-rare writer process", false, out _);
-        }
-    }
-
-    internal static bool IsLive(WriterRegistration registration) =>
-        !registration.IsReleased && WriterProcess.Current is { } writer && writer.Generation == registration.Writer;
-
-    internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value)
-    {
-        Request request = new() { Op = Op.Store, Offset = offset, Value = unchecked((ulong)value) };
-        return Word(registration, ref request, "store 8 bytes through the write-rare writer process", out _);
-    }
-
-    internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
-    {
-        Request request = new() { Op = Op.Add, Offset = offset, Value = unchecked((ulong)delta) };
-        OsResult outcome = Word(registration, ref request, "add to 8 bytes through the write-rare writer process", out ulong value);
-        result = unchecked((long)value);
-        return outcome;
-    }
-
-    internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
-    {
-        Request request = new() { Op = Op.CompareExchange, Offset = offset, Value = unchecked((ulong)value), Comparand = unchecked((ulong)comparand) };
-        OsResult outcome = Word(registration, ref request, "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
-        original = unchecked((long)old);
-        return outcome;
-    }
-
-    internal static OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length)
-    {
-        System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
-        while (length > 0)
-        {
-            nuint piece = Math.Min(length, MaxData);
-            Request request = new() { Op = Op.Write, Handle = registration.Handle, Offset = offset, Length = piece };
-            OsResult result = CallLive(registration, ref request, source, piece, $"write {piece} bytes through the write-rare writer process", out _);
-            if (result.Failed)
+            Op = op switch
             {
-                return result;
-            }
-
-            source += piece;
-            offset += piece;
-            length -= piece;
-        }
-
-        return OsResult.Ok;
-    }
-
-    internal static OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length)
-    {
-        System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
-        Request request = new() { Op = Op.Fill, Handle = registration.Handle, Offset = offset, Length = length, Value = value };
-        return length == 0 ? OsResult.Ok : CallLive(registration, ref request, null, 0, $"fill {length} bytes through the write-rare writer process", out _);
-    }
-
-    private static OsResult Word(WriterRegistration registration, ref Request request, string attempt, out ulong value)
-    {
-        System.Diagnostics.Debug.Assert(request.Offset % 8 == 0 && request.Offset + 8 <= registration.Length);
-        request.Handle = registration.Handle;
-        return CallLive(registration, ref request, null, 0, attempt, out value);
-    }
-
-    /// <summary>A call on the writer that holds <paramref name="registration"/>; a stale one fails without a system call.</summary>
-    private static OsResult CallLive(WriterRegistration registration, ref Request request, byte* payload, nuint payloadLength, string attempt, out ulong value)
-    {
-        value = 0;
-        if (WriterProcess.Current is not { } writer || writer.Generation != registration.Writer || registration.IsReleased)
-        {
-            return OsResult.Fail(Interop.Errno.EPIPE, "sendmsg", $"{attempt}: the writer process that mapped this chunk is gone");
-        }
-
-        return Call(writer, ref request, null, payload, payloadLength, attempt, false, out value);
+                WriterOp.Unregister => Op.Unregister,
+                WriterOp.Store => Op.Store,
+                WriterOp.Add => Op.Add,
+                WriterOp.CompareExchange => Op.CompareExchange,
+                WriterOp.Write => Op.Write,
+                _ => Op.Fill,
+            },
+            Handle = registration.Handle,
+            Offset = offset,
+            Length = length,
+            Value = value,
+            Comparand = comparand,
+        };
+        return Call(writer, ref request, null, payload, op == WriterOp.Write ? length : 0, attempt, false, out result);
     }
 
     private static OsResult Call(WriterProcess writer, ref Request request, SafeFdHandle? fd, byte* payload, nuint payloadLength, string attempt, bool secret, out ulong value)

@@ -22,7 +22,7 @@ namespace Pmalloc;
 internal static unsafe class WindowsWriter
 {
     /// <summary>The largest piece of data sent with one write request.</summary>
-    private const nuint MaxData = 1 << 20;
+    internal const nuint MaxData = 1 << 20;
 
     internal static int ProcessId => WindowsWriterProcess.Current?.Pid ?? 0;
 
@@ -58,82 +58,32 @@ internal static unsafe class WindowsWriter
         return result;
     }
 
-    internal static void Unregister(WriterRegistration registration)
+    /// <summary>The generation of the writer running now, or -1.</summary>
+    internal static long Generation => WindowsWriterProcess.Current?.Generation ?? -1;
+
+    /// <summary>The failure of a request whose writer is gone.</summary>
+    internal static OsResult Gone(string attempt) =>
+        OsResult.Fail(Errors.ERROR_BROKEN_PIPE, WindowsWriterProcess.FileName, $"{attempt}: the writer process that mapped this chunk is gone");
+
+    /// <summary>One request over the writer's pipe, on the writer that holds <paramref name="registration"/>; a stale one fails without a system call.</summary>
+    internal static OsResult TrySend(WriterRegistration registration, WriterOp op, nuint offset, nuint length, ulong value, ulong comparand, byte* payload, string attempt, out ulong result)
     {
-        if (registration.IsReleased)
+        result = 0;
+        if (WindowsWriterProcess.Current is not { } writer || writer.Generation != registration.Writer)
         {
-            return;
+            return Gone(attempt);
         }
 
-        registration.IsReleased = true;
-        if (WindowsWriterProcess.Current is { } writer && writer.Generation == registration.Writer)
+        // The pipe's arguments after the handle: the offset, then the length (and the fill byte), or the value (and the comparand).
+        (Op code, ulong b, ulong c, ulong d) = op switch
         {
-            // Intentionally ignore failure: a writer that cannot answer is gone, and its views with it.
-            _ = writer.TryCall(Op.Unmap, registration.Handle, 0, 0, 0, 0, null, 0, "unmap a chunk in the write-rare writer process", out _);
-        }
-    }
-
-    internal static bool IsLive(WriterRegistration registration) =>
-        !registration.IsReleased && WindowsWriterProcess.Current is { } writer && writer.Generation == registration.Writer;
-
-    internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value) =>
-        Word(registration, Op.Store, offset, unchecked((ulong)value), 0, "store 8 bytes through the write-rare writer process", out _);
-
-    internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
-    {
-        OsResult outcome = Word(registration, Op.Add, offset, unchecked((ulong)delta), 0, "add to 8 bytes through the write-rare writer process", out ulong value);
-        result = unchecked((long)value);
-        return outcome;
-    }
-
-    internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
-    {
-        OsResult outcome = Word(registration, Op.CompareExchange, offset, unchecked((ulong)value), unchecked((ulong)comparand), "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
-        original = unchecked((long)old);
-        return outcome;
-    }
-
-    internal static OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length)
-    {
-        System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
-        while (length > 0)
-        {
-            nuint piece = Math.Min(length, MaxData);
-            OsResult result = CallLive(registration, Op.Write, offset, piece, 0, source, piece, $"write {piece} bytes through the write-rare writer process", out _);
-            if (result.Failed)
-            {
-                return result;
-            }
-
-            source += piece;
-            offset += piece;
-            length -= piece;
-        }
-
-        return OsResult.Ok;
-    }
-
-    internal static OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length)
-    {
-        System.Diagnostics.Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
-        return length == 0 ? OsResult.Ok : CallLive(registration, Op.Fill, offset, length, value, null, 0, $"fill {length} bytes through the write-rare writer process", out _);
-    }
-
-    private static OsResult Word(WriterRegistration registration, Op op, nuint offset, ulong value, ulong comparand, string attempt, out ulong result)
-    {
-        System.Diagnostics.Debug.Assert(offset % 8 == 0 && offset + 8 <= registration.Length);
-        return CallLive(registration, op, offset, value, comparand, null, 0, attempt, out result);
-    }
-
-    /// <summary>A call on the writer that holds <paramref name="registration"/>; a stale one fails without a system call.</summary>
-    private static OsResult CallLive(WriterRegistration registration, Op op, nuint offset, ulong c, ulong d, byte* payload, nuint payloadLength, string attempt, out ulong value)
-    {
-        value = 0;
-        if (WindowsWriterProcess.Current is not { } writer || writer.Generation != registration.Writer || registration.IsReleased)
-        {
-            return OsResult.Fail(Errors.ERROR_BROKEN_PIPE, WindowsWriterProcess.FileName, $"{attempt}: the writer process that mapped this chunk is gone");
-        }
-
-        return writer.TryCall(op, registration.Handle, offset, c, d, 0, payload, payloadLength, attempt, out value);
+            WriterOp.Unregister => (Op.Unmap, 0ul, 0ul, 0ul),
+            WriterOp.Write => (Op.Write, (ulong)offset, (ulong)length, 0ul),
+            WriterOp.Fill => (Op.Fill, (ulong)offset, (ulong)length, value),
+            WriterOp.Store => (Op.Store, (ulong)offset, value, comparand),
+            WriterOp.Add => (Op.Add, (ulong)offset, value, comparand),
+            _ => (Op.CompareExchange, (ulong)offset, value, comparand),
+        };
+        return writer.TryCall(code, registration.Handle, b, c, d, 0, payload, op == WriterOp.Write ? length : 0, attempt, out result);
     }
 }

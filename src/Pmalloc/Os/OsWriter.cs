@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pmalloc;
 
 /// <summary>
@@ -19,56 +21,111 @@ namespace Pmalloc;
 /// </remarks>
 internal static unsafe class OsWriter
 {
-    /// <summary>
-    /// Has the writer map [<c>BackingOffset</c>, +<c>Length</c>) of <paramref name="mapping"/>'s backing read-write, with the
-    /// chunk's hardening (excluded from core dumps, locked), starting the writer if none runs.
-    /// </summary>
     internal static OsResult TryRegister(ChunkMapping mapping, out WriterRegistration? registration) =>
         OperatingSystem.IsWindows() ? WindowsWriter.TryRegister(mapping, out registration) : LinuxWriter.TryRegister(mapping, out registration);
 
-    /// <summary>Has the writer unmap the registration. Nothing to do for a stale one. Never fails in a way the caller could act on.</summary>
+    /// <summary>Forgets a registration: the writer unmaps the chunk (a writer that is gone took its mappings with it).</summary>
     internal static void Unregister(WriterRegistration registration)
     {
-        if (OperatingSystem.IsWindows())
+        if (registration.IsReleased)
         {
-            WindowsWriter.Unregister(registration);
+            return;
         }
-        else
-        {
-            LinuxWriter.Unregister(registration);
-        }
+
+        registration.IsReleased = true;
+
+        // Intentionally ignore failure: a writer that cannot answer is gone, and its mappings with it.
+        _ = Send(registration, WriterOp.Unregister, 0, 0, 0, 0, null, "unmap a chunk in the write-rare writer process", out _);
     }
 
-    /// <summary>Is the registration usable: not released, and made with the writer that runs now?</summary>
+    /// <summary>Is <paramref name="registration"/> held by the writer running now (not released, not from a writer that died)?</summary>
     internal static bool IsLive(WriterRegistration registration) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.IsLive(registration) : LinuxWriter.IsLive(registration);
+        !registration.IsReleased && registration.Writer == (OperatingSystem.IsWindows() ? WindowsWriter.Generation : LinuxWriter.Generation);
 
-    /// <summary>Stores 8 bytes at <paramref name="offset"/> with one release store.</summary>
     internal static OsResult TryStore(WriterRegistration registration, nuint offset, long value) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.TryStore(registration, offset, value) : LinuxWriter.TryStore(registration, offset, value);
+        Word(registration, WriterOp.Store, offset, unchecked((ulong)value), 0, "store 8 bytes through the write-rare writer process", out _);
 
-    /// <summary>Adds <paramref name="delta"/> to the 8 bytes at <paramref name="offset"/> atomically; <paramref name="result"/> is the new value.</summary>
-    internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.TryAdd(registration, offset, delta, out result) : LinuxWriter.TryAdd(registration, offset, delta, out result);
+    internal static OsResult TryAdd(WriterRegistration registration, nuint offset, long delta, out long result)
+    {
+        OsResult outcome = Word(registration, WriterOp.Add, offset, unchecked((ulong)delta), 0, "add to 8 bytes through the write-rare writer process", out ulong value);
+        result = unchecked((long)value);
+        return outcome;
+    }
 
-    /// <summary>
-    /// Replaces the 8 bytes at <paramref name="offset"/> with <paramref name="value"/> if they equal <paramref name="comparand"/>,
-    /// atomically; <paramref name="original"/> is what they held.
-    /// </summary>
-    internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.TryCompareExchange(registration, offset, value, comparand, out original) : LinuxWriter.TryCompareExchange(registration, offset, value, comparand, out original);
+    internal static OsResult TryCompareExchange(WriterRegistration registration, nuint offset, long value, long comparand, out long original)
+    {
+        OsResult outcome = Word(registration, WriterOp.CompareExchange, offset, unchecked((ulong)value), unchecked((ulong)comparand), "compare-exchange 8 bytes through the write-rare writer process", out ulong old);
+        original = unchecked((long)old);
+        return outcome;
+    }
 
-    /// <summary>Copies <paramref name="length"/> bytes to <paramref name="offset"/> (not atomic).</summary>
-    internal static OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.TryWrite(registration, offset, source, length) : LinuxWriter.TryWrite(registration, offset, source, length);
+    /// <summary>Copies <paramref name="length"/> bytes into the chunk, in pieces of at most what one request carries.</summary>
+    internal static OsResult TryWrite(WriterRegistration registration, nuint offset, byte* source, nuint length)
+    {
+        Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
+        nuint most = OperatingSystem.IsWindows() ? WindowsWriter.MaxData : WriterProtocol.MaxData;
+        while (length > 0)
+        {
+            nuint piece = Math.Min(length, most);
+            OsResult result = CallLive(registration, WriterOp.Write, offset, piece, 0, 0, source, $"write {piece} bytes through the write-rare writer process", out _);
+            if (result.Failed)
+            {
+                return result;
+            }
 
-    /// <summary>Sets <paramref name="length"/> bytes at <paramref name="offset"/> to <paramref name="value"/> (not atomic).</summary>
-    internal static OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length) =>
-        OperatingSystem.IsWindows() ? WindowsWriter.TryFill(registration, offset, value, length) : LinuxWriter.TryFill(registration, offset, value, length);
+            source += piece;
+            offset += piece;
+            length -= piece;
+        }
 
-    /// <summary>The writer's process id, or 0 while none runs (for tests and diagnostics).</summary>
-    /// <summary>Is there a writer executable to start (looked up, not started)? Without it, the calls that need the writer fail with a message naming the file.</summary>
+        return OsResult.Ok;
+    }
+
+    internal static OsResult TryFill(WriterRegistration registration, nuint offset, byte value, nuint length)
+    {
+        Debug.Assert(offset <= registration.Length && length <= registration.Length - offset);
+        return length == 0 ? OsResult.Ok : CallLive(registration, WriterOp.Fill, offset, length, value, 0, null, $"fill {length} bytes through the write-rare writer process", out _);
+    }
+
     internal static bool IsAvailable => OperatingSystem.IsWindows() ? WindowsWriterProcess.IsAvailable : WriterProcess.IsAvailable;
 
     internal static int ProcessId => OperatingSystem.IsWindows() ? WindowsWriter.ProcessId : LinuxWriter.ProcessId;
+
+    private static OsResult Word(WriterRegistration registration, WriterOp op, nuint offset, ulong value, ulong comparand, string attempt, out ulong result)
+    {
+        Debug.Assert(offset % 8 == 0 && offset + 8 <= registration.Length);
+        return CallLive(registration, op, offset, 0, value, comparand, null, attempt, out result);
+    }
+
+    /// <summary>A request on a registration that is not released; a stale one (its writer died) fails in <see cref="Send"/>, without a system call.</summary>
+    private static OsResult CallLive(WriterRegistration registration, WriterOp op, nuint offset, nuint length, ulong value, ulong comparand, byte* payload, string attempt, out ulong result)
+    {
+        if (registration.IsReleased)
+        {
+            result = 0;
+            return OperatingSystem.IsWindows() ? WindowsWriter.Gone(attempt) : LinuxWriter.Gone(attempt);
+        }
+
+        return Send(registration, op, offset, length, value, comparand, payload, attempt, out result);
+    }
+
+    /// <summary>The one per-OS step: sends the request to the writer that holds the registration (the socket on Linux, the pipe on Windows) and waits for its answer.</summary>
+    private static OsResult Send(WriterRegistration registration, WriterOp op, nuint offset, nuint length, ulong value, ulong comparand, byte* payload, string attempt, out ulong result) =>
+        OperatingSystem.IsWindows()
+            ? WindowsWriter.TrySend(registration, op, offset, length, value, comparand, payload, attempt, out result)
+            : LinuxWriter.TrySend(registration, op, offset, length, value, comparand, payload, attempt, out result);
+}
+
+/// <summary>
+/// What a request on a registration asks of the writer: <see cref="Write"/> carries <c>length</c> bytes of payload,
+/// <see cref="Fill"/> sets <c>length</c> bytes to <c>value</c>, the 8-byte operations take <c>value</c> (and <c>comparand</c>).
+/// </summary>
+internal enum WriterOp
+{
+    Unregister,
+    Store,
+    Add,
+    CompareExchange,
+    Write,
+    Fill,
 }

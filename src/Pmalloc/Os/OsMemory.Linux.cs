@@ -556,6 +556,7 @@ internal static unsafe class LinuxMemory
         {
             result = CommitSecret(start, length);
         }
+
         if (result.Failed)
         {
             if (reservation != 0)

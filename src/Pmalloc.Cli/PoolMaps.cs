@@ -112,7 +112,8 @@ internal static class PoolMaps
     }
 
     /// <summary>
-    /// Groups the pmalloc mappings by pool name and into chunks (runs contiguous in memory and in the memfd), and finds each
+    /// Groups the pmalloc mappings by pool name and into chunks (runs contiguous in memory and in the memfd; a pool's
+    /// inaccessible spare mapping is no chunk and is left out), and finds each
     /// chunk's guard pages: <c>---p</c> neighbours, or its own end pages where <paramref name="isGuardPage"/> says they are
     /// installed guard regions (those two pages are then not counted as mapped bytes).
     /// </summary>
@@ -123,7 +124,13 @@ internal static class PoolMaps
         List<PoolMapInfo> pools = [];
         foreach (IGrouping<string, Vma> pool in vmas.Where(v => PoolName(v.Path) is not null).GroupBy(v => PoolName(v.Path)!))
         {
-            List<Vma> mine = [.. pool];
+            // A PROT_NONE mapping of a pool's memfd is its spare (an emptied chunk kept for reuse, punched), not a chunk.
+            List<Vma> mine = [.. pool.Where(v => !v.Permissions.StartsWith("---", StringComparison.Ordinal))];
+            if (mine.Count == 0)
+            {
+                continue;
+            }
+
             List<List<Vma>> chunks = [];
             foreach (Vma v in mine)
             {

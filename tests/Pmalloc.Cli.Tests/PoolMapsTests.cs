@@ -82,6 +82,23 @@ public sealed class PoolMapsTests
     }
 
     [Fact]
+    public void A_pools_inaccessible_spare_mapping_is_no_chunk()
+    {
+        // A writable pool of one chunk, and the spare an emptied chunk left (PROT_NONE, punched: nothing resident).
+        string smaps = """
+            7f0000200000-7f0000203000 rw-s 00000000 00:01 300                        /memfd:pmalloc:spared (deleted)
+            Rss:                   4 kB
+            VmFlags: rd wr sh mr mw me ms gu 
+            7f0000210000-7f0000222000 ---s 00003000 00:01 300                        /memfd:pmalloc:spared (deleted)
+            Rss:                   0 kB
+            VmFlags: sh mr mw me ms gu 
+            """;
+
+        PoolMapInfo spared = Assert.Single(PoolMaps.Summarize(PoolMaps.Parse(smaps)));
+        Assert.Equal((1, "rw", 0x3000L), (spared.Chunks, spared.Protection, spared.MappedBytes));
+    }
+
+    [Fact]
     public void A_sealed_locked_undumped_pool_is_reported_as_such()
     {
         string onlyFirstChunk = string.Join('\n', Smaps.Split('\n').TakeWhile(l => !l.StartsWith("7f0000010000", StringComparison.Ordinal)));

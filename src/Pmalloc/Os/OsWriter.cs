@@ -4,8 +4,9 @@ namespace Pmalloc;
 
 /// <summary>
 /// The writer contract: stores into a chunk whose every mapping in this process is read-only, done by a separate,
-/// sandboxed writer process that holds the only writable mapping, in its own address space. Stated once here and
-/// implemented once per OS (<see cref="LinuxWriter"/> in <c>OsWriter.Linux.cs</c>, <see cref="WindowsWriter"/> in
+/// sandboxed writer process that holds the only writable mapping, in its own address space. Stated and written once
+/// here; each OS supplies only how a chunk is handed to the writer and how one request travels (<c>TryRegister</c> and
+/// <c>TrySend</c> of <see cref="LinuxWriter"/> in <c>OsWriter.Linux.cs</c> and <see cref="WindowsWriter"/> in
 /// <c>OsWriter.Windows.cs</c>), dispatched like <see cref="OsMemory"/>. It knows no pool.
 /// </summary>
 /// <remarks>

@@ -93,34 +93,40 @@ internal static class ChunkRegistry
     /// <summary>A copy of the sorted <paramref name="entries"/> without the dead ones, with <paramref name="entry"/> in its place.</summary>
     private static Entry[] Insert(Entry[] entries, Entry entry)
     {
-        List<Entry> next = new(entries.Length + 1);
+        int live = 1;
+        foreach (Entry e in entries)
+        {
+            live += e.Dead ? 0 : 1;
+        }
+
+        s_dead -= entries.Length + 1 - live;
+        Entry[] next = new Entry[live];
+        int n = 0;
         bool placed = false;
         foreach (Entry e in entries)
         {
             if (e.Dead)
             {
-                s_dead--;
                 continue;
             }
 
             if (!placed && entry.Start < e.Start)
             {
-                next.Add(entry);
+                next[n++] = entry;
                 placed = true;
             }
 
-            next.Add(e);
+            next[n++] = e;
         }
 
         if (!placed)
         {
-            next.Add(entry);
+            next[n] = entry;
         }
 
-        return [.. next];
+        return next;
     }
 
-    /// <summary>One chunk's reservation, [<see cref="Start"/>, <see cref="End"/>), guard pages included.</summary>
     internal sealed class Entry(nint start, nint end, Chunk? chunk, PoolCore pool)
     {
         private volatile Chunk? _chunk = chunk;

@@ -68,7 +68,7 @@ public static unsafe class BenchRunner
         }
 
         log("what a pool costs: lifecycle, chunk map+unmap, warm fast path (interleaved rounds, thread CPU time)");
-        report.Costs.AddRange(MeasureCosts(settings.Quick ? 5 : 7));
+        report.Costs.AddRange(MeasureCosts(settings.Quick ? 5 : 15));
         report.ChunkVmas = MeasureChunkVmas();
 
         log("a million 16-byte allocations in one pool");

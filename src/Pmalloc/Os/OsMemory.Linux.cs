@@ -20,6 +20,9 @@ internal static unsafe class LinuxMemory
     /// <summary>The seals that make a memfd's contents final: no write or new writable mapping, no resize, no more seal changes.</summary>
     private const Interop.Seals FinalSeals = Interop.Seals.FutureWrite | Interop.Seals.Grow | Interop.Seals.Shrink | Interop.Seals.Seal;
 
+    /// <summary>The page of the pool's file left unmapped after each chunk's range (see <c>MapShared</c>).</summary>
+    private static long FileGap => PageSize;
+
     /// <summary>RLIMIT_FSIZE as last read (long.MaxValue for unlimited), or 0 before the first read.</summary>
     private static long s_fileSizeLimit;
 
@@ -223,7 +226,7 @@ internal static unsafe class LinuxMemory
             long at = mapping.BackingOffset - guard, span = (long)mapping.Length + (2 * guard);
             if (Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
             {
-                shared.GiveBack(at, span);
+                shared.GiveBack(at, span + FileGap);
             }
         }
     }
@@ -298,7 +301,7 @@ internal static unsafe class LinuxMemory
             _ = Interop.munmap(spare.ReservationStart, spare.ReservationLength);
             MappingBudget.Release(spare.Vmas);
             long guard = spare.GuardsInstalled ? PageSize : 0;
-            backing.GiveBack(spare.BackingOffset - guard, (long)spare.Length + (2 * guard));
+            backing.GiveBack(spare.BackingOffset - guard, (long)spare.Length + (2 * guard) + FileGap);
         }
     }
 
@@ -376,14 +379,18 @@ internal static unsafe class LinuxMemory
         nuint guard = install ? page : 0;
         nuint span = checked(length + (2 * guard));
 
+        // The chunk's range of the file, and one page after it that is never mapped: two chunks can then never be
+        // neighbours in the file, so the kernel never merges their mappings into one VMA (one VMA per chunk, exactly).
+        long footprint = checked((long)span + FileGap);
+
         // A range an unmapped chunk left (punched: it reads as zeros), else a new one after the last, growing the file ahead.
-        bool reused = backing.TryTakeFree((long)span, out long at);
+        bool reused = backing.TryTakeFree(footprint, out long at);
         long fileSize = backing.FileSize;
         OsResult result = OsResult.Ok;
         if (!reused)
         {
             at = backing.Size;
-            result = TryGrow(backing, checked(at + (long)span));
+            result = TryGrow(backing, checked(at + footprint));
         }
 
         Interop.Prot protection = (flags & ChunkFlags.ReadOnlyFromBirth) != 0 ? Interop.Prot.Read : Interop.Prot.Read | Interop.Prot.Write;
@@ -441,7 +448,7 @@ internal static unsafe class LinuxMemory
             }
             else if (reused)
             {
-                backing.GiveBack(at, (long)span);
+                backing.GiveBack(at, footprint);
             }
             else if (backing.FileSize != fileSize)
             {
@@ -455,7 +462,7 @@ internal static unsafe class LinuxMemory
 
         if (!reused)
         {
-            backing.Size = at + (long)span;
+            backing.Size = at + footprint;
         }
 
         mapping = made;

@@ -320,47 +320,30 @@ internal static unsafe partial class ChildScenarios
     }
 
     /// <summary>
-
     /// A pool that locks its chunks asks for more than RLIMIT_MEMLOCK allows (with CAP_IPC_LOCK, which ignores the
-    /// limit, given up first). Prints what <c>Allocate</c> threw and whether the pool and the process were left as they were.
+    /// limit, given up first).
     /// </summary>
     private static void LockOverMemlockLimit()
     {
         const string name = "child-mlock";
-        Native.DropIpcLock();
-        Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
-        if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
-        {
-            throw new InvalidOperationException($"setup: setrlimit(RLIMIT_MEMLOCK) failed, errno {Marshal.GetLastPInvokeError()}");
-        }
-
-        using WriteOncePool pool = new(new PoolOptions { Name = name, LockInMemory = true, ChunkSize = 1 << 20 });
-        PoolStatistics before = pool.Statistics;
-        (int Mappings, int Descriptors) resources = (TestPools.MapsLinesOf(name).Length, MemfdsOf(name));
-        Ready();
-        try
-        {
-            pool.Allocate(16);
-        }
-        catch (InsufficientMemoryException e)
-        {
-            Console.WriteLine($"refused: {e.GetType().Name}: {e.Message}");
-            Console.WriteLine($"statistics unchanged: {pool.Statistics == before}");
-            Console.WriteLine($"mappings and descriptors unchanged: {(TestPools.MapsLinesOf(name).Length, MemfdsOf(name)) == resources}");
-            return;
-        }
-
-        Console.WriteLine("Allocate went through past RLIMIT_MEMLOCK");
+        OverMemlockLimit(new PoolOptions { Name = name, LockInMemory = true, ChunkSize = 1 << 20 }, 16, () => (TestPools.MapsLinesOf(name).Length, MemfdsOf(name)));
     }
 
     /// <summary>
-    /// A secret-memory pool asks for a chunk of 1 MiB past an RLIMIT_MEMLOCK of 64 KiB (CAP_IPC_LOCK given up first). Older
-    /// kernels refuse the mmap; newer ones (6.12, 6.18.52+) would map it and kill the process with SIGBUS at the first touch
-    /// past the limit, so the pool commits the chunk when it maps it. Either way <c>Allocate</c> must throw, and the child live.
+    /// A secret-memory pool asks for a chunk of 1 MiB past the limit. Older kernels refuse the mmap; newer ones (6.12,
+    /// 6.18.52+) would map it and kill the process with SIGBUS at the first touch past the limit, so the pool commits the
+    /// chunk when it maps it. Every page is touched if Allocate goes through.
     /// </summary>
-    private static void SecretOverMemlockLimit()
+    private static void SecretOverMemlockLimit() =>
+        OverMemlockLimit(new PoolOptions { Name = "child-secret-mlock", SecretMemory = true, ChunkSize = 1 << 20 }, 1 << 20, SecretResources);
+
+    /// <summary>
+    /// Lowers RLIMIT_MEMLOCK to 64 KiB (CAP_IPC_LOCK given up first), then allocates <paramref name="size"/> bytes from a
+    /// pool made with <paramref name="options"/> and writes all of them. Prints what <c>Allocate</c> threw and whether the
+    /// pool and its <paramref name="resources"/> (mappings, descriptors) were left as they were.
+    /// </summary>
+    private static void OverMemlockLimit(PoolOptions options, int size, Func<(int Mappings, int Descriptors)> resources)
     {
-        const string name = "child-secret-mlock";
         Native.DropIpcLock();
         Native.RLimit limit = new() { Current = 64 * 1024, Maximum = 64 * 1024 };
         if (Native.setrlimit(Native.RLimitMemLock, in limit) != 0)
@@ -368,20 +351,20 @@ internal static unsafe partial class ChildScenarios
             throw new InvalidOperationException($"setup: setrlimit(RLIMIT_MEMLOCK) failed, errno {Marshal.GetLastPInvokeError()}");
         }
 
-        using WriteOncePool pool = new(new PoolOptions { Name = name, SecretMemory = true, ChunkSize = 1 << 20 });
+        using WriteOncePool pool = new(options);
         PoolStatistics before = pool.Statistics;
-        (int Mappings, int Descriptors) resources = SecretResources();
+        (int Mappings, int Descriptors) held = resources();
         Ready();
         try
         {
-            nint p = pool.Allocate(1 << 20);
-            new Span<byte>((void*)p, 1 << 20).Fill(0x5A); // every page touched: a kernel that charges at first touch kills us here
+            nint p = pool.Allocate((nuint)size);
+            new Span<byte>((void*)p, size).Fill(0x5A);
         }
         catch (InsufficientMemoryException e)
         {
             Console.WriteLine($"refused: {e.GetType().Name}: {e.Message}");
             Console.WriteLine($"statistics unchanged: {pool.Statistics == before}");
-            Console.WriteLine($"mappings and descriptors unchanged: {SecretResources() == resources}");
+            Console.WriteLine($"mappings and descriptors unchanged: {resources() == held}");
             return;
         }
 

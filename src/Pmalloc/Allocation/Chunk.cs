@@ -67,9 +67,10 @@ internal sealed unsafe class Chunk
     /// <summary>The highest <see cref="Bump"/> before the cursor was last lowered (kept off the fast path).</summary>
     private int _highWater;
 
+    /// <summary>The metadata is freed, or handed to <see cref="_releaser"/>: this chunk frees nothing again.</summary>
     private bool _released;
 
-    /// <summary>The finalizable owner of the metadata once <see cref="ReleaseBitmapsWhenUnreachable"/> gave it up, or null.</summary>
+    /// <summary>The finalizable owner of the metadata once <see cref="ReleaseBitmapsWhenUnreachable"/> gave it up (held here only to keep it alive with the chunk), or null.</summary>
     private MetadataReleaser? _releaser;
 
     /// <summary>Allocates the metadata for a chunk of <paramref name="length"/> bytes; <see cref="Attach"/> gives it its mapping.</summary>
@@ -326,7 +327,7 @@ internal sealed unsafe class Chunk
     /// <summary>Frees the metadata now. The chunk must not be used afterwards.</summary>
     internal void ReleaseBitmaps()
     {
-        if (!_released && _releaser is null)
+        if (!_released)
         {
             _released = true;
             NativeMemory.Free(_used);
@@ -341,8 +342,9 @@ internal sealed unsafe class Chunk
     /// </summary>
     internal void ReleaseBitmapsWhenUnreachable()
     {
-        if (!_released && _releaser is null)
+        if (!_released)
         {
+            _released = true;
             _releaser = new MetadataReleaser(_used, MetadataBytes >= PressureThreshold ? (long)MetadataBytes : 0);
         }
     }

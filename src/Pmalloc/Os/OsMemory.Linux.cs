@@ -222,11 +222,9 @@ internal static unsafe class LinuxMemory
             // After the munmap: no page table maps the range any more, so the hole costs no TLB shootdown. Punched (the
             // guard pages' ranges too), the range reads as zeros and can hold a later chunk. If the punch failed, the range
             // is not reused, and its pages go back to the kernel when the file is closed.
-            long guard = mapping.GuardsInstalled ? PageSize : 0;
-            long at = mapping.BackingOffset - guard, span = (long)mapping.Length + (2 * guard);
-            if (Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0)
+            if (TryPunchRange(mapping))
             {
-                shared.GiveBack(at, span + FileGap);
+                GiveBackRange(shared, mapping);
             }
         }
     }
@@ -254,8 +252,7 @@ internal static unsafe class LinuxMemory
             return false;
         }
 
-        long guard = mapping.GuardsInstalled ? PageSize : 0;
-        if (Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, mapping.BackingOffset - guard, (long)mapping.Length + (2 * guard)) != 0)
+        if (!TryPunchRange(mapping))
         {
             // Not kept: unmapped (and punched once more) by the caller.
             return false;
@@ -300,9 +297,29 @@ internal static unsafe class LinuxMemory
             backing.Spare = null;
             _ = Interop.munmap(spare.ReservationStart, spare.ReservationLength);
             MappingBudget.Release(spare.Vmas);
-            long guard = spare.GuardsInstalled ? PageSize : 0;
-            backing.GiveBack(spare.BackingOffset - guard, (long)spare.Length + (2 * guard) + FileGap);
+            GiveBackRange(backing, spare);
         }
+    }
+
+    /// <summary>The chunk's range of the pool's memory file: its installed guard pages' ranges included.</summary>
+    private static (long At, long Span) FileRange(ChunkMapping mapping)
+    {
+        long guard = mapping.GuardsInstalled ? PageSize : 0;
+        return (mapping.BackingOffset - guard, (long)mapping.Length + (2 * guard));
+    }
+
+    /// <summary>Punches the chunk's range out of the pool's memory file: it reads as zeros, and its pages go back to the kernel.</summary>
+    private static bool TryPunchRange(ChunkMapping mapping)
+    {
+        (long at, long span) = FileRange(mapping);
+        return Interop.fallocate(mapping.Fd, Interop.FallocateMode.PunchHole | Interop.FallocateMode.KeepSize, at, span) == 0;
+    }
+
+    /// <summary>Gives the punched range of an unmapped chunk back to the file's free ranges, with the gap page after it.</summary>
+    private static void GiveBackRange(PoolBacking backing, ChunkMapping mapping)
+    {
+        (long at, long span) = FileRange(mapping);
+        backing.GiveBack(at, span + FileGap);
     }
 
     internal static bool TryGetThreadStack(out nuint low, out nuint size)

@@ -98,8 +98,8 @@ public sealed unsafe class CostSubjects : IDisposable
 
     /// <summary>
     /// The floor under <see cref="PoolLifecycle"/>: the system calls the pool makes for it, replayed raw (memfd_create,
-    /// ftruncate, one mmap of guard + page + guard, the guard install, the stores, mprotect read-only, close,
-    /// MADV_REMOVE of the page written, munmap). What the pool adds on top is its own work.
+    /// ftruncate, one mmap of guard + page + guard, the guard install, the page prefaulted (MADV_POPULATE_WRITE), the
+    /// stores, mprotect read-only, close, MADV_REMOVE of the page written, munmap). What the pool adds on top is its own work.
     /// </summary>
     public static void ReplayPoolLifecycle()
     {
@@ -117,6 +117,7 @@ public sealed unsafe class CostSubjects : IDisposable
         }
 
         nint data = start + (nint)Page;
+        _ = Libc.madvise(data, Page, Libc.Advice.PopulateWrite);
         for (int i = 0; i < LifecycleAllocations; i++)
         {
             *(long*)(data + (i * LifecycleSize)) = i;

@@ -14,6 +14,9 @@ public static partial class Libc
 
         /// <summary>MADV_GUARD_INSTALL (Linux 6.13): the range faults on access, without a VMA of its own.</summary>
         GuardInstall = 102,
+
+        /// <summary>MADV_POPULATE_WRITE (Linux 5.14): make the range's pages present and writable, without a fault.</summary>
+        PopulateWrite = 23,
     }
 
     [LibraryImport(Library, SetLastError = true)]

@@ -13,6 +13,9 @@ internal static partial class Interop
         Remove = 9,
         DontDump = 16,
         DoDump = 17,
+
+        /// <summary>Make the range's pages present and writable now, as if each were written (Linux 5.14).</summary>
+        PopulateWrite = 23,
         GuardInstall = 102,
     }
 

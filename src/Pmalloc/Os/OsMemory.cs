@@ -50,10 +50,12 @@ internal static unsafe class OsMemory
     /// file <paramref name="backing"/> (opened here with the pool's first chunk, named <c>pmalloc:NAME</c>), or a fresh
     /// secret memory file; refused while the process is near <c>vm.max_map_count</c> (<see cref="MappingBudget"/>).
     /// Windows: an unnamed section of its own, backed by the paging file. On failure nothing is left behind: no mapping, no
-    /// descriptor, no growth of the file.
+    /// descriptor, no growth of the file. <paramref name="prefault"/> is how many bytes at the chunk's start the caller
+    /// writes at once (0 for none): Linux makes their pages present in the same step (<c>MADV_POPULATE_WRITE</c>), which
+    /// costs less than the page fault of the first store; a failure there is not one of the call (the store faults as usual).
     /// </summary>
-    internal static OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, out ChunkMapping? mapping) =>
-        OperatingSystem.IsWindows() ? WindowsMemory.TryMap(backing, length, flags, out mapping) : LinuxMemory.TryMap(backing, length, flags, out mapping);
+    internal static OsResult TryMap(PoolBacking backing, nuint length, ChunkFlags flags, nuint prefault, out ChunkMapping? mapping) =>
+        OperatingSystem.IsWindows() ? WindowsMemory.TryMap(backing, length, flags, out mapping) : LinuxMemory.TryMap(backing, length, flags, prefault, out mapping);
 
     /// <summary>Makes the usable part of <paramref name="mapping"/> read-only, or read-write again (only to undo a failed protect, or to wipe in destroy).</summary>
     internal static OsResult TryProtect(ChunkMapping mapping, bool writable) =>

@@ -655,7 +655,11 @@ public abstract unsafe class ProtectablePool : IDisposable
             throw ThrowHelper.ChunkMetadataOutOfMemory(Name, length, e);
         }
 
-        OsResult mapped = OsMemory.TryMap(_backing, length, ChunkFlagsFor(), out ChunkMapping? mapping);
+        // The allocation that maps the chunk goes at its start, and is written at once: if it fits in the first page, that
+        // page is made present with the mapping, saving the fault of the first store. A larger one's pages are left to
+        // fault in as they are written (it may be written sparsely).
+        nuint prefault = needed <= (nuint)OsMemory.PageSize ? needed : 0;
+        OsResult mapped = OsMemory.TryMap(_backing, length, ChunkFlagsFor(), prefault, out ChunkMapping? mapping);
         if (mapped.Failed)
         {
             chunk.ReleaseBitmaps();

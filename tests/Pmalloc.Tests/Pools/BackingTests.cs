@@ -139,6 +139,29 @@ public sealed unsafe class BackingTests
     }
 
     [Fact]
+    public void A_new_chunk_s_first_page_is_present_for_a_small_allocation_and_a_large_one_commits_only_what_is_written()
+    {
+        Platform.RequireLinux("reads the chunk's resident pages in /proc/self/smaps");
+        long pageKb = Page / 1024;
+
+        // The allocation that maps a chunk is written at once: its page comes with the mapping (no fault at the first store).
+        using WriteOncePool small = TestPools.NewPool();
+        nint p = small.Allocate(64);
+        ChunkMapping first = small.Chunks.Single().Mapping;
+        Assert.Equal(pageKb, SmapsEntry.OfChunk(first).Mapping.Kilobytes["Rss"]);
+        Assert.True(TestPools.IsZero(p, 64));
+
+        // A large allocation may be written sparsely: no page of it is committed before its store, and one store commits one.
+        using WriteOncePool large = TestPools.NewPool();
+        nuint size = (nuint)(64 * Page);
+        nint big = large.Allocate(size);
+        ChunkMapping chunk = large.Chunks.Single().Mapping;
+        Assert.Equal(0, SmapsEntry.OfChunk(chunk).Mapping.Kilobytes["Rss"]);
+        *(byte*)(big + (nint)(size / 2)) = 1;
+        Assert.Equal(pageKb, SmapsEntry.OfChunk(chunk).Mapping.Kilobytes["Rss"]);
+    }
+
+    [Fact]
     public void A_set_ChunkSize_is_the_first_chunk_and_no_later_chunk_is_smaller()
     {
         // The contract's default value stays 64 KiB; setting it (even to that value) asks for chunks of at least that size,

@@ -78,10 +78,12 @@ internal static unsafe partial class Attacks
             Demo.AttackInThisProcess(Path.Combine(AppContext.BaseDirectory, "samples", "policy.txt"))));
         add(new("read-after-dispose", "read through a pointer after Dispose (unmapped)", Outcome.AccessViolation, () =>
         {
+            // Once unmapped, the address range may be reused by the next mapping anyone makes, the runtime's own included:
+            // the JIT maps a writable view of its code heap for each method it compiles, and such a view was seen to land
+            // in the range Dispose had just unmapped. So one pool lives and dies first, and every method Dispose runs is
+            // compiled before the range is unmapped; and the announcement comes first (printing can map memory).
+            ProtectedSecret(out _).Dispose();
             WriteOncePool pool = ProtectedSecret(out nint p);
-
-            // Announce first: once unmapped, the address range may be reused by the next mapping anyone makes
-            // (printing can map memory), and a read there would then see that mapping instead of faulting.
             Ready();
             pool.Dispose();
             Console.WriteLine(*(long*)p);

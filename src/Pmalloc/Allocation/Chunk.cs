@@ -34,8 +34,10 @@ namespace Pmalloc;
 /// <c>10</c> has its allocation's start in <see cref="_wordOwner"/>; every free granule holds zeros (frees wipe), so a
 /// fresh allocation is already zeroed.</para>
 /// <para><b>Concurrency.</b> Not thread-safe: the owning pool serializes every change under its lock. Once the pool is
-/// protected the bitmaps never change again, so lookups need no lock; they are freed only by the finalizer (or by
-/// <see cref="ReleaseBitmaps"/> under the pool's lock after <see cref="IsLive"/> was cleared).</para>
+/// protected the bitmaps never change again, so lookups need no lock: such a lookup first announces itself
+/// (<see cref="TryReadWithoutLock"/>), and a destroyed pool frees the bitmaps at once only if none ever did, else leaves them
+/// to a finalizer (<see cref="ReleaseBitmapsAfterReaders"/>). A writable pool's are freed by <see cref="ReleaseBitmaps"/>
+/// under its lock after <see cref="IsLive"/> was cleared.</para>
 /// </remarks>
 internal sealed unsafe class Chunk
 {
@@ -72,6 +74,12 @@ internal sealed unsafe class Chunk
 
     /// <summary>The finalizable owner of the metadata once <see cref="ReleaseBitmapsWhenUnreachable"/> gave it up (held here only to keep it alive with the chunk), or null.</summary>
     private MetadataReleaser? _releaser;
+
+    /// <summary>Is the metadata left to the finalizer (for tests)?</summary>
+    internal bool MetadataLeftToFinalizer => _releaser is not null;
+
+    /// <summary>Is the metadata freed or left to the finalizer (for tests)?</summary>
+    internal bool MetadataReleased => _released;
 
     /// <summary>Allocates the metadata for a chunk of <paramref name="length"/> bytes; <see cref="Attach"/> gives it its mapping.</summary>
     /// <remarks>The metadata comes first, so that running out of memory here leaves no mapping behind.</remarks>
@@ -151,7 +159,13 @@ internal sealed unsafe class Chunk
     internal bool IsEmpty => Avail == GranuleCount;
 
     /// <summary>True while the chunk belongs to its pool; cleared under the pool's lock before it is unmapped.</summary>
-    internal bool IsLive { get; private set; }
+    internal bool IsLive => _live;
+
+    /// <summary>Backs <see cref="IsLive"/>; volatile for the handshake of <see cref="TryReadWithoutLock"/>.</summary>
+    private volatile bool _live;
+
+    /// <summary>1 once a lookup read the metadata without the pool's lock (<see cref="TryReadWithoutLock"/>); never cleared.</summary>
+    private int _readWithoutLock;
 
     /// <summary>Bytes from <see cref="Start"/> that were ever handed out (the high-water mark).</summary>
     internal nuint UsedBytes => (nuint)HighWater << GranuleShift;
@@ -165,11 +179,33 @@ internal sealed unsafe class Chunk
         Mapping = mapping;
         Start = mapping.Start;
         End = mapping.Start + (nint)mapping.Length;
-        IsLive = true;
+        _live = true;
     }
 
     /// <summary>Marks the chunk as no longer its pool's, before it is unmapped. The caller holds the pool's lock.</summary>
-    internal void Retire() => IsLive = false;
+    internal void Retire() => _live = false;
+
+    /// <summary>
+    /// Announces a lookup of a protected pool's chunk that takes no lock (the usercopy checks): true if the chunk is still
+    /// live, and then its metadata stays allocated for as long as the caller can reach the chunk; false if it is retired, and
+    /// then the caller must not read it (it takes the pool's lock and finds the chunk gone instead).
+    /// </summary>
+    /// <remarks>
+    /// One half of an asymmetric Dekker handshake with <see cref="ReleaseBitmapsAfterReaders"/>: this side stores its flag,
+    /// fences, then loads <see cref="IsLive"/>; the destroyer clears <see cref="IsLive"/>, fences, then loads the flag. At
+    /// least one sees the other's store: either the lookup sees the chunk retired and does not look, or the destroyer
+    /// sees the lookup and leaves the metadata to the finalizer. Only the first lookup of a chunk pays for the fence (an
+    /// interlocked exchange); a later one finds the flag set, and a destroyer that fences after it was set sees it too.
+    /// </remarks>
+    internal bool TryReadWithoutLock()
+    {
+        if (Volatile.Read(ref _readWithoutLock) == 0)
+        {
+            _ = Interlocked.Exchange(ref _readWithoutLock, 1);
+        }
+
+        return _live;
+    }
 
     internal bool Contains(nint address) => address >= Start && address < End;
 
@@ -335,12 +371,30 @@ internal sealed unsafe class Chunk
     }
 
     /// <summary>
-    /// Leaves the metadata to a finalizer, for a protected pool's chunk: lock-free checks may still hold the chunk
-    /// (see <c>ChunkRegistry</c>), and the finalizer of an object only the chunk references runs only once none can.
-    /// That object holds nothing but the block, so the chunk itself is never finalizable and its graph is never kept for
-    /// a finalizer; large metadata is reported to the GC, so it collects soon enough.
+    /// Frees a protected pool's retired chunk's metadata: now, if no lookup ever read it without the lock (the other half of
+    /// <see cref="TryReadWithoutLock"/>'s handshake); else it is left to a finalizer, as such a lookup may still hold the
+    /// chunk (see <c>ChunkRegistry</c>). The caller holds the pool's lock and has retired the chunk.
     /// </summary>
-    internal void ReleaseBitmapsWhenUnreachable()
+    internal void ReleaseBitmapsAfterReaders()
+    {
+        Debug.Assert(!_live);
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _readWithoutLock) == 0)
+        {
+            ReleaseBitmaps();
+        }
+        else
+        {
+            ReleaseBitmapsWhenUnreachable();
+        }
+    }
+
+    /// <summary>
+    /// Leaves the metadata to a finalizer: the finalizer of an object only the chunk references runs only once no lookup
+    /// can reach the chunk. That object holds nothing but the block, so the chunk itself is never finalizable and its
+    /// graph is never kept for a finalizer; large metadata is reported to the GC, so it collects soon enough.
+    /// </summary>
+    private void ReleaseBitmapsWhenUnreachable()
     {
         if (!_released)
         {

@@ -38,7 +38,7 @@ internal static class KernelFeatures
     internal static bool GuardInstall => OperatingSystem.IsLinux() && Probe(ref s_guardInstall, static () =>
     {
         nuint page = (nuint)Environment.SystemPageSize;
-        using SafeFdHandle fd = Interop.memfd_create("pmalloc:probe", Interop.MemfdFlags.CloseOnExec);
+        using SafeFdHandle fd = Interop.memfd_create("pmalloc:probe", "", Interop.MemfdFlags.CloseOnExec);
         if (fd.IsInvalid || Interop.ftruncate(fd, (long)page) != 0)
         {
             return false;

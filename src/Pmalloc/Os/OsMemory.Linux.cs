@@ -1,4 +1,3 @@
-using System.Text;
 using static Pmalloc.OsMemory;
 
 namespace Pmalloc;
@@ -408,7 +407,7 @@ internal static unsafe class LinuxMemory
         bool opened = false;
         if (backing.Fd is null)
         {
-            SafeFdHandle created = Interop.memfd_create(MemfdName(backing.Name), Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
+            SafeFdHandle created = Interop.memfd_create(BackingPrefix, backing.Name, Interop.MemfdFlags.CloseOnExec | Interop.MemfdFlags.AllowSealing);
             if (created.IsInvalid)
             {
                 OsResult failed = OsResult.Fail("memfd_create", $"create the memfd of a pool for a chunk of {length} bytes");
@@ -729,23 +728,5 @@ internal static unsafe class LinuxMemory
         }
 
         return OsResult.Ok;
-    }
-
-    private static string MemfdName(string name)
-    {
-        string full = BackingPrefix + name;
-        if (Encoding.UTF8.GetByteCount(full) <= Interop.MemfdMaxNameBytes)
-        {
-            return full;
-        }
-
-        // Keep the name within the kernel's limit without splitting a UTF-16 surrogate pair.
-        int cut = Math.Min(full.Length, Interop.MemfdMaxNameBytes / 3);
-        if (char.IsHighSurrogate(full[cut - 1]))
-        {
-            cut--;
-        }
-
-        return full[..cut];
     }
 }

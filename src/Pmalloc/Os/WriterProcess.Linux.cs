@@ -461,7 +461,7 @@ internal sealed unsafe class WriterProcess
                 return Interop.Errno.EACCES;
             }
 
-            using SafeFdHandle memfd = NotThree(Interop.memfd_create(FileName, Interop.MemfdFlags.CloseOnExec));
+            using SafeFdHandle memfd = NotThree(Interop.memfd_create(FileName, "", Interop.MemfdFlags.CloseOnExec));
             if (memfd.IsInvalid)
             {
                 return Interop.LastErrno;

@@ -453,7 +453,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                     ChunkEvents.Publish(ChunkEventKind.ChunkRetired, _core, chunk);
 
                     // Sealed means protected: lock-free checks may still hold the chunk (see ChunkRegistry).
-                    chunk.ReleaseBitmapsWhenUnreachable();
+                    chunk.ReleaseBitmapsAfterReaders();
                     continue;
                 }
 
@@ -469,7 +469,7 @@ public abstract unsafe class ProtectablePool : IDisposable
                 // A protected pool's bitmaps may be in use by a lock-free check right now (see ChunkRegistry).
                 if (wasProtected)
                 {
-                    chunk.ReleaseBitmapsWhenUnreachable();
+                    chunk.ReleaseBitmapsAfterReaders();
                 }
                 else
                 {
@@ -939,7 +939,9 @@ public abstract unsafe class ProtectablePool : IDisposable
 
     private static PoolOptions Validate(PoolOptions options)
     {
-        if (string.IsNullOrEmpty(options.Name) || options.Name.Length > 200 || options.Name.Any(char.IsControl))
+        // char.IsControl is exactly U+0000 to U+001F and U+007F to U+009F.
+        if (string.IsNullOrEmpty(options.Name) || options.Name.Length > 200
+            || options.Name.AsSpan().ContainsAnyInRange('\u0000', '\u001F') || options.Name.AsSpan().ContainsAnyInRange('\u007F', '\u009F'))
         {
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Name), options.Name, "must be 1 to 200 characters with no control characters");
         }
@@ -954,7 +956,7 @@ public abstract unsafe class ProtectablePool : IDisposable
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.ChunkSize), options.ChunkSize, $"must be from 1 byte to 1 GiB (it is rounded up to whole pages of {OsMemory.PageSize} bytes)");
         }
 
-        if (!Enum.IsDefined(options.Seal))
+        if ((uint)options.Seal > (uint)SealMode.Required)
         {
             ThrowHelper.ThrowBadOption(nameof(PoolOptions.Seal), options.Seal, "must be None, IfSupported or Required");
         }

@@ -22,8 +22,10 @@ namespace Pmalloc;
 /// <para><b>Safe reads of the bitmaps.</b> A reader may hold an old table whose chunk has since been unmapped. What makes
 /// that safe depends on the pool's state, read once by the reader: a <i>writable</i> pool's bitmaps change and are freed
 /// under its lock, so the reader takes that lock and checks <see cref="Chunk.IsLive"/> before it looks. A <i>protected</i>
-/// pool's bitmaps never change again and are never freed eagerly: <c>Dispose</c> retires the chunk, then leaves the
-/// bitmaps to a finalizer (of an object only the chunk holds), which cannot run while a reader still holds the chunk.</para>
+/// pool's bitmaps never change again, so the reader takes no lock: it announces itself on the chunk first
+/// (<see cref="Chunk.TryReadWithoutLock"/>, which also tells it the chunk was retired). <c>Dispose</c> retires the chunk,
+/// then frees its bitmaps at once if no reader ever announced itself, else leaves them to a finalizer (of an object only
+/// the chunk holds), which cannot run while a reader still holds the chunk.</para>
 /// <para><b>Sealed pools.</b> A sealed chunk can never be unmapped, so when its pool is destroyed its entry is replaced
 /// by a <i>retired</i> one (no chunk): the range is still read-only memory that nothing else can ever occupy, and the
 /// checks keep refusing it. An unsealed destroyed pool's range is unmapped and may be reused by anything: it is

@@ -72,14 +72,15 @@ public static class ProtectedMemory
             bool found;
             nint start;
             nuint size;
-            if (pool.State == PoolState.Protected)
+            if (pool.State == PoolState.Protected && chunk.TryReadWithoutLock())
             {
-                // Lock-free: a protected pool's bitmaps never change, and are freed only by the chunk's finalizer.
+                // Lock-free: a protected pool's bitmaps never change, and stay allocated while this lookup holds the chunk.
                 found = chunk.TryFind(address, out start, out size);
                 GC.KeepAlive(chunk);
             }
             else
             {
+                // A writable pool, or a protected one being destroyed: its lock, and the chunk is found gone if it is.
                 using (pool.Lock.EnterScope())
                 {
                     if (!chunk.IsLive)
@@ -163,13 +164,15 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, first < unchecked((nuint)entry.Start));
             }
 
-            if (pool.State == PoolState.Protected)
+            if (pool.State == PoolState.Protected && chunk.TryReadWithoutLock())
             {
-                // Lock-free: a protected pool's bitmaps never change, and are freed only by the chunk's finalizer.
+                // Lock-free: a protected pool's bitmaps never change, and stay allocated while this check holds the chunk.
                 AllocationInfo holder = RangeCheck.InChunk(pool.Name, chunk, address, length, operation);
                 GC.KeepAlive(chunk);
                 return holder;
             }
+
+            // A writable pool, or a protected one being destroyed: its lock, and the chunk is found gone if it is.
 
             using (pool.Lock.EnterScope())
             {
@@ -195,7 +198,7 @@ public static class ProtectedMemory
     /// <summary>The allocation at <paramref name="address"/> of a read-only pool, for a refused write's message, or default.</summary>
     private static AllocationInfo HolderForMessage(PoolCore pool, Chunk chunk, nint address)
     {
-        if (pool.State != PoolState.Protected || !chunk.Contains(address) || !chunk.TryFind(address, out nint start, out nuint size))
+        if (pool.State != PoolState.Protected || !chunk.Contains(address) || !chunk.TryReadWithoutLock() || !chunk.TryFind(address, out nint start, out nuint size))
         {
             return default;
         }

@@ -39,6 +39,20 @@ public sealed unsafe class BackingTests
         Assert.Empty(TestPools.MapsLinesOf(pool.Name));
     }
 
+
+    [Theory]
+    [InlineData("é", 120)] // 2 bytes each: 241 bytes left after "pmalloc:" hold 120 of them
+    [InlineData("😀", 60)] // a surrogate pair, 4 bytes: never split, 60 fit
+    public void A_pool_name_too_long_for_the_kernel_is_cut_after_the_last_whole_character_that_fits(string unit, int kept)
+    {
+        Platform.RequireLinux("the memfd's name is the kernel's");
+        string name = string.Concat(Enumerable.Repeat(unit, 200 / unit.Length));
+        using WriteOncePool pool = new(new PoolOptions { Name = name });
+        _ = pool.Allocate(16);
+        string shown = string.Concat(Enumerable.Repeat(unit, kept));
+        Assert.Single(TestPools.MemfdsOf(shown));
+        Assert.Equal(pool.Statistics.Chunks, TestPools.MapsLinesOf(shown).Length);
+    }
     [Fact]
     public void Every_chunk_of_a_pool_is_a_range_of_one_memfd()
     {

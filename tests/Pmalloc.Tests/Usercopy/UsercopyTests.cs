@@ -245,6 +245,51 @@ public sealed unsafe class UsercopyTests
         Assert.False(chunk.IsAlive);
     }
 
+    [Theory]
+    [InlineData(SealMode.None)]
+    [InlineData(SealMode.Required)]
+    public void A_destroyed_protected_pool_frees_its_metadata_at_once_unless_a_lock_free_check_read_it(SealMode seal)
+    {
+        PoolOptions options = KernelRequirements.RequireFor(new PoolOptions { Name = TestPools.UniqueName(), Seal = seal });
+
+        // Never looked up without the lock: nothing can still hold the metadata, and it is freed by Dispose itself.
+        using (WriteOncePool pool = new(options))
+        {
+            nint a = pool.Allocate(16);
+            Assert.Equal(new AllocationInfo(pool.Name, a, 16), ProtectedMemory.CheckRead(a, 16)); // a writable pool: under its lock
+            pool.Protect();
+            Chunk chunk = pool.Chunks[0];
+            pool.Dispose();
+            Assert.True(chunk.MetadataReleased);
+            Assert.False(chunk.MetadataLeftToFinalizer);
+        }
+
+        // Looked up lock-free once: that lookup may still be reading it, so it is left to the finalizer.
+        using (WriteOncePool pool = new(options))
+        {
+            nint a = pool.Allocate(16);
+            pool.Protect();
+            Assert.Equal(new AllocationInfo(pool.Name, a, 16), ProtectedMemory.CheckRead(a, 16));
+            Chunk chunk = pool.Chunks[0];
+            pool.Dispose();
+            Assert.True(chunk.MetadataLeftToFinalizer);
+        }
+    }
+
+    [Fact]
+    public void A_lock_free_lookup_of_a_retired_chunk_is_refused_and_leaves_the_metadata_alone()
+    {
+        using WriteOncePool pool = TestPools.NewPool();
+        _ = pool.Allocate(16);
+        pool.Protect();
+        Chunk chunk = pool.Chunks[0];
+        pool.Dispose();
+
+        // The other half of the handshake: a lookup that finds the chunk retired must not read its metadata.
+        Assert.True(chunk.MetadataReleased);
+        Assert.False(chunk.TryReadWithoutLock());
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static WeakReference DisposedProtectedChunk(SealMode seal)
     {

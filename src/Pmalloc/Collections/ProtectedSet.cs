@@ -75,47 +75,22 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
     }
 
     /// <summary>Is every element of this set in <paramref name="other"/>?</summary>
-    public bool IsSubsetOf(IEnumerable<T> other) => Compare(other).Found == Count;
+    public bool IsSubsetOf(IEnumerable<T> other) => SetRelations.IsSubsetOf(new Finder(Table), other);
 
     /// <summary>Is every element of this set in <paramref name="other"/>, which has more?</summary>
-    public bool IsProperSubsetOf(IEnumerable<T> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return found == Count && extra;
-    }
+    public bool IsProperSubsetOf(IEnumerable<T> other) => SetRelations.IsProperSubsetOf(new Finder(Table), other);
 
     /// <summary>Is every element of <paramref name="other"/> in this set?</summary>
-    public bool IsSupersetOf(IEnumerable<T> other) => !Compare(other).Extra;
+    public bool IsSupersetOf(IEnumerable<T> other) => SetRelations.IsSupersetOf(new Finder(Table), other);
 
     /// <summary>Is every element of <paramref name="other"/> in this set, which has more?</summary>
-    public bool IsProperSupersetOf(IEnumerable<T> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return !extra && found < Count;
-    }
+    public bool IsProperSupersetOf(IEnumerable<T> other) => SetRelations.IsProperSupersetOf(new Finder(Table), other);
 
     /// <summary>Do this set and <paramref name="other"/> share an element?</summary>
-    public bool Overlaps(IEnumerable<T> other)
-    {
-        ArgumentNullException.ThrowIfNull(other);
-        TableHeader* table = Table;
-        foreach (T item in other)
-        {
-            if (HashTable.IndexOf(table, item) >= 0)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public bool Overlaps(IEnumerable<T> other) => SetRelations.Overlaps(new Finder(Table), other);
 
     /// <summary>Do this set and <paramref name="other"/> hold the same elements (duplicates in <paramref name="other"/> aside)?</summary>
-    public bool SetEquals(IEnumerable<T> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return found == Count && !extra;
-    }
+    public bool SetEquals(IEnumerable<T> other) => SetRelations.SetEquals(new Finder(Table), other);
 
     /// <summary>Enumerates the elements; a struct, so <c>foreach</c> over the set allocates nothing.</summary>
     public Enumerator GetEnumerator() => new(this);
@@ -160,29 +135,12 @@ public sealed unsafe class ProtectedSet<T> : IReadOnlySet<T>, IDisposable
         return text is null ? -1 : HashTable.IndexOfString(table, text);
     }
 
-    /// <summary>How many distinct elements of this set <paramref name="other"/> holds, and whether it holds any other.</summary>
-    private (int Found, bool Extra) Compare(IEnumerable<T> other)
+    /// <summary>The set's table as <see cref="SetRelations"/> sees it (the table read once, its liveness checked then).</summary>
+    private readonly struct Finder(TableHeader* table) : SetRelations.IFinder<T>
     {
-        ArgumentNullException.ThrowIfNull(other);
-        TableHeader* table = Table;
-        bool[] seen = new bool[table->Count];
-        int found = 0;
-        bool extra = false;
-        foreach (T item in other)
-        {
-            int index = HashTable.IndexOf(table, item);
-            if (index < 0)
-            {
-                extra = true;
-            }
-            else if (!seen[index])
-            {
-                seen[index] = true;
-                found++;
-            }
-        }
+        public int Count => table->Count;
 
-        return (found, extra);
+        public int IndexOf(T item) => HashTable.IndexOf(table, item);
     }
 
     [DoesNotReturn]

@@ -19,41 +19,17 @@ internal sealed class StringSetView : IReadOnlySet<string>
 
     public bool Contains(string item) => IndexOf(item) >= 0;
 
-    public bool IsSubsetOf(IEnumerable<string> other) => Compare(other).Found == Count;
+    public bool IsSubsetOf(IEnumerable<string> other) => SetRelations.IsSubsetOf(new Finder(_set), other);
 
-    public bool IsProperSubsetOf(IEnumerable<string> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return found == Count && extra;
-    }
+    public bool IsProperSubsetOf(IEnumerable<string> other) => SetRelations.IsProperSubsetOf(new Finder(_set), other);
 
-    public bool IsSupersetOf(IEnumerable<string> other) => !Compare(other).Extra;
+    public bool IsSupersetOf(IEnumerable<string> other) => SetRelations.IsSupersetOf(new Finder(_set), other);
 
-    public bool IsProperSupersetOf(IEnumerable<string> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return !extra && found < Count;
-    }
+    public bool IsProperSupersetOf(IEnumerable<string> other) => SetRelations.IsProperSupersetOf(new Finder(_set), other);
 
-    public bool Overlaps(IEnumerable<string> other)
-    {
-        ArgumentNullException.ThrowIfNull(other);
-        foreach (string item in other)
-        {
-            if (IndexOf(item) >= 0)
-            {
-                return true;
-            }
-        }
+    public bool Overlaps(IEnumerable<string> other) => SetRelations.Overlaps(new Finder(_set), other);
 
-        return false;
-    }
-
-    public bool SetEquals(IEnumerable<string> other)
-    {
-        (int found, bool extra) = Compare(other);
-        return found == Count && !extra;
-    }
+    public bool SetEquals(IEnumerable<string> other) => SetRelations.SetEquals(new Finder(_set), other);
 
     public IEnumerator<string> GetEnumerator()
     {
@@ -69,27 +45,11 @@ internal sealed class StringSetView : IReadOnlySet<string>
 
     private int IndexOf(string? item) => _set.IndexOfText(item);
 
-    /// <summary>How many distinct elements of this set <paramref name="other"/> holds, and whether it holds any other (null included).</summary>
-    private (int Found, bool Extra) Compare(IEnumerable<string> other)
+    /// <summary>The set's strings as <see cref="SetRelations"/> sees them: null is in no set, so it counts as an element the set lacks.</summary>
+    private readonly struct Finder(ProtectedSet<ProtectedString> set) : SetRelations.IFinder<string>
     {
-        ArgumentNullException.ThrowIfNull(other);
-        bool[] seen = new bool[Count];
-        int found = 0;
-        bool extra = false;
-        foreach (string item in other)
-        {
-            int index = IndexOf(item);
-            if (index < 0)
-            {
-                extra = true;
-            }
-            else if (!seen[index])
-            {
-                seen[index] = true;
-                found++;
-            }
-        }
+        public int Count => set.Count;
 
-        return (found, extra);
+        public int IndexOf(string item) => set.IndexOfText(item);
     }
 }

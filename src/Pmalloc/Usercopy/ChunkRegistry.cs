@@ -38,9 +38,6 @@ internal static class ChunkRegistry
 
     private static readonly Lock s_writeLock = new();
 
-    /// <summary>The entry of every live chunk, to find it again when it goes. Guarded by <see cref="s_writeLock"/>.</summary>
-    private static readonly Dictionary<Chunk, Entry> s_byChunk = new(ReferenceEqualityComparer.Instance);
-
     /// <summary>Dead entries still held by the current table. Guarded by <see cref="s_writeLock"/>.</summary>
     private static int s_dead;
 
@@ -60,6 +57,16 @@ internal static class ChunkRegistry
         Table old = s_table;
         Entry[] recent = Insert(old.Recent, entry);
         Volatile.Write(ref s_table, recent.Length >= RecentLimit ? Rebuild(old.Sorted, recent) : new Table(old, recent));
+    }
+
+    /// <summary>
+    /// The live entry of <paramref name="chunk"/>, or null if it has none (its registration failed): found by address in
+    /// the current table, as live entries never overlap. Under <see cref="s_writeLock"/>.
+    /// </summary>
+    private static Entry? EntryOf(Chunk chunk)
+    {
+        Entry? entry = s_table.FirstEndingAfter(unchecked((nuint)chunk.Mapping.ReservationStart));
+        return entry is not null && ReferenceEquals(entry.Chunk, chunk) ? entry : null;
     }
 
     /// <summary>Forgets one chunk's entry, before the chunk is unmapped.</summary>
@@ -303,14 +310,12 @@ internal static class ChunkRegistry
                 switch (e.Kind)
                 {
                     case ChunkEventKind.ChunkMapped:
-                        Entry entry = new(chunk.Mapping.ReservationStart, chunk.Mapping.ReservationStart + (nint)chunk.Mapping.ReservationLength, chunk, e.Pool);
-                        s_byChunk.Add(chunk, entry);
-                        Add(entry);
+                        Add(new Entry(chunk.Mapping.ReservationStart, chunk.Mapping.ReservationStart + (nint)chunk.Mapping.ReservationLength, chunk, e.Pool));
                         break;
-                    case ChunkEventKind.ChunkUnmapping when s_byChunk.Remove(chunk, out Entry? gone):
+                    case ChunkEventKind.ChunkUnmapping when EntryOf(chunk) is { } gone:
                         Kill(gone);
                         break;
-                    case ChunkEventKind.ChunkRetired when s_byChunk.Remove(chunk, out Entry? sealedEntry):
+                    case ChunkEventKind.ChunkRetired when EntryOf(chunk) is { } sealedEntry:
                         // The range stays mapped read-only for good: a retired entry keeps refusing it.
                         Kill(sealedEntry);
                         Add(new Entry(sealedEntry.Start, sealedEntry.End, null, e.Pool));

@@ -72,9 +72,8 @@ public static class ProtectedMemory
             bool found;
             nint start;
             nuint size;
-            if (pool.State == PoolState.Protected && chunk.TryReadWithoutLock())
+            if (MayReadWithoutLock(pool, chunk))
             {
-                // Lock-free: a protected pool's bitmaps never change, and stay allocated while this lookup holds the chunk.
                 found = chunk.TryFind(address, out start, out size);
                 GC.KeepAlive(chunk);
             }
@@ -164,16 +163,14 @@ public static class ProtectedMemory
                 ThrowHelper.ThrowOutsideChunk(pool.Name, operation, address, length, chunk.Start, first < unchecked((nuint)entry.Start));
             }
 
-            if (pool.State == PoolState.Protected && chunk.TryReadWithoutLock())
+            if (MayReadWithoutLock(pool, chunk))
             {
-                // Lock-free: a protected pool's bitmaps never change, and stay allocated while this check holds the chunk.
                 AllocationInfo holder = RangeCheck.InChunk(pool.Name, chunk, address, length, operation);
                 GC.KeepAlive(chunk);
                 return holder;
             }
 
             // A writable pool, or a protected one being destroyed: its lock, and the chunk is found gone if it is.
-
             using (pool.Lock.EnterScope())
             {
                 if (chunk.IsLive)
@@ -195,10 +192,17 @@ public static class ProtectedMemory
         }
     }
 
+    /// <summary>
+    /// May this lookup read <paramref name="chunk"/>'s bitmaps without the pool's lock? Only if the pool is protected (its
+    /// bitmaps never change again) and the chunk, told of the lookup, is still live: its bitmaps then stay allocated while
+    /// the lookup holds it (<see cref="Chunk.TryReadWithoutLock"/>). Otherwise the lookup takes the lock.
+    /// </summary>
+    private static bool MayReadWithoutLock(PoolCore pool, Chunk chunk) => pool.State == PoolState.Protected && chunk.TryReadWithoutLock();
+
     /// <summary>The allocation at <paramref name="address"/> of a read-only pool, for a refused write's message, or default.</summary>
     private static AllocationInfo HolderForMessage(PoolCore pool, Chunk chunk, nint address)
     {
-        if (pool.State != PoolState.Protected || !chunk.Contains(address) || !chunk.TryReadWithoutLock() || !chunk.TryFind(address, out nint start, out nuint size))
+        if (!chunk.Contains(address) || !MayReadWithoutLock(pool, chunk) || !chunk.TryFind(address, out nint start, out nuint size))
         {
             return default;
         }

@@ -233,8 +233,12 @@ public static unsafe class BenchRunner
 
         return [.. subjects.Select((x, i) => new CostResult(x.Measure, x.Subject, x.Size, Median(times[i])))];
 
+        // Each timed loop starts after one untimed call of its own: a subject then starts warm whatever ran before it in
+        // the round. Without it the first call after the 64 MiB warm pools cost about 400 µs (caches, TLB, the kernel's
+        // page lists), about 1 µs of every lifecycle charged to whichever subject came next.
         static double Loop(int count, Action op)
         {
+            op();
             long t0 = Libc.ThreadCpuNs();
             for (int i = 0; i < count; i++)
             {

@@ -11,6 +11,9 @@ internal static partial class Interop
 
         /// <summary>Free the range's pages in a shared file mapping (a hole punched through the mapping; needs no descriptor).</summary>
         Remove = 9,
+
+        /// <summary>Leave the range out of a fork()ed child's address space (VM_DONTCOPY).</summary>
+        DontFork = 10,
         DontDump = 16,
         DoDump = 17,
 

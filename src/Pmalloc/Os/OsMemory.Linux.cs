@@ -624,8 +624,16 @@ internal static unsafe class LinuxMemory
             return result;
         }
 
-        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP),
-        // and mlock on them fails: nothing to harden.
+        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP), and mlock on
+        // them fails: nothing more to harden than forks.
+        result = KeepFromForks(start, length);
+        if (result.Failed)
+        {
+            _ = Interop.munmap(reservation, reservationLength);
+            fd.Dispose();
+            return result;
+        }
+
         mapping = new ChunkMapping(fd, reservation, reservationLength, start, length, flags) { Vmas = reservationLength == length ? 1 : 3 };
         return OsResult.Ok;
     }
@@ -713,10 +721,31 @@ internal static unsafe class LinuxMemory
         return OsResult.Ok;
     }
 
-    /// <summary>Locks and excludes from dumps, as the flags ask, the whole mapping where it is one VMA (so it is not split).</summary>
+    /// <summary>
+    /// Leaves a chunk out of every child this process forks (<c>MADV_DONTFORK</c>). A pool's chunks are <c>MAP_SHARED</c>
+    /// mappings of its memfd, and a shared mapping is inherited as such: without this, a child forked while the pool was
+    /// writable keeps a writable mapping of the same pages after the parent's <c>Protect</c>, and any child can
+    /// <c>mprotect</c> its copy writable again. In the child the range is simply not mapped. (.NET starts processes with
+    /// vfork and exec, which inherit nothing; this is for native code that forks without exec.)
+    /// </summary>
+    private static OsResult KeepFromForks(nint start, nuint length) =>
+        Interop.madvise(start, length, Interop.Advice.DontFork) == 0
+            ? OsResult.Ok
+            : OsResult.Fail("madvise(MADV_DONTFORK)", $"keep a chunk of {length} bytes out of forked children");
+
+    /// <summary>
+    /// Keeps the whole mapping where it is one VMA (so it is not split) out of forked children, and locks and excludes it
+    /// from dumps as the flags ask.
+    /// </summary>
     private static OsResult Harden(ChunkMapping mapping)
     {
         (nint start, nuint length) = mapping.AttributeRange;
+        OsResult kept = KeepFromForks(start, length);
+        if (kept.Failed)
+        {
+            return kept;
+        }
+
         if ((mapping.Flags & ChunkFlags.LockInMemory) != 0 && Interop.mlock2(start, length, Interop.MlockFlags.OnFault) != 0)
         {
             return OsResult.Fail("mlock2", $"lock a chunk of {mapping.Length} bytes in memory");

@@ -112,9 +112,14 @@ command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 command -v cpio >/dev/null || need+=(cpio)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v jq >/dev/null || need+=(jq)
-# The publishes this script makes need the arm64 writer process, which the build compiles with the cross compiler.
-if { [ -z "$cli_dir" ] || [ "$publish_tests" = 1 ]; } && ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-  need+=(gcc-aarch64-linux-gnu)
+# The publishes this script makes need the arm64 writer process, which the build compiles with the cross compiler. The
+# compiler alone is not enough: its C library headers are only a Recommends (libc6-dev-arm64-cross), which
+# --no-install-recommends leaves out, so the check is that it compiles a program, and both are installed if it cannot.
+cross_cc_works() { printf 'int main(void) { return 0; }\n' | aarch64-linux-gnu-gcc -x c - -o /dev/null >/dev/null 2>&1; }
+needs_cross=0
+if { [ -z "$cli_dir" ] || [ "$publish_tests" = 1 ]; } && ! cross_cc_works; then
+  needs_cross=1
+  need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt-get"
@@ -126,8 +131,8 @@ fi
 command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 is still missing after installing qemu-system-arm"
 command -v cpio >/dev/null || die "cpio is still missing"
 command -v jq >/dev/null || die "jq is still missing"
-if { [ -z "$cli_dir" ] || [ "$publish_tests" = 1 ]; } && ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-  die "aarch64-linux-gnu-gcc is still missing after installing gcc-aarch64-linux-gnu"
+if [ "$needs_cross" = 1 ] && ! cross_cc_works; then
+  die "aarch64-linux-gnu-gcc still cannot compile a C program after installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 fi
 
 # ---- Debian arm64 packages, through a private apt state -----------------------------------------------

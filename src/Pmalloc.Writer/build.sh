@@ -13,9 +13,9 @@ host=${3:-}
 required=${4:-}
 here=$(dirname "$0")
 case "$rid" in
-  linux-x64) triplet=x86_64-linux-gnu ;;
-  linux-arm64) triplet=aarch64-linux-gnu ;;
-  win-x64) triplet=x86_64-w64-mingw32 ;;
+  linux-x64) triplet=x86_64-linux-gnu; crosslib=libc6-dev-amd64-cross ;;
+  linux-arm64) triplet=aarch64-linux-gnu; crosslib=libc6-dev-arm64-cross ;;
+  win-x64) triplet=x86_64-w64-mingw32; crosslib= ;;
   *) echo "pmalloc-writer: no compiler known for $rid" >&2; exit 1 ;;
 esac
 if [ "$rid" = "$host" ]; then
@@ -32,6 +32,17 @@ else
       exit 1
     fi
     echo "pmalloc-writer: skipped $rid: $cc is not installed (Debian/Ubuntu: apt install gcc-$triplet); the package will carry no $rid writer, and write-rare atomic calls on $rid will fail with a message naming the missing file."
+    rm -f "$out"
+    exit 0
+  fi
+  # A cross compiler without its C library (gcc-aarch64-linux-gnu installed with --no-install-recommends leaves out
+  # libc6-dev-arm64-cross) is no compiler for this: say so and skip, as if it were missing, unless the RID is required.
+  if [ "$rid" != win-x64 ] && ! printf 'int main(void) { return 0; }\n' | "$cc" -x c - -o /dev/null >/dev/null 2>&1; then
+    if [ "$required" = required ]; then
+      echo "error: pmalloc-writer for $rid is required, but $cc cannot compile a C program (its C library is missing: apt install $crosslib)." >&2
+      exit 1
+    fi
+    echo "pmalloc-writer: skipped $rid: $cc cannot compile a C program (its C library is missing: apt install $crosslib); the package will carry no $rid writer."
     rm -f "$out"
     exit 0
   fi

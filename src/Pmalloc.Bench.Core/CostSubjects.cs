@@ -98,7 +98,7 @@ public sealed unsafe class CostSubjects : IDisposable
 
     /// <summary>
     /// The floor under <see cref="PoolLifecycle"/>: the system calls the pool makes for it, replayed raw (memfd_create,
-    /// ftruncate, one mmap of guard + page + guard, the guard install, the page prefaulted (MADV_POPULATE_WRITE), the
+    /// ftruncate, one mmap of guard + page + guard, the guard install, MADV_DONTFORK, the page prefaulted (MADV_POPULATE_WRITE), the
     /// stores, mprotect read-only, close, MADV_REMOVE of the page written, munmap). What the pool adds on top is its own work.
     /// </summary>
     public static void ReplayPoolLifecycle()
@@ -116,6 +116,7 @@ public sealed unsafe class CostSubjects : IDisposable
             _ = Libc.madvise(start + (nint)(2 * Page), Page, Libc.Advice.GuardInstall);
         }
 
+        _ = Libc.madvise(start, span, Libc.Advice.DontFork);
         nint data = start + (nint)Page;
         _ = Libc.madvise(data, Page, Libc.Advice.PopulateWrite);
         for (int i = 0; i < LifecycleAllocations; i++)
@@ -150,7 +151,7 @@ public sealed unsafe class CostSubjects : IDisposable
     /// <summary>
     /// The chunk as one memfd per pool makes it, replayed: map a range of the pool's memfd (a range a freed chunk left,
     /// so the file needs no growth) with its guard pages as one VMA, install both guards in one process_madvise
-    /// (MADV_GUARD_INSTALL), then munmap and punch the range out of the memfd.
+    /// (MADV_GUARD_INSTALL), leave it out of forks (MADV_DONTFORK), then munmap and punch the range out of the memfd.
     /// </summary>
     public void ReplayPoolMemfd()
     {
@@ -171,6 +172,7 @@ public sealed unsafe class CostSubjects : IDisposable
             _ = Libc.madvise(start + (nint)(span - Page), Page, Libc.Advice.GuardInstall);
         }
 
+        _ = Libc.madvise(start, span, Libc.Advice.DontFork);
         _ = Libc.munmap(start, span);
         _ = Libc.fallocate(_replayFd, Libc.FallocateMode.PunchHole | Libc.FallocateMode.KeepSize, 0, (long)span);
     }

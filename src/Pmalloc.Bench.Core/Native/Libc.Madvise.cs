@@ -12,6 +12,9 @@ public static partial class Libc
         /// <summary>MADV_REMOVE: punch the range out of the file behind a shared mapping.</summary>
         Remove = 9,
 
+        /// <summary>MADV_DONTFORK: leave the range out of forked children (every pool chunk has it).</summary>
+        DontFork = 10,
+
         /// <summary>MADV_GUARD_INSTALL (Linux 6.13): the range faults on access, without a VMA of its own.</summary>
         GuardInstall = 102,
 

@@ -613,6 +613,13 @@ internal static unsafe class LinuxMemory
             result = CommitSecret(start, length);
         }
 
+        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP), and mlock on
+        // them fails: forks are all there is left to harden.
+        if (!result.Failed)
+        {
+            result = KeepFromForks(start, length);
+        }
+
         if (result.Failed)
         {
             if (reservation != 0)
@@ -620,16 +627,6 @@ internal static unsafe class LinuxMemory
                 _ = Interop.munmap(reservation, reservationLength);
             }
 
-            fd.Dispose();
-            return result;
-        }
-
-        // memfd_secret pages are locked and left out of dumps by the kernel itself (VM_LOCKED | VM_DONTDUMP), and mlock on
-        // them fails: nothing more to harden than forks.
-        result = KeepFromForks(start, length);
-        if (result.Failed)
-        {
-            _ = Interop.munmap(reservation, reservationLength);
             fd.Dispose();
             return result;
         }

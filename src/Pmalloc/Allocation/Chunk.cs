@@ -93,11 +93,27 @@ internal sealed unsafe class Chunk
         // The bitmaps live off the GC heap and outside the chunk: metadata is never in protected memory,
         // and a pool's footprint on the GC heap does not grow with its size. One block holds all of it: the two bitmaps
         // interleaved word by word, the word owners, then the per-granule bytes.
-        _used = (ulong*)NativeMemory.AllocZeroed(MetadataBytes);
+        // A small block (a one-page chunk's is 336 bytes) is taken from malloc's per-thread cache and cleared here: glibc's
+        // calloc skips that cache, and its bins cost a small pool's life more than the clearing does. A large one comes
+        // from calloc, whose fresh pages need no clearing.
+        nuint bytes = MetadataBytes;
+        if (bytes <= SmallMetadataBytes)
+        {
+            _used = (ulong*)NativeMemory.Alloc(bytes);
+            NativeMemory.Clear(_used, bytes);
+        }
+        else
+        {
+            _used = (ulong*)NativeMemory.AllocZeroed(bytes);
+        }
+
         _starts = _used + 1;
         _wordOwner = (int*)(_used + (2 * _words));
         _meta = (byte*)(_wordOwner + _words + (_words & 1));
     }
+
+    /// <summary>Metadata up to this size is allocated with malloc and cleared (glibc's per-thread cache holds blocks up to 1,032 bytes).</summary>
+    private const nuint SmallMetadataBytes = 1024;
 
     /// <summary>Bytes of the metadata block: the bitmaps (two words per 64 granules), the word owners (kept 8-byte aligned), the per-granule bytes.</summary>
     private nuint MetadataBytes => ((nuint)_words * (2 * sizeof(ulong))) + ((nuint)(_words + (_words & 1)) * sizeof(int)) + ((nuint)GranuleCount * MetaWidth);

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Pmalloc;
 
@@ -13,10 +14,12 @@ namespace Pmalloc;
 /// </summary>
 /// <remarks>
 /// The sizes are observable instruments, computed only when a listener collects, so allocation pays nothing for them.
-/// The meter learns about pools and chunks only through <see cref="ChunkEvents"/> and never takes a pool's lock: a
-/// listener's callback may read <see cref="ProtectablePool.Statistics"/> without deadlocking. A pool joins the live list
-/// when it is created and leaves it in <see cref="ProtectablePool.Dispose"/>; a pool that is never disposed stays
-/// counted, as its memory stays mapped.
+/// The meter counts pools by name as <see cref="ChunkEvents"/> tells of their creation and destruction, and reads the
+/// chunks of live pools from the usercopy registry's current table (<see cref="ChunkRegistry.MappedChunks"/>), which
+/// hears of every chunk anyway: a pool's chunks cost the meter nothing until a listener collects. It never takes a pool's
+/// lock: a listener's callback may read <see cref="ProtectablePool.Statistics"/> without deadlocking. A pool is counted
+/// from its creation until <see cref="ProtectablePool.Dispose"/>; a pool that is never disposed stays counted, as its
+/// memory stays mapped.
 /// </remarks>
 public static class PoolMetrics
 {
@@ -27,8 +30,8 @@ public static class PoolMetrics
 
     private static readonly Lock s_lock = new();
 
-    /// <summary>Every live pool and its chunks, as the notifications told.</summary>
-    private static readonly Dictionary<PoolCore, List<Chunk>> s_pools = new(ReferenceEqualityComparer.Instance);
+    /// <summary>How many live pools bear each name, as the notifications told. Guarded by <see cref="s_lock"/>.</summary>
+    private static readonly Dictionary<string, int> s_poolsByName = new(StringComparer.Ordinal);
 
     /// <summary>The tag every measurement carries: the pool's name.</summary>
     public const string PoolTag = "pool";
@@ -56,21 +59,25 @@ public static class PoolMetrics
     /// <summary>One measurement per pool name (tag <see cref="PoolTag"/>): the sum of <paramref name="measure"/> over the chunks of the live pools of that name, or their number.</summary>
     private static List<Measurement<long>> Measure(Func<PoolCore, Chunk, long> measure, bool countPools = false)
     {
+        // Every live pool's name has a measurement, 0 for a pool without chunks.
         Dictionary<string, long> byName = new(StringComparer.Ordinal);
         lock (s_lock)
         {
-            foreach ((PoolCore pool, List<Chunk> chunks) in s_pools)
+            foreach ((string name, int pools) in s_poolsByName)
             {
-                long value = countPools ? 1 : 0;
-                if (!countPools)
-                {
-                    foreach (Chunk chunk in chunks)
-                    {
-                        value += measure(pool, chunk);
-                    }
-                }
+                byName[name] = countPools ? pools : 0;
+            }
+        }
 
-                byName[pool.Name] = byName.GetValueOrDefault(pool.Name) + value;
+        if (!countPools)
+        {
+            foreach ((PoolCore pool, Chunk chunk) in ChunkRegistry.MappedChunks())
+            {
+                // A chunk of a pool being destroyed right now may still be in the table: its name is no longer counted.
+                if (byName.TryGetValue(pool.Name, out long value))
+                {
+                    byName[pool.Name] = value + measure(pool, chunk);
+                }
             }
         }
 
@@ -83,26 +90,26 @@ public static class PoolMetrics
         return measurements;
     }
 
-    private sealed class Observer : IChunkObserver
+    private sealed class Observer : ChunkObserver
     {
-        public void OnChunkEvent(in ChunkEvent e)
+        internal override void OnChunkEvent(in ChunkEvent e)
         {
+            // Chunks are the registry's to track (see the class remarks).
+            if (e.Kind is not (ChunkEventKind.PoolCreated or ChunkEventKind.PoolDestroyed))
+            {
+                return;
+            }
+
             lock (s_lock)
             {
-                switch (e.Kind)
+                ref int pools = ref CollectionsMarshal.GetValueRefOrAddDefault(s_poolsByName, e.Pool.Name, out _);
+                if (e.Kind == ChunkEventKind.PoolCreated)
                 {
-                    case ChunkEventKind.PoolCreated:
-                        s_pools[e.Pool] = [];
-                        break;
-                    case ChunkEventKind.ChunkMapped when s_pools.TryGetValue(e.Pool, out List<Chunk>? chunks):
-                        chunks.Add(e.Chunk!);
-                        break;
-                    case ChunkEventKind.ChunkUnmapping or ChunkEventKind.ChunkRetired when s_pools.TryGetValue(e.Pool, out List<Chunk>? chunks):
-                        _ = chunks.Remove(e.Chunk!);
-                        break;
-                    case ChunkEventKind.PoolDestroyed:
-                        _ = s_pools.Remove(e.Pool);
-                        break;
+                    pools++;
+                }
+                else if (--pools == 0)
+                {
+                    _ = s_poolsByName.Remove(e.Pool.Name);
                 }
             }
         }

@@ -9,10 +9,10 @@ internal static class ChunkEvents
     private static readonly Lock s_lock = new();
 
     /// <summary>Replaced as a whole on subscribe (rare), read without a lock on publish.</summary>
-    private static IChunkObserver[] s_observers = [];
+    private static ChunkObserver[] s_observers = [];
 
     /// <summary>Adds an observer for every later event.</summary>
-    internal static void Subscribe(IChunkObserver observer)
+    internal static void Subscribe(ChunkObserver observer)
     {
         lock (s_lock)
         {
@@ -24,7 +24,7 @@ internal static class ChunkEvents
     internal static void Publish(ChunkEventKind kind, PoolCore pool, Chunk? chunk = null)
     {
         ChunkEvent e = new(kind, pool, chunk);
-        foreach (IChunkObserver observer in Volatile.Read(ref s_observers))
+        foreach (ChunkObserver observer in Volatile.Read(ref s_observers))
         {
             observer.OnChunkEvent(in e);
         }

@@ -46,6 +46,25 @@ internal static class ChunkRegistry
     /// <summary>The current table. Immutable but for the entries' <see cref="Entry.Dead"/> flags: read it once per lookup.</summary>
     internal static Table Current => Volatile.Read(ref s_table);
 
+    /// <summary>
+    /// Every chunk mapped now, with its pool, from the current table (retired and dead entries left out): what the meter
+    /// measures. A snapshot taken without a lock, like any lookup.
+    /// </summary>
+    internal static IEnumerable<(PoolCore Pool, Chunk Chunk)> MappedChunks()
+    {
+        Table table = Current;
+        foreach (Entry[] part in new[] { table.Sorted, table.Recent })
+        {
+            foreach (Entry entry in part)
+            {
+                if (entry.Chunk is { } chunk)
+                {
+                    yield return (entry.Pool, chunk);
+                }
+            }
+        }
+    }
+
     /// <summary>Subscribes the registry to the pool notifications when the assembly loads, before any chunk is mapped.</summary>
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The registry must hear about every chunk, and the pool layer must not know it.")]
@@ -296,9 +315,9 @@ internal static class ChunkRegistry
         }
     }
 
-    private sealed class Observer : IChunkObserver
+    private sealed class Observer : ChunkObserver
     {
-        public void OnChunkEvent(in ChunkEvent e)
+        internal override void OnChunkEvent(in ChunkEvent e)
         {
             if (e.Chunk is not { } chunk)
             {

@@ -100,6 +100,39 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public void A_chunk_given_back_and_a_forgotten_sealed_pool_leave_the_meter()
+    {
+        // The meter reads chunks from the usercopy registry: a chunk unmapped by Free, and a sealed pool's chunks that
+        // Dispose can only forget (they stay mapped read-only), must leave its figures as they leave the pool's.
+        Reading start = Measure();
+        using WriteOncePool pool = new(new PoolOptions { Name = TestPools.UniqueName() });
+        pool.Allocate(16);
+        long small = pool.Statistics.MappedBytes;
+        nint large = pool.Allocate(256 * 1024);
+        Reading both = Measure();
+        Assert.True(pool.Statistics.MappedBytes > small);
+        Assert.Equal(pool.Statistics.MappedBytes, both.Of("pmalloc.mapped", pool.Name));
+
+        pool.Free(large);
+        Reading freed = Measure();
+        Assert.Equal(small, pool.Statistics.MappedBytes);
+        Assert.Equal(small, freed.Of("pmalloc.mapped", pool.Name));
+        Assert.Equal(16, freed.Of("pmalloc.allocated", pool.Name));
+
+        WriteOncePool sealedPool = new(KernelRequirements.RequireFor(new PoolOptions { Name = TestPools.UniqueName(), Seal = SealMode.Required }));
+        sealedPool.Allocate(100);
+        sealedPool.Protect();
+        Reading sealedReading = Measure();
+        Assert.Equal(sealedPool.Statistics.MappedBytes, sealedReading.Of("pmalloc.protected", sealedPool.Name));
+        sealedPool.Dispose();
+        Reading forgotten = Measure();
+        Assert.Null(forgotten.Of("pmalloc.mapped", sealedPool.Name));
+        Assert.Null(forgotten.Of("pmalloc.pools", sealedPool.Name));
+        Assert.Equal(start["pmalloc.mapped"] + small, forgotten["pmalloc.mapped"]);
+        Assert.Equal(start["pmalloc.protected"], forgotten["pmalloc.protected"]);
+    }
+
+    [Fact]
     public unsafe void Write_rare_updates_to_protected_memory_are_counted()
     {
         long updates = 0;

@@ -132,10 +132,9 @@ command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 is still m
 command -v cpio >/dev/null || die "cpio is still missing"
 command -v jq >/dev/null || die "jq is still missing"
 if [ "$needs_cross" = 1 ]; then
+  # (An earlier build that skipped the arm64 writer left a stamp named for the compilers it had: the publish below builds
+  # the writer again, see src/Pmalloc.Writer/Writer.targets.)
   cross_cc_works || die "aarch64-linux-gnu-gcc still cannot compile a C program after installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
-  # An earlier build here skipped the arm64 writer (no working cross compiler then) and stamped the writer step done:
-  # forget that, so the publish below builds it.
-  rm -f "$repo"/src/Pmalloc/obj/*/writer/built.stamp
 fi
 
 # ---- Debian arm64 packages, through a private apt state -----------------------------------------------

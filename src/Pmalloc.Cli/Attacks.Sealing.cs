@@ -227,7 +227,7 @@ internal static unsafe partial class Attacks
         catch (IOException e)
         {
             RequireIntact(address, "write(/proc/self/mem)");
-            throw new IOException($"write(/proc/self/mem) refused ({e.Message}): the kernel does not force writes into shared mappings; the data is intact.", e);
+            throw new IOException($"write(/proc/self/mem) refused ({e.Message}): the kernel does not force writes into shared mappings (nor into one mapped from a read-only descriptor, as a sealed write-once chunk is); the data is intact.", e);
         }
 
         Console.WriteLine($"/proc/self/mem write went through; the protected value is now 0x{*(long*)address:x}");

@@ -145,6 +145,26 @@ internal static unsafe class LinuxMemory
             return OsResult.Fail(Interop.Errno.EBADF, "fcntl(F_ADD_SEALS)", "seal a pool's memfd");
         }
 
+        // With no writable mapping of its own left, the pool asks for F_SEAL_WRITE too: the kernel grants it only if no
+        // writable mapping of the file exists anywhere (EBUSY otherwise), so it proves none survives the seal. One that
+        // does is someone else's; the file is then sealed against every later write as before, and the pool is told.
+        if (final && shared is { HoldsNoWritableMapping: true })
+        {
+            if (Interop.fcntl(mapping.Fd, Interop.FcntlCommand.AddSeals, (int)(FinalSeals | Interop.Seals.Write)) == 0)
+            {
+                shared.IsSizeSealed = true;
+                mapping.IsBackingSealed = true;
+                return OsResult.Ok;
+            }
+
+            if (Interop.LastErrno != Interop.Errno.EBUSY)
+            {
+                return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a pool's memfd");
+            }
+
+            shared.WritableElsewhere = true;
+        }
+
         if (Interop.fcntl(mapping.Fd, Interop.FcntlCommand.AddSeals, (int)(final ? FinalSeals : SizeSeals)) != 0)
         {
             return OsResult.Fail("fcntl(F_ADD_SEALS)", "seal a pool's memfd");
@@ -716,6 +736,117 @@ internal static unsafe class LinuxMemory
         }
 
         return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// Maps every chunk of the pool's memory file again, over the same ranges and the same pages, from a read-only
+    /// descriptor of the file (reopened through <c>/proc/self/fd</c>), and makes each one's guard pages, fork exclusion, lock
+    /// and dump exclusion again: the pool is then left holding no mapping that could ever be made writable (no
+    /// <c>VM_MAYWRITE</c>). Every chunk or none: a failure leaves the chunks done so far read-only (as all are), and the pool
+    /// without the flag, so its final seal is the one it always was.
+    /// </summary>
+    internal static OsResult TryDropWriteAccess(PoolBacking backing, IReadOnlyList<ChunkMapping> mappings)
+    {
+        if (backing.Fd is not { IsClosed: false } fd)
+        {
+            return OsResult.Fail(Interop.Errno.EBADF, "open(/proc/self/fd)", "reopen a pool's memfd read-only");
+        }
+
+        SafeFdHandle readOnly;
+        bool added = false;
+        try
+        {
+            fd.DangerousAddRef(ref added);
+            byte* path = stackalloc byte[32];
+            int length = 0;
+            _ = System.Text.Encoding.ASCII.TryGetBytes($"/proc/self/fd/{(int)fd.DangerousGetHandle()}", new Span<byte>(path, 31), out length);
+            path[length] = 0;
+            readOnly = new SafeFdHandle(Interop.open(path, Interop.OReadOnly | Interop.OCloseOnExec));
+        }
+        finally
+        {
+            if (added)
+            {
+                fd.DangerousRelease();
+            }
+        }
+
+        using (readOnly)
+        {
+            if (readOnly.IsInvalid)
+            {
+                return OsResult.Fail("open(/proc/self/fd)", "reopen a pool's memfd read-only");
+            }
+
+            foreach (ChunkMapping mapping in mappings)
+            {
+                OsResult result = RemapReadOnly(mapping, readOnly);
+                if (result.Failed)
+                {
+                    return result;
+                }
+            }
+        }
+
+        backing.HoldsNoWritableMapping = true;
+        return OsResult.Ok;
+    }
+
+    /// <summary>
+    /// One chunk of <see cref="TryDropWriteAccess"/>: <c>mmap(MAP_FIXED)</c> of the same file range from
+    /// <paramref name="readOnly"/> replaces the mapping in one call (the pages stay in the file, so nothing is lost, and a
+    /// read in another thread meanwhile finds one mapping or the other), then the VMA's attributes are made again. A
+    /// locked chunk (locked on fault) has the pages it had resident read once through the new mapping, which locks them
+    /// again; pages never touched stay uncommitted.
+    /// </summary>
+    private static OsResult RemapReadOnly(ChunkMapping mapping, SafeFdHandle readOnly)
+    {
+        nuint page = (nuint)PageSize;
+        (nint at, nuint length) = mapping.AttributeRange;
+        long offset = mapping.GuardsInstalled ? mapping.BackingOffset - (long)page : mapping.BackingOffset;
+        bool locked = (mapping.Flags & ChunkFlags.LockInMemory) != 0;
+        nuint pages = mapping.Length / page;
+        byte[]? resident = locked ? new byte[pages] : null;
+        if (resident is not null)
+        {
+            fixed (byte* vector = resident)
+            {
+                if (Interop.mincore(mapping.Start, mapping.Length, vector) != 0)
+                {
+                    return OsResult.Fail("mincore", $"find the resident pages of a locked chunk of {mapping.Length} bytes");
+                }
+            }
+        }
+
+        if (Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, readOnly, offset) != at)
+        {
+            OsResult failed = OsResult.Fail("mmap(MAP_FIXED)", $"map a chunk of {mapping.Length} bytes again read-only");
+
+            // A kernel before 6.12 may have unmapped the old range by then: map it again as it was (read-only).
+            // Intentionally ignore failures: the first one is what the caller is told.
+            if (Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, mapping.Fd, offset) == at)
+            {
+                _ = mapping.GuardsInstalled ? InstallGuards(at, mapping.Start + (nint)mapping.Length, mapping.Length) : OsResult.Ok;
+                _ = Harden(mapping);
+            }
+
+            return failed;
+        }
+
+        OsResult result = mapping.GuardsInstalled ? InstallGuards(at, mapping.Start + (nint)mapping.Length, mapping.Length) : OsResult.Ok;
+        result = result.Failed ? result : Harden(mapping);
+        if (!result.Failed && resident is not null)
+        {
+            for (nuint i = 0; i < pages; i++)
+            {
+                if ((resident[i] & 1) != 0)
+                {
+                    _ = Volatile.Read(ref *(byte*)(mapping.Start + (nint)(i * page)));
+                }
+            }
+        }
+
+        return result;
     }
 
     /// <summary>

@@ -66,8 +66,20 @@ internal static unsafe class OsMemory
         OperatingSystem.IsWindows() ? WindowsMemory.TrySealMapping(mapping) : LinuxMemory.TrySealMapping(mapping);
 
     /// <summary>
+    /// Before a write-once pool's final seal: maps every chunk of the pool's memory file again, over the same ranges and
+    /// pages, from a read-only descriptor of the file, so that the pool holds no mapping that could ever be made writable.
+    /// Its final seal can then ask the kernel to prove that no writable mapping of the file is left anywhere (see
+    /// <see cref="TrySealBacking"/>). Fails, leaving the final seal as it always was, where <c>/proc</c> cannot reopen the
+    /// file; does nothing on Windows, which has no sealing.
+    /// </summary>
+    internal static OsResult TryDropWriteAccess(PoolBacking backing, IReadOnlyList<ChunkMapping> mappings) =>
+        OperatingSystem.IsWindows() ? OsResult.Ok : LinuxMemory.TryDropWriteAccess(backing, mappings);
+
+    /// <summary>
     /// Seals the chunk's backing: its size always; with <paramref name="final"/> also every later write and writable mapping
-    /// of it, and every hole punched. The pool's memory file is shared by its chunks, so the first chunk's call seals it for
+    /// of it, and every hole punched; after <see cref="TryDropWriteAccess"/>, also <c>F_SEAL_WRITE</c>, which proves that no
+    /// writable mapping of the file is left anywhere (one that is, someone else's, sets
+    /// <see cref="PoolBacking.WritableElsewhere"/>). The pool's memory file is shared by its chunks, so the first chunk's call seals it for
     /// all of them and the others find it done. (A secret backing, which takes no seals, is closed instead: closing its only
     /// descriptor is its seal.) Windows has no sealing: it fails there.
     /// </summary>

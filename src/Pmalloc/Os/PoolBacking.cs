@@ -103,6 +103,19 @@ internal sealed class PoolBacking
     /// <summary>The file carries the final seals (<c>F_SEAL_FUTURE_WRITE</c> among them): no write, no writable mapping, no hole punched.</summary>
     internal bool IsWriteSealed { get; set; }
 
+    /// <summary>
+    /// Every chunk of the file is mapped from a read-only descriptor (<c>OsMemory.TryDropWriteAccess</c>): no mapping the pool
+    /// holds can ever be made writable, so the final seal can ask for <c>F_SEAL_WRITE</c>, which the kernel refuses while any
+    /// writable mapping of the file exists anywhere.
+    /// </summary>
+    internal bool HoldsNoWritableMapping { get; set; }
+
+    /// <summary>
+    /// The final seal found a writable mapping of the file that is not the pool's (a child forked while the pool was writable,
+    /// or code that mapped its descriptor): the file got <c>F_SEAL_FUTURE_WRITE</c> only, and that mapping can still write it.
+    /// </summary>
+    internal bool WritableElsewhere { get; set; }
+
     /// <summary>Can a range of the file still be punched out through the descriptor?</summary>
     internal bool CanPunch => IsOpen && !IsWriteSealed;
 }

@@ -48,12 +48,29 @@ internal sealed class ChunkSealer
     /// only the backings' size is sealed. <see cref="SealMode.IfSupported"/> degrades silently (and <see cref="MappingsSealed"/>
     /// says so); <see cref="SealMode.Required"/> throws on a refused seal, leaving the pool protected.
     /// </summary>
+    /// <remarks>
+    /// A final seal first has the pool's own mappings made again from a read-only descriptor of its memory file, so that it
+    /// can ask for <c>F_SEAL_WRITE</c>: granted, it proves that no writable mapping of the file is left anywhere. One that is
+    /// left was made while the pool was writable, by a child forked then or by code that mapped the pool's descriptor: it
+    /// could still write the sealed pool. <see cref="SealMode.Required"/> then throws, once everything is sealed as far as it
+    /// can be; <see cref="SealMode.IfSupported"/> keeps the seals it got, as it does for any seal refused.
+    /// </remarks>
     internal void SealAtProtect(IReadOnlyList<Chunk> chunks, bool keepBackingWritable)
     {
         // Required on a kernel without mseal was refused by the constructor; IfSupported degrades here.
         if (_options.Seal == SealMode.None || !KernelFeatures.Mseal)
         {
             return;
+        }
+
+        if (!keepBackingWritable)
+        {
+            // Intentionally ignore failure (no /proc): the final seal is then the one it always was, F_SEAL_FUTURE_WRITE.
+            ChunkMapping[] shared = [.. chunks.Select(c => c.Mapping).Where(m => m.Shared is not null)];
+            if (shared.Length != 0)
+            {
+                _ = OsMemory.TryDropWriteAccess(shared[0].Shared!, shared);
+            }
         }
 
         // Every mapping first, then the backing: a write-sealed backing under a mapping that is not sealed could be neither
@@ -80,6 +97,13 @@ internal sealed class ChunkSealer
 
         MappingsSealed = true;
         BackingSealed = !keepBackingWritable;
+        if (_options.Seal == SealMode.Required && chunks.FirstOrDefault(c => c.Mapping.Shared is { WritableElsewhere: true }) is { } aliased)
+        {
+            ThrowHelper.ThrowOs(_options.Name, OsResult.Fail(Interop.Errno.EBUSY, "fcntl(F_SEAL_WRITE)",
+                "seal the pool's memory against every writable mapping: one that is not the pool's was made while the pool was writable " +
+                "(by a child forked then, or by code that mapped the pool's descriptor) and can still write it; the pool is protected and " +
+                "sealed against every later write (F_SEAL_FUTURE_WRITE, mseal), but not against that mapping"), aliased.Start);
+        }
     }
 
     /// <summary>

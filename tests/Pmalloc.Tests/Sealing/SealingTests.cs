@@ -22,11 +22,20 @@ public sealed unsafe class SealingTests
         return pool;
     }
 
-    private static void AssertRefused(int result, string call)
+    private static void AssertRefused(int result, string call, int errno = Interop.Errno.EPERM)
     {
         Assert.True(result == -1, $"{call} went through on a sealed chunk");
-        Assert.True(Interop.LastErrno == Interop.Errno.EPERM, $"{call} failed with {Interop.ErrnoName(Interop.LastErrno)}, expected EPERM");
+        Assert.True(Interop.LastErrno == errno, $"{call} failed with {Interop.ErrnoName(Interop.LastErrno)}, expected {Interop.ErrnoName(errno)}");
     }
+
+    /// <summary>
+    /// mprotect(PROT_WRITE) on a sealed chunk: EACCES where Protect mapped it again from a read-only descriptor (a write-once
+    /// pool: the kernel refuses write access the mapping may never have, before it looks at the seal), EPERM from mseal where
+    /// the mapping is the original one (a write-rare pool, whose memfd stays writable until MakeReadOnly).
+    /// </summary>
+    private static void AssertMprotectRefused(ChunkMapping m, nint start, nuint length) =>
+        AssertRefused(Interop.mprotect(start, length, Interop.Prot.Read | Interop.Prot.Write), "mprotect",
+            m.Shared is { HoldsNoWritableMapping: true } ? Interop.Errno.EACCES : Interop.Errno.EPERM);
 
     [Fact]
     public void A_sealed_pool_says_so_and_smaps_shows_the_seal_on_the_chunk_and_both_guard_pages()
@@ -61,6 +70,71 @@ public sealed unsafe class SealingTests
     }
 
     [Fact]
+    public void A_sealed_pool_holds_no_mapping_that_could_be_made_writable_and_its_memfd_takes_no_writable_mapping_at_all()
+    {
+        using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
+
+        // Protect mapped the chunk again from a read-only descriptor (no VM_MAYWRITE: "mw" gone), with its guard pages and
+        // fork exclusion made again, then asked for F_SEAL_WRITE, which proves no writable mapping of the file is left.
+        SmapsEntry chunk = SmapsEntry.OfChunk(m).Mapping;
+        Assert.Equal("r--s", chunk.Permissions);
+        Assert.DoesNotContain("mw", chunk.VmFlags);
+        Assert.Contains("dc", chunk.VmFlags);
+        Assert.Contains("sl", chunk.VmFlags);
+        GuardPages.AssertAround(m);
+        Assert.Equal(Secret, *(long*)p);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.Read);
+        int seals = RawLibc.fcntl((int)file.DangerousGetHandle(), Interop.FcntlCommand.GetSeals, 0);
+        Assert.Equal((int)Interop.Seals.Write, seals & (int)Interop.Seals.Write);
+    }
+
+    [Theory]
+    [InlineData(SealMode.Required)]
+    [InlineData(SealMode.IfSupported)]
+    public void A_writable_mapping_made_while_the_pool_was_writable_is_named_by_a_required_seal(SealMode mode)
+    {
+        // What a child forked while the pool was writable can do with the descriptor it inherits, done here: map the pool's
+        // memfd writable before Protect. No seal can undo that mapping; F_SEAL_WRITE can tell that it exists.
+        using WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-aliased", Seal = mode }));
+        nint p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite);
+        nint alias = RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, (int)reopened.DangerousGetHandle(), m.BackingOffset);
+        Assert.NotEqual(Interop.MapFailed, alias);
+        try
+        {
+            if (mode == SealMode.Required)
+            {
+                IOException e = Assert.Throws<IOException>(pool.Protect);
+                Assert.Contains("'sealed-aliased'", e.Message);
+                Assert.Contains("F_SEAL_WRITE", e.Message);
+                Assert.Contains("EBUSY", e.Message);
+                Assert.Contains(ThrowHelper.Hex(m.Start), e.Message);
+            }
+            else
+            {
+                pool.Protect();
+            }
+
+            // Protected and sealed as far as it goes: the pool's own mapping cannot be made writable, no new write gets in ...
+            Assert.Equal(PoolState.Protected, pool.State);
+            Assert.True(pool.Statistics.Sealed);
+            AssertMprotectRefused(m, m.Start, m.Length);
+            long value = 1;
+            Assert.Equal(-1, RawLibc.pwrite((int)reopened.DangerousGetHandle(), &value, sizeof(long), m.BackingOffset));
+
+            // ... but the mapping made before still writes the pool, as the README says.
+            *(long*)alias = 666;
+            Assert.Equal(666, *(long*)p);
+        }
+        finally
+        {
+            _ = Interop.munmap(alias, m.Length);
+        }
+    }
+
+    [Fact]
     public void An_unsealed_pool_is_not_sealed()
     {
         using WriteOncePool pool = SealedPool(out _, out ChunkMapping m, SealMode.None);
@@ -92,7 +166,7 @@ public sealed unsafe class SealingTests
         foreach (Chunk chunk in pool.Chunks)
         {
             Assert.Contains("sl", SmapsEntry.Around(chunk.Start).Mapping.VmFlags);
-            AssertRefused(Interop.mprotect(chunk.Start, chunk.Mapping.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+            AssertMprotectRefused(chunk.Mapping, chunk.Start, chunk.Mapping.Length);
         }
     }
 
@@ -100,7 +174,7 @@ public sealed unsafe class SealingTests
     public void Mprotect_munmap_mremap_and_map_fixed_are_refused_and_the_data_is_intact()
     {
         using WriteOncePool pool = SealedPool(out nint p, out ChunkMapping m);
-        AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        AssertMprotectRefused(m, m.Start, m.Length);
         AssertRefused(Interop.munmap(m.Start, m.Length), "munmap");
         AssertRefused(Interop.munmap(m.ReservationStart, (nuint)Environment.SystemPageSize), "munmap of the leading guard page");
         AssertRefused((int)RawLibc.mremap(m.Start, m.Length, m.Length, RawLibc.MremapMayMove, 0), "mremap");
@@ -203,7 +277,7 @@ public sealed unsafe class SealingTests
         ChunkMapping m = pool.Chunks[0].Mapping;
         Assert.True(pool.Statistics.Sealed);
         Assert.Equal(PoolHardening.MappingsSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
-        AssertRefused(Interop.mprotect(m.Start, m.Length, Interop.Prot.Read | Interop.Prot.Write), "mprotect");
+        AssertMprotectRefused(m, m.Start, m.Length);
         Assert.Equal(RawLibc.SizeSeals, RawLibc.fcntl(m.RawFd(), Interop.FcntlCommand.GetSeals, 0));
 
         pool.Write(p, BitConverter.GetBytes(Secret));

@@ -101,8 +101,9 @@ internal sealed class ChunkSealer
         {
             ThrowHelper.ThrowOs(_options.Name, OsResult.Fail(Interop.Errno.EBUSY, "fcntl(F_SEAL_WRITE)",
                 "seal the pool's memory against every writable mapping: one that is not the pool's was made while the pool was writable " +
-                "(by a child forked then, or by code that mapped the pool's descriptor) and can still write it; the pool is protected and " +
-                "sealed against every later write (F_SEAL_FUTURE_WRITE, mseal), but not against that mapping"), aliased.Start);
+                "(by a child forked then, or by code that mapped the pool's descriptor; or its pages are pinned for writing, by io_uring " +
+                "say) and can still write it; the pool is protected and sealed against every later write (F_SEAL_FUTURE_WRITE, mseal), " +
+                "but not against that mapping"), aliased.Start);
         }
     }
 

@@ -88,6 +88,52 @@ public sealed unsafe class SealingTests
         Assert.Equal((int)Interop.Seals.Write, seals & (int)Interop.Seals.Write);
     }
 
+    [Fact]
+    public void Reads_in_another_thread_see_the_data_throughout_the_remap_of_a_sealed_Protect()
+    {
+        // Protect maps the chunks again (mmap(MAP_FIXED) over the same range): a reader meanwhile must find one mapping or
+        // the other, never a hole (a fault would end the test host) and never other bytes.
+        using WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-reads", Seal = SealMode.Required }));
+        const int Longs = 64 * 1024 / sizeof(long);
+        long* data = (long*)pool.Allocate(Longs * sizeof(long));
+        for (int i = 0; i < Longs; i++)
+        {
+            data[i] = i * 3;
+        }
+
+        int rounds = 0, wrong = 0;
+        bool stop = false;
+        Thread reader = new(() =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                for (int i = 0; i < Longs; i++)
+                {
+                    wrong += Volatile.Read(ref data[i]) == i * 3 ? 0 : 1;
+                }
+
+                rounds++;
+            }
+        });
+        reader.Start();
+        while (Volatile.Read(ref rounds) < 2)
+        {
+            Thread.Yield();
+        }
+
+        pool.Protect();
+        int after = Volatile.Read(ref rounds);
+        while (Volatile.Read(ref rounds) < after + 2)
+        {
+            Thread.Yield();
+        }
+
+        Volatile.Write(ref stop, true);
+        reader.Join();
+        Assert.Equal(0, wrong);
+        Assert.DoesNotContain("mw", SmapsEntry.OfChunk(pool.Chunks[0].Mapping).Mapping.VmFlags);
+    }
+
     [Theory]
     [InlineData(SealMode.Required)]
     [InlineData(SealMode.IfSupported)]

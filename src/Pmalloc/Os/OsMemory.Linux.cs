@@ -331,6 +331,7 @@ internal static unsafe class LinuxMemory
         }
 
         backing.Spare = null;
+        backing.HoldsNoWritableMapping = false;
         mapping = new ChunkMapping(spare.Fd, spare.ReservationStart, spare.ReservationLength, spare.Start, spare.Length, spare.Flags)
         {
             BackingOffset = spare.BackingOffset,
@@ -534,6 +535,8 @@ internal static unsafe class LinuxMemory
             backing.Size = at + footprint;
         }
 
+        // A new chunk's mapping was made from the writable descriptor: the pool holds a mapping that could be made writable.
+        backing.HoldsNoWritableMapping = false;
         mapping = made;
         return OsResult.Ok;
     }
@@ -751,6 +754,9 @@ internal static unsafe class LinuxMemory
         {
             return OsResult.Fail(Interop.Errno.EBADF, "open(/proc/self/fd)", "reopen a pool's memfd read-only");
         }
+
+        // The spare is a mapping of the file from the writable descriptor too (Protect has dropped it already).
+        DropSpare(backing);
 
         SafeFdHandle readOnly;
         bool added = false;

@@ -745,8 +745,8 @@ internal static unsafe class LinuxMemory
     /// Maps every chunk of the pool's memory file again, over the same ranges and the same pages, from a read-only
     /// descriptor of the file (reopened through <c>/proc/self/fd</c>), and makes each one's guard pages, fork exclusion, lock
     /// and dump exclusion again: the pool is then left holding no mapping that could ever be made writable (no
-    /// <c>VM_MAYWRITE</c>). Every chunk or none: a failure leaves the chunks done so far read-only (as all are), and the pool
-    /// without the flag, so its final seal is the one it always was.
+    /// <c>VM_MAYWRITE</c>). The pool is marked so only when every chunk is done: a failure leaves the chunks done so far read-only
+    /// (as all are), and the pool unmarked, so its final seal is the one it always was.
     /// </summary>
     internal static OsResult TryDropWriteAccess(PoolBacking backing, IReadOnlyList<ChunkMapping> mappings)
     {
@@ -824,23 +824,19 @@ internal static unsafe class LinuxMemory
             }
         }
 
-        if (Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, readOnly, offset) != at)
+        // On failure, a kernel before 6.12 may have unmapped the old range by then: map it again as it was (read-only), and
+        // tell the caller of the first failure. Either way the new VMA's attributes are made again.
+        OsResult remapped = Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, readOnly, offset) == at
+            ? OsResult.Ok
+            : OsResult.Fail("mmap(MAP_FIXED)", $"map a chunk of {mapping.Length} bytes again read-only");
+        if (remapped.Failed && Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, mapping.Fd, offset) != at)
         {
-            OsResult failed = OsResult.Fail("mmap(MAP_FIXED)", $"map a chunk of {mapping.Length} bytes again read-only");
-
-            // A kernel before 6.12 may have unmapped the old range by then: map it again as it was (read-only).
-            // Intentionally ignore failures: the first one is what the caller is told.
-            if (Interop.mmap(at, length, Interop.Prot.Read, Interop.MapFlags.Shared | Interop.MapFlags.Fixed, mapping.Fd, offset) == at)
-            {
-                _ = mapping.GuardsInstalled ? InstallGuards(at, mapping.Start + (nint)mapping.Length, mapping.Length) : OsResult.Ok;
-                _ = Harden(mapping);
-            }
-
-            return failed;
+            return remapped;
         }
 
         OsResult result = mapping.GuardsInstalled ? InstallGuards(at, mapping.Start + (nint)mapping.Length, mapping.Length) : OsResult.Ok;
         result = result.Failed ? result : Harden(mapping);
+        result = remapped.Failed ? remapped : result;
         if (!result.Failed && resident is not null)
         {
             for (nuint i = 0; i < pages; i++)

@@ -134,35 +134,6 @@ public sealed unsafe class UsercopyTests
     }
 
     [Fact]
-    public void A_range_running_into_a_pool_from_outside_is_refused()
-    {
-        // The 8 bytes just below the leading guard page must belong to no pool: another test's pool (running in
-        // parallel, or a sealed one that lives until exit) may be mapped right there, so map again until it is not.
-        List<WriteOncePool> pools = [];
-        nint a, outside;
-        do
-        {
-            WriteOncePool candidate = new(new PoolOptions { Name = "usercopy-edge", GuardPages = true });
-            pools.Add(candidate);
-            a = candidate.Allocate(16);
-            candidate.Protect();
-            outside = a - Environment.SystemPageSize - 8;
-        }
-        while (TouchesAPool(outside, 8) && pools.Count < 20);
-
-        using WriteOncePool pool = pools[^1];
-        pools.RemoveAt(pools.Count - 1);
-        pools.ForEach(p => p.Dispose());
-        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(outside, (nuint)Environment.SystemPageSize + 16));
-        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(outside, (nuint)Environment.SystemPageSize + 16));
-        Assert.Equal(default, ProtectedMemory.CheckRead(outside, 8));
-    }
-
-    /// <summary>Does [address, +length) touch any chunk reservation in the registry?</summary>
-    private static bool TouchesAPool(nint address, nuint length) =>
-        ChunkRegistry.Current.FirstEndingAfter(unchecked((nuint)address)) is { } e && unchecked((nuint)e.Start) < unchecked((nuint)address + length);
-
-    [Fact]
     public void Empty_and_wrapping_ranges()
     {
         using WriteOncePool pool = TwoAllocations(out nint a, out _);
@@ -475,4 +446,39 @@ public sealed unsafe class UsercopyTests
                 }
             }, iter: 200);
     }
+}
+
+/// <summary>The usercopy edge that needs foreign memory right below a pool: run alone, so that no other test maps a pool there meanwhile.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class UsercopyEdgeTests
+{
+    [Fact]
+    public void A_range_running_into_a_pool_from_outside_is_refused()
+    {
+        // The 8 bytes just below the leading guard page must belong to no pool: a sealed pool of an earlier test, which
+        // lives until exit, may be mapped right there, so map again until it is not. (Serial: a test running in parallel
+        // could map a pool there between that check and the assertions; one did, on arm64.)
+        List<WriteOncePool> pools = [];
+        nint a, outside;
+        do
+        {
+            WriteOncePool candidate = new(new PoolOptions { Name = "usercopy-edge", GuardPages = true });
+            pools.Add(candidate);
+            a = candidate.Allocate(16);
+            candidate.Protect();
+            outside = a - Environment.SystemPageSize - 8;
+        }
+        while (TouchesAPool(outside, 8) && pools.Count < 20);
+
+        using WriteOncePool pool = pools[^1];
+        pools.RemoveAt(pools.Count - 1);
+        pools.ForEach(p => p.Dispose());
+        Assert.Throws<ArgumentOutOfRangeException>(() => ProtectedMemory.CheckRead(outside, (nuint)Environment.SystemPageSize + 16));
+        Assert.Throws<InvalidOperationException>(() => ProtectedMemory.CheckWrite(outside, (nuint)Environment.SystemPageSize + 16));
+        Assert.Equal(default, ProtectedMemory.CheckRead(outside, 8));
+    }
+
+    /// <summary>Does [address, +length) touch any chunk reservation in the registry?</summary>
+    private static bool TouchesAPool(nint address, nuint length) =>
+        ChunkRegistry.Current.FirstEndingAfter(unchecked((nuint)address)) is { } e && unchecked((nuint)e.Start) < unchecked((nuint)address + length);
 }

@@ -63,9 +63,12 @@ internal sealed class ChunkSealer
             return;
         }
 
-        if (!keepBackingWritable)
+        // Before mseal, which forbids it: the pool's own mappings are made again from a read-only descriptor, so that the
+        // final seal (here, or a write-rare pool's at MakeReadOnly, which writes through the descriptor and the writer
+        // process until then, never through these mappings) can ask for F_SEAL_WRITE. Chunks sealed at birth are sealed already.
+        // Intentionally ignore failure (no /proc): the final seal is then the one it always was, F_SEAL_FUTURE_WRITE.
+        if (!_sealsAtBirth)
         {
-            // Intentionally ignore failure (no /proc): the final seal is then the one it always was, F_SEAL_FUTURE_WRITE.
             ChunkMapping[] shared = [.. chunks.Select(c => c.Mapping).Where(m => m.Shared is not null)];
             if (shared.Length != 0)
             {
@@ -97,12 +100,21 @@ internal sealed class ChunkSealer
 
         MappingsSealed = true;
         BackingSealed = !keepBackingWritable;
+        ThrowIfWritableElsewhere(chunks, "protected");
+    }
+
+    /// <summary>
+    /// With <see cref="SealMode.Required"/>, throws if the final seal found a writable mapping of the pool's memory that is
+    /// not the pool's (<see cref="PoolBacking.WritableElsewhere"/>): called once the pool is sealed as far as it can be.
+    /// </summary>
+    private void ThrowIfWritableElsewhere(IReadOnlyList<Chunk> chunks, string state)
+    {
         if (_options.Seal == SealMode.Required && chunks.FirstOrDefault(c => c.Mapping.Shared is { WritableElsewhere: true }) is { } aliased)
         {
             ThrowHelper.ThrowOs(_options.Name, OsResult.Fail(Interop.Errno.EBUSY, "fcntl(F_SEAL_WRITE)",
                 "seal the pool's memory against every writable mapping: one that is not the pool's was made while the pool was writable " +
                 "(by a child forked then, or by code that mapped the pool's descriptor; or its pages are pinned for writing, by io_uring " +
-                "say) and can still write it; the pool is protected and sealed against every later write (F_SEAL_FUTURE_WRITE, mseal), " +
+                $"say) and can still write it; the pool is {state} and sealed against every later write (F_SEAL_FUTURE_WRITE, mseal), " +
                 "but not against that mapping"), aliased.Start);
         }
     }
@@ -138,7 +150,10 @@ internal sealed class ChunkSealer
 
     /// <summary>
     /// Makes the backing of every chunk final, for a sealed pool whose backing Protect left writable: a write-rare
-    /// pool's <c>MakeReadOnly</c> calls this before it closes the backings. Does nothing for a pool that is not sealed.
+    /// pool's <c>MakeReadOnly</c> calls this after the writer process has unmapped the pool and before it closes the
+    /// backings. Does nothing for a pool that is not sealed. Like <see cref="SealAtProtect"/>, it asks for
+    /// <c>F_SEAL_WRITE</c> where Protect left the pool no writable mapping of its own, and reports a writable mapping that
+    /// survives with <see cref="ThrowIfWritableElsewhere"/>, which <c>MakeReadOnly</c> calls once the pool is read-only.
     /// </summary>
     internal void SealBacking(IReadOnlyList<Chunk> chunks)
     {
@@ -158,4 +173,8 @@ internal sealed class ChunkSealer
 
         BackingSealed = true;
     }
+
+    /// <summary>For <c>MakeReadOnly</c>, once the pool is read-only: what <see cref="SealBacking"/> found, as <see cref="SealAtProtect"/> reports it.</summary>
+    internal void ThrowIfWritableElsewhereAfterMakeReadOnly(IReadOnlyList<Chunk> chunks) =>
+        ThrowIfWritableElsewhere(chunks, "read-only");
 }

@@ -147,7 +147,10 @@ public sealed unsafe class WriteRarePool : ProtectablePool
     /// throws <see cref="InvalidOperationException"/>. Calling it again does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The pool was destroyed.</exception>
-    /// <exception cref="IOException">A batch's flush failed: the batches are ended, the pool is not read-only yet.</exception>
+    /// <exception cref="IOException">A batch's flush failed: the batches are ended, the pool is not read-only yet. Or, with
+    /// <see cref="SealMode.Required"/>, the memfd's <c>F_SEAL_WRITE</c> was refused (<c>EBUSY</c>): a writable mapping of the
+    /// pool's memory that is not the pool's survives (made while the pool took writes, by a forked child or by code that
+    /// mapped its descriptor). The pool is read-only then, and sealed against every later write, but not against that mapping.</exception>
     public void MakeReadOnly()
     {
         if (State == PoolState.Destroyed)
@@ -186,13 +189,15 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             _path.ReleaseAll();
 
             // A sealed pool's memfds get their write seal now (Protect left them writable for us), before they close:
-            // closing alone would not stop a reopen through /proc/self/map_files.
+            // closing alone would not stop a reopen through /proc/self/map_files. The writer has unmapped the pool (each
+            // unregister is answered once its munmap is done), so F_SEAL_WRITE fails only for a mapping that is not ours.
             Sealer.SealBacking(Chunks);
             // From now on the pool holds no descriptor. Dispose's wipe gives the pages back through the read-only mappings
             // (MADV_REMOVE), never through a writable one; secret memory is zeroed by the kernel when it frees it.
             CloseBackings();
 
             Volatile.Write(ref _readOnly, true);
+            Sealer.ThrowIfWritableElsewhereAfterMakeReadOnly(Chunks);
         }
     }
 

@@ -29,9 +29,9 @@ public sealed unsafe class SealingTests
     }
 
     /// <summary>
-    /// mprotect(PROT_WRITE) on a sealed chunk: EACCES where Protect mapped it again from a read-only descriptor (a write-once
-    /// pool: the kernel refuses write access the mapping may never have, before it looks at the seal), EPERM from mseal where
-    /// the mapping is the original one (a write-rare pool, whose memfd stays writable until MakeReadOnly).
+    /// mprotect(PROT_WRITE) on a sealed chunk: EACCES where Protect mapped it again from a read-only descriptor (the kernel
+    /// refuses write access the mapping may never have, before it looks at the seal), EPERM from mseal where the mapping is
+    /// the original one (no /proc to reopen the memfd through).
     /// </summary>
     private static void AssertMprotectRefused(ChunkMapping m, nint start, nuint length) =>
         AssertRefused(Interop.mprotect(start, length, Interop.Prot.Read | Interop.Prot.Write), "mprotect",
@@ -328,6 +328,15 @@ public sealed unsafe class SealingTests
 
         pool.Write(p, BitConverter.GetBytes(Secret));
         Assert.Equal(Secret, *(long*)p);
+        Assert.Equal(Secret + 1, pool.Add(ref *(long*)p, 1));
+
+        // Protect mapped the chunk again from a read-only descriptor, as for a write-once pool: the writes above went
+        // through the memfd and the writer process, never through this mapping, which can never be made writable.
+        SmapsEntry chunk = SmapsEntry.OfChunk(m).Mapping;
+        Assert.Equal("r--s", chunk.Permissions);
+        Assert.DoesNotContain("mw", chunk.VmFlags);
+        Assert.Contains("dc", chunk.VmFlags);
+        GuardPages.AssertAround(m);
 
         pool.MakeReadOnly();
         Assert.Equal(PoolHardening.MappingsSealed | PoolHardening.BackingSealed, pool.Statistics.Hardening & (PoolHardening.MappingsSealed | PoolHardening.BackingSealed));
@@ -336,11 +345,61 @@ public sealed unsafe class SealingTests
         // The memfd is closed, and write-sealed first: reopening it through /proc gives nothing writable.
         using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(m.MapFilesPath(), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         int fd = (int)file.DangerousGetHandle();
-        Assert.Equal(RawLibc.FinalSeals, RawLibc.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
+        // F_SEAL_WRITE too: granted once the writer had unmapped the pool, it proves no writable mapping of it is left.
+        Assert.Equal(RawLibc.FinalSeals | (int)Interop.Seals.Write, RawLibc.fcntl(fd, Interop.FcntlCommand.GetSeals, 0));
         long evil = 0x0BAD;
         AssertRefused((int)RawLibc.pwrite(fd, &evil, sizeof(long), m.FileOffsetOf(p)), "pwrite after MakeReadOnly");
         AssertRefused((int)RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, fd, m.BackingOffset), "writable mmap after MakeReadOnly");
-        Assert.Equal(Secret, *(long*)p);
+        Assert.Equal(Secret + 1, *(long*)p);
+    }
+
+    [Theory]
+    [InlineData(SealMode.Required)]
+    [InlineData(SealMode.IfSupported)]
+    public void A_writable_mapping_made_while_a_write_rare_pool_took_writes_is_named_by_a_required_MakeReadOnly(SealMode mode)
+    {
+        // A write-rare pool holds its memfd until MakeReadOnly: a child forked after Protect inherits it as well. Done here:
+        // map it writable after Protect, while the pool still takes writes.
+        using WriteRarePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-wr-aliased", Seal = mode }));
+        nint p = pool.Allocate(sizeof(long));
+        *(long*)p = Secret;
+        pool.Protect();
+        ChunkMapping m = pool.Chunks[0].Mapping;
+        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite);
+        nint alias = RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, (int)reopened.DangerousGetHandle(), m.BackingOffset);
+        Assert.NotEqual(Interop.MapFailed, alias);
+        try
+        {
+            if (mode == SealMode.Required)
+            {
+                IOException e = Assert.Throws<IOException>(pool.MakeReadOnly);
+                Assert.Contains("'sealed-wr-aliased'", e.Message);
+                Assert.Contains("F_SEAL_WRITE", e.Message);
+                Assert.Contains("EBUSY", e.Message);
+                Assert.Contains("read-only", e.Message);
+                Assert.Contains(ThrowHelper.Hex(m.Start), e.Message);
+            }
+            else
+            {
+                pool.MakeReadOnly();
+            }
+
+            // Read-only and sealed as far as it goes: no write call, no descriptor, no new write through the memfd ...
+            Assert.True(pool.IsReadOnly);
+            Assert.Equal(-1, m.RawFd());
+            Assert.Throws<InvalidOperationException>(() => pool.Write(p, BitConverter.GetBytes(1L)));
+            AssertMprotectRefused(m, m.Start, m.Length);
+            long value = 1;
+            Assert.Equal(-1, RawLibc.pwrite((int)reopened.DangerousGetHandle(), &value, sizeof(long), m.BackingOffset));
+
+            // ... but the mapping made before still writes the pool, as the README says.
+            *(long*)alias = 666;
+            Assert.Equal(666, *(long*)p);
+        }
+        finally
+        {
+            _ = Interop.munmap(alias, m.Length);
+        }
     }
 
     [Fact]

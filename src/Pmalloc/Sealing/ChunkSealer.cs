@@ -105,9 +105,11 @@ internal sealed class ChunkSealer
 
     /// <summary>
     /// With <see cref="SealMode.Required"/>, throws if the final seal found a writable mapping of the pool's memory that is
-    /// not the pool's (<see cref="PoolBacking.WritableElsewhere"/>): called once the pool is sealed as far as it can be.
+    /// not the pool's (<see cref="PoolBacking.WritableElsewhere"/>): called once the pool is sealed as far as it can be, by
+    /// <see cref="SealAtProtect"/> and by a write-rare pool's <c>MakeReadOnly</c>; <paramref name="state"/> is what the
+    /// pool is by then ("protected", "read-only").
     /// </summary>
-    private void ThrowIfWritableElsewhere(IReadOnlyList<Chunk> chunks, string state)
+    internal void ThrowIfWritableElsewhere(IReadOnlyList<Chunk> chunks, string state)
     {
         if (_options.Seal == SealMode.Required && chunks.FirstOrDefault(c => c.Mapping.Shared is { WritableElsewhere: true }) is { } aliased)
         {
@@ -173,8 +175,4 @@ internal sealed class ChunkSealer
 
         BackingSealed = true;
     }
-
-    /// <summary>For <c>MakeReadOnly</c>, once the pool is read-only: what <see cref="SealBacking"/> found, as <see cref="SealAtProtect"/> reports it.</summary>
-    internal void ThrowIfWritableElsewhereAfterMakeReadOnly(IReadOnlyList<Chunk> chunks) =>
-        ThrowIfWritableElsewhere(chunks, "read-only");
 }

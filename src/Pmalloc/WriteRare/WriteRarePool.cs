@@ -197,7 +197,7 @@ public sealed unsafe class WriteRarePool : ProtectablePool
             CloseBackings();
 
             Volatile.Write(ref _readOnly, true);
-            Sealer.ThrowIfWritableElsewhereAfterMakeReadOnly(Chunks);
+            Sealer.ThrowIfWritableElsewhere(Chunks, "read-only");
         }
     }
 

@@ -139,45 +139,68 @@ public sealed unsafe class SealingTests
     [InlineData(SealMode.IfSupported)]
     public void A_writable_mapping_made_while_the_pool_was_writable_is_named_by_a_required_seal(SealMode mode)
     {
-        // What a child forked while the pool was writable can do with the descriptor it inherits, done here: map the pool's
-        // memfd writable before Protect. No seal can undo that mapping; F_SEAL_WRITE can tell that it exists.
+        // The alias is made before Protect, as a child forked while the pool was writable could. No seal can undo that
+        // mapping; F_SEAL_WRITE can tell that it exists.
         using WriteOncePool pool = new(KernelRequirements.RequireFor(new PoolOptions { Name = "sealed-aliased", Seal = mode }));
         nint p = pool.Allocate(sizeof(long));
         *(long*)p = Secret;
         ChunkMapping m = pool.Chunks[0].Mapping;
-        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite);
-        nint alias = RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, (int)reopened.DangerousGetHandle(), m.BackingOffset);
-        Assert.NotEqual(Interop.MapFailed, alias);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = MapAlias(m, out nint alias);
         try
         {
             if (mode == SealMode.Required)
             {
-                IOException e = Assert.Throws<IOException>(pool.Protect);
-                Assert.Contains("'sealed-aliased'", e.Message);
-                Assert.Contains("F_SEAL_WRITE", e.Message);
-                Assert.Contains("EBUSY", e.Message);
-                Assert.Contains(ThrowHelper.Hex(m.Start), e.Message);
+                AssertNamesAlias(Assert.Throws<IOException>(pool.Protect), "sealed-aliased", "protected", m);
             }
             else
             {
                 pool.Protect();
             }
 
-            // Protected and sealed as far as it goes: the pool's own mapping cannot be made writable, no new write gets in ...
+            // Protected and sealed as far as it goes, and the alias still writes.
             Assert.Equal(PoolState.Protected, pool.State);
             Assert.True(pool.Statistics.Sealed);
-            AssertMprotectRefused(m, m.Start, m.Length);
-            long value = 1;
-            Assert.Equal(-1, RawLibc.pwrite((int)reopened.DangerousGetHandle(), &value, sizeof(long), m.BackingOffset));
-
-            // ... but the mapping made before still writes the pool, as the README says.
-            *(long*)alias = 666;
-            Assert.Equal(666, *(long*)p);
+            AssertSealedButAliasWrites(m, reopened, alias, p);
         }
         finally
         {
             _ = Interop.munmap(alias, m.Length);
         }
+    }
+
+    /// <summary>
+    /// What a child forked while the pool took writes can do with the descriptor it inherits, done here: reopen the pool's
+    /// memfd through /proc/self/fd and map it writable (the alias is unmapped by the caller).
+    /// </summary>
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle MapAlias(ChunkMapping m, out nint alias)
+    {
+        Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite);
+        alias = RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, (int)reopened.DangerousGetHandle(), m.BackingOffset);
+        Assert.NotEqual(Interop.MapFailed, alias);
+        return reopened;
+    }
+
+    /// <summary>A Required seal's refusal names the pool, the call, the errno, what the pool is by then and the chunk.</summary>
+    private static void AssertNamesAlias(IOException e, string pool, string state, ChunkMapping m)
+    {
+        Assert.Contains($"'{pool}'", e.Message);
+        Assert.Contains("F_SEAL_WRITE", e.Message);
+        Assert.Contains("EBUSY", e.Message);
+        Assert.Contains($"the pool is {state}", e.Message);
+        Assert.Contains(ThrowHelper.Hex(m.Start), e.Message);
+    }
+
+    /// <summary>
+    /// Sealed as far as it goes: the pool's own mapping cannot be made writable and no new write gets in through the memfd,
+    /// but the alias made before still writes the pool, as the README says.
+    /// </summary>
+    private static void AssertSealedButAliasWrites(ChunkMapping m, Microsoft.Win32.SafeHandles.SafeFileHandle reopened, nint alias, nint p)
+    {
+        AssertMprotectRefused(m, m.Start, m.Length);
+        long value = 1;
+        Assert.Equal(-1, RawLibc.pwrite((int)reopened.DangerousGetHandle(), &value, sizeof(long), m.BackingOffset));
+        *(long*)alias = 666;
+        Assert.Equal(666, *(long*)p);
     }
 
     [Fact]
@@ -365,36 +388,23 @@ public sealed unsafe class SealingTests
         *(long*)p = Secret;
         pool.Protect();
         ChunkMapping m = pool.Chunks[0].Mapping;
-        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = File.OpenHandle($"/proc/self/fd/{m.RawFd()}", FileMode.Open, FileAccess.ReadWrite);
-        nint alias = RawLibc.mmap(0, m.Length, Interop.Prot.Read | Interop.Prot.Write, Interop.MapFlags.Shared, (int)reopened.DangerousGetHandle(), m.BackingOffset);
-        Assert.NotEqual(Interop.MapFailed, alias);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle reopened = MapAlias(m, out nint alias);
         try
         {
             if (mode == SealMode.Required)
             {
-                IOException e = Assert.Throws<IOException>(pool.MakeReadOnly);
-                Assert.Contains("'sealed-wr-aliased'", e.Message);
-                Assert.Contains("F_SEAL_WRITE", e.Message);
-                Assert.Contains("EBUSY", e.Message);
-                Assert.Contains("read-only", e.Message);
-                Assert.Contains(ThrowHelper.Hex(m.Start), e.Message);
+                AssertNamesAlias(Assert.Throws<IOException>(pool.MakeReadOnly), "sealed-wr-aliased", "read-only", m);
             }
             else
             {
                 pool.MakeReadOnly();
             }
 
-            // Read-only and sealed as far as it goes: no write call, no descriptor, no new write through the memfd ...
+            // Read-only (no write call, no descriptor) and sealed as far as it goes, and the alias still writes.
             Assert.True(pool.IsReadOnly);
             Assert.Equal(-1, m.RawFd());
             Assert.Throws<InvalidOperationException>(() => pool.Write(p, BitConverter.GetBytes(1L)));
-            AssertMprotectRefused(m, m.Start, m.Length);
-            long value = 1;
-            Assert.Equal(-1, RawLibc.pwrite((int)reopened.DangerousGetHandle(), &value, sizeof(long), m.BackingOffset));
-
-            // ... but the mapping made before still writes the pool, as the README says.
-            *(long*)alias = 666;
-            Assert.Equal(666, *(long*)p);
+            AssertSealedButAliasWrites(m, reopened, alias, p);
         }
         finally
         {
